@@ -1,0 +1,21 @@
+"""Scoring EmoBench: answer parsing, metrics, result files and the resumable predictions store.
+
+Generation lives elsewhere; everything here works on text and rows, needs no JAX, and imports
+matplotlib only when a confusion-matrix PNG is drawn.
+"""
+
+from emollm_jax.eval.answers import parse_answer
+from emollm_jax.eval.metrics import Metrics, TaskMetrics, compute_metrics
+from emollm_jax.eval.predictions import PredictionStore
+from emollm_jax.eval.report import markdown_table, read_results, write_results
+
+__all__ = [
+    "Metrics",
+    "PredictionStore",
+    "TaskMetrics",
+    "compute_metrics",
+    "markdown_table",
+    "parse_answer",
+    "read_results",
+    "write_results",
+]
