@@ -11,7 +11,8 @@ A record's own ``options`` override the default label set of its task.
 from __future__ import annotations
 
 EMOTIONS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
-INTENTS = ("greet", "comfort", "warn", "celebrate", "complain", "ask_help")
+# One word each (the answer is the word); the mini EmoBench draws one badge per intent.
+INTENTS = ("greet", "comfort", "warn", "celebrate", "complain", "request")
 YES_NO = ("yes", "no")
 
 TASK_LABELS: dict[str, tuple[str, ...]] = {
