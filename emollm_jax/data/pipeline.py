@@ -1,0 +1,243 @@
+"""The Grain pipeline: EmoBench records -> batches for training, and prompts for evaluation.
+
+Training (``train_dataset``)::
+
+    source (JSONL records | TFDS ArrayRecord) -> shuffle(seed) -> repeat -> shard by JAX process
+    -> encode (hook, template, tokens, image spans, labels, decode, CLIP) -> drop bad
+    -> [pack first-fit] -> batch -> [Grain worker processes]
+
+Evaluation (``eval_dataset`` / ``eval_batches``): the same source and encoder in eval mode, no
+shuffle or repeat, prompts only, LEFT-padded, each batch a tuple ``(arrays, meta)``.
+
+Both return a ``grain.IterDataset``; ``iter(ds)`` is a ``grain.DatasetIterator`` whose
+``get_state()/set_state()`` (or Orbax via ``grain.checkpoint.CheckpointSave/Restore``) make a
+resumed run see exactly the next batch. Batches are per-process numpy dicts
+(``batching.py`` documents the keys); ``global_batch.to_global`` turns them into global arrays.
+
+Our choices: shuffling is a global permutation per epoch (Grain reseeds each epoch) and the
+process shard is taken after it (process p reads indices p, p + P, ...), so the epoch order is
+the same whatever the process count. ``prompt_hook`` (a picklable ``record -> record``) is where
+EmoPrompt rewrites conversations before templating.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grain
+import jax
+
+from emollm_jax.data import batching, records
+from emollm_jax.data.bad_input import BadInputLog
+from emollm_jax.data.data_config import check_data_config
+from emollm_jax.data.example_encoder import ExampleEncoder
+from emollm_jax.models.config import ModelConfig, from_config_dict
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_path(path: str) -> Path:
+    """A config path as given, else relative to the repository (for the shipped assets)."""
+    p = Path(path)
+    return p if p.exists() or p.is_absolute() else REPO_ROOT / p
+
+
+def load_tokenizer(path: str):
+    """A transformers tokenizer from a local folder (never the hub)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(resolve_path(path)), local_files_only=True)
+
+
+def tfds_dir(data_cfg) -> Path:
+    return Path(data_cfg.tfds_dir) if data_cfg.tfds_dir else Path(data_cfg.dir) / "tfds"
+
+
+def open_source(data_cfg, split: str):
+    """The split's records as a random-access sequence of normalised records."""
+    if data_cfg.source == "jsonl":
+        found, _ = records.read_split(
+            data_cfg.dir, split, max_pixels=data_cfg.max_pixels, strict=data_cfg.strict
+        )
+        source = found
+    else:
+        from emollm_jax.data import emobench_tfds
+
+        out = tfds_dir(data_cfg)
+        if not (
+            out / emobench_tfds.NAME / emobench_tfds.DATA_VERSION / "dataset_info.json"
+        ).exists():
+            log.info("building the EmoBench TFDS data set from %s into %s", data_cfg.dir, out)
+            emobench_tfds.build(
+                data_cfg.dir, out, max_pixels=data_cfg.max_pixels, strict=data_cfg.strict
+            )
+        source = emobench_tfds.TfdsSource(out, split)
+    if len(source) == 0:
+        raise ValueError(f"split {split!r} of {data_cfg.dir} has no usable records")
+    return source
+
+
+def _process(process_index: int | None, process_count: int | None) -> tuple[int, int]:
+    index = jax.process_index() if process_index is None else process_index
+    count = jax.process_count() if process_count is None else process_count
+    return index, count
+
+
+def _local_batch(global_batch: int, process_count: int, field: str) -> int:
+    if global_batch % process_count:
+        raise ValueError(
+            f"config.data.{field}={global_batch} is not divisible by {process_count} processes"
+        )
+    return global_batch // process_count
+
+
+def make_encoder(
+    config,
+    mode: str,
+    *,
+    tokenizer=None,
+    prompt_hook: Callable[[dict], dict] | None = None,
+    model_cfg: ModelConfig | None = None,
+) -> ExampleEncoder:
+    d = config.data
+    return ExampleEncoder(
+        tokenizer if tokenizer is not None else load_tokenizer(d.tokenizer),
+        model_cfg or from_config_dict(config.model),
+        chat_template=d.chat_template,
+        video_frames=d.video_frames,
+        max_len=max(d.seq_buckets),
+        max_frames=max(d.frame_buckets),
+        max_pixels=d.max_pixels,
+        mode=mode,
+        prompt_hook=prompt_hook,
+        bad=BadInputLog(f"{mode} pipeline", strict=d.strict),
+    )
+
+
+def _not_none(x) -> bool:
+    return x is not None
+
+
+def train_dataset(
+    config,
+    *,
+    split: str = "train",
+    prompt_hook: Callable[[dict], dict] | None = None,
+    tokenizer=None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> grain.IterDataset:
+    """Endless (``data.num_epochs=0``) training batches for this JAX process."""
+    d = config.data
+    check_data_config(d)
+    index, count = _process(process_index, process_count)
+    batch_size = _local_batch(d.batch_size, count, "batch_size")
+    encoder = make_encoder(config, "train", tokenizer=tokenizer, prompt_hook=prompt_hook)
+    pad_id = _pad_id(encoder.tokenizer)
+
+    ds = grain.MapDataset.source(open_source(d, split))
+    if d.shuffle:
+        ds = ds.shuffle(seed=d.seed)
+    ds = ds.repeat(d.num_epochs or None)
+    ds = ds[index::count]
+    ds = ds.map(encoder).filter(_not_none)
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=d.read_threads, prefetch_buffer_size=d.prefetch_buffer)
+    )
+    if d.pack:
+        seq_len, num_frames = max(d.seq_buckets), max(d.frame_buckets)
+        it = grain.experimental.FirstFitPackIterDataset(
+            it,
+            length_struct=batching.packing_lengths(seq_len, num_frames),
+            padding_struct=batching.packing_padding(pad_id),
+            num_packing_bins=batch_size,
+            seed=d.seed,
+            shuffle_bins=False,
+        )
+        it = it.map(batching.finish_packed_row).batch(batch_size, drop_remainder=True)
+    else:
+        collate = functools.partial(
+            batching.collate_train,
+            seq_buckets=tuple(d.seq_buckets),
+            frame_buckets=tuple(d.frame_buckets),
+            pad_id=pad_id,
+        )
+        it = it.batch(batch_size, drop_remainder=True, batch_fn=collate)
+    return _with_workers(it, d)
+
+
+def eval_dataset(
+    config,
+    *,
+    split: str = "test",
+    prompt_hook: Callable[[dict], dict] | None = None,
+    tokenizer=None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> grain.IterDataset:
+    """One pass over this process's share of ``split``: ``(arrays, meta)`` per batch."""
+    d = config.data
+    check_data_config(d)
+    index, count = _process(process_index, process_count)
+    batch_size = _local_batch(d.eval_batch_size, count, "eval_batch_size")
+    encoder = make_encoder(config, "eval", tokenizer=tokenizer, prompt_hook=prompt_hook)
+    ds = grain.MapDataset.source(open_source(d, split))[index::count]
+    ds = ds.map(encoder).filter(_not_none)
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=d.read_threads, prefetch_buffer_size=d.prefetch_buffer)
+    )
+    collate = functools.partial(
+        batching.collate_eval,
+        batch_size=batch_size,
+        seq_buckets=tuple(d.seq_buckets),
+        frame_buckets=tuple(d.frame_buckets),
+        pad_id=_pad_id(encoder.tokenizer),
+    )
+    return _with_workers(it.batch(batch_size, drop_remainder=False, batch_fn=collate), d)
+
+
+def eval_batches(
+    config, *, split: str = "test", process_count: int | None = None, **kwargs
+) -> Iterator[tuple[dict, list[dict]]]:
+    """``eval_dataset`` with the same number of batches on every process.
+
+    Processes hold shards that differ by one record (and by skipped records), but every process
+    must join every global batch. The count is ``ceil(ceil(records / processes) / local
+    batch)``; a process that runs out repeats its last batch with empty metadata.
+    """
+    _, count = _process(None, process_count)
+    d = config.data
+    n_records = len(open_source(d, split))
+    local = _local_batch(d.eval_batch_size, count, "eval_batch_size")
+    num_batches = math.ceil(math.ceil(n_records / count) / local)
+    last = None
+    yielded = 0
+    for arrays, meta in eval_dataset(config, split=split, process_count=count, **kwargs):
+        last = arrays
+        yielded += 1
+        yield arrays, meta
+    if last is None:
+        raise ValueError(f"no usable record in this process's share of {split!r}")
+    for _ in range(num_batches - yielded):
+        yield last, []
+
+
+def _pad_id(tokenizer) -> int:
+    pad = tokenizer.pad_token_id
+    return int(pad if pad is not None else tokenizer.eos_token_id)
+
+
+def _with_workers(it: grain.IterDataset, d) -> grain.IterDataset:
+    if d.worker_count <= 0:
+        return it
+    return it.mp_prefetch(
+        grain.MultiprocessingOptions(
+            num_workers=d.worker_count, per_worker_buffer_size=d.worker_buffer_size
+        )
+    )
