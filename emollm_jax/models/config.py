@@ -9,7 +9,8 @@ from these classes in ``emollm_jax/convert/hf_config.py``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax.numpy as jnp
 

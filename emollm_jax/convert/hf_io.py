@@ -1,0 +1,191 @@
+"""``load_hf`` / ``save_hf``: our models from and to Hugging Face checkpoint folders.
+
+The name table (``name_table.py``) says which HF tensor feeds which of our parameters and
+through which transform. Before any tensor is read, the checkpoint's names and shapes are
+checked against the table and every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+import transformers
+from flax import nnx
+from jax.sharding import Mesh
+
+from emollm_jax.convert import hf_config
+from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
+from emollm_jax.convert.safetensors_io import (
+    ShardedWriter,
+    TensorSource,
+    atomic_output_dir,
+    parse_size,
+)
+from emollm_jax.models.build import abstract_model
+from emollm_jax.models.config import ModelConfig
+from emollm_jax.sharding.rules import state_shardings
+from emollm_jax.sharding.strategies import Rules
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's tensors do not match the model its config describes."""
+
+    def __init__(self, root, missing, unexpected, mismatched):
+        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
+        lines = [f"{root}: the checkpoint does not match its config.json"]
+        if missing:
+            lines.append(f"  missing ({len(missing)}):")
+            lines += [f"    {name} expected shape {shape}" for name, shape in missing]
+        if unexpected:
+            lines.append(f"  unexpected ({len(unexpected)}):")
+            lines += [f"    {name} shape {shape}" for name, shape in unexpected]
+        if mismatched:
+            lines.append(f"  wrong shape ({len(mismatched)}):")
+            lines += [f"    {n} has {got}, expected {want}" for n, got, want in mismatched]
+        super().__init__("\n".join(lines))
+
+
+def flat_params(model_or_state) -> dict[str, nnx.Variable]:
+    """``{"a/b/c": Variable}`` for every parameter."""
+    state = model_or_state if isinstance(model_or_state, nnx.State) else nnx.state(model_or_state)
+    return {"/".join(map(str, path)): v for path, v in nnx.to_flat_state(state)}
+
+
+def expected_tensors(
+    cfg: ModelConfig, params: dict[str, Any]
+) -> dict[str, tuple[Row, int | None, tuple]]:
+    """``{hf_name: (row, layer or None, hf_shape)}`` for a model with these parameters."""
+    out = {}
+    for row in rows_for(cfg):
+        shape = tuple(params[row.ours].shape)
+        if row.stacked:
+            for i in range(shape[0]):
+                out[row.hf.format(i=i)] = (row, i, row.transform.hf_shape(shape[1:]))
+        else:
+            out[row.hf] = (row, None, row.transform.hf_shape(shape))
+    return out
+
+
+def _check(root, cfg, source: TensorSource, expected, names: dict[str, str]) -> None:
+    missing = [(n, shape) for n, (_, _, shape) in expected.items() if n not in names]
+    unexpected, mismatched = [], []
+    for canon, raw in names.items():
+        if canon not in expected:
+            tied_head = (
+                canon.endswith("lm_head.weight")
+                and cfg.text is not None
+                and cfg.text.tie_word_embeddings
+            )
+            if not tied_head and not canon.endswith(IGNORED_SUFFIXES):
+                unexpected.append((raw, source.shape(raw)))
+        elif source.shape(raw) != expected[canon][2]:
+            mismatched.append((raw, source.shape(raw), expected[canon][2]))
+    if missing or unexpected or mismatched:
+        raise CheckpointMismatchError(root, missing, unexpected, mismatched)
+
+
+def load_hf(
+    path: str | os.PathLike,
+    *,
+    mesh: Mesh | None = None,
+    rules: Rules = (),
+    **overrides: Any,
+) -> nnx.Module:
+    """Build a model from a HF folder (config.json + safetensors, single or sharded).
+
+    ``overrides`` set ModelConfig fields the HF config does not carry (``dtype``,
+    ``param_dtype``, ``scan_layers``, ``remat``). With ``mesh``, parameters are placed straight
+    into their shardings (``rules`` picks them), one tensor at a time.
+    """
+    root = pathlib.Path(path)
+    if not (root / "config.json").exists():
+        raise FileNotFoundError(f"{root}: no config.json (is this a Hugging Face model folder?)")
+    original = json.loads((root / "config.json").read_text())
+    cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
+    source = TensorSource(root)
+    graphdef, abstract_state = nnx.split(abstract_model(cfg))
+    params = flat_params(abstract_state)
+    expected = expected_tensors(cfg, params)
+    names = {canonical_name(cfg.arch, raw): raw for raw in source.keys()}
+    _check(root, cfg, source, expected, names)
+
+    if mesh is None:
+        device = jax.devices()[0]
+        shardings = None
+    else:
+        shardings = flat_params(state_shardings(abstract_state, mesh, rules))
+    by_param: dict[str, list] = {}
+    for name, (row, layer, _) in expected.items():
+        by_param.setdefault(row.ours, []).append((name, row, layer))
+    values = {}
+    for ours, entries in by_param.items():
+        var = params[ours]
+        host = np.empty(var.shape, var.dtype)
+        for name, row, layer in entries:
+            tensor = source.get(names[name])
+            if layer is None:
+                host[...] = row.transform.to_ours(tensor, var.shape)
+            else:
+                host[layer] = row.transform.to_ours(tensor, var.shape[1:])
+        if shardings is None:
+            values[ours] = jax.device_put(host, device)
+        else:
+            sharding = shardings[ours].get_value()
+            values[ours] = jax.make_array_from_callback(
+                host.shape, sharding, lambda i, h=host: h[i]
+            )
+    state = nnx.from_flat_state(
+        [
+            (tuple(_path_key(p) for p in path.split("/")), params[path].replace(values[path]))
+            for path in params
+        ]
+    )
+    model = nnx.merge(graphdef, state)
+    model.config = cfg
+    model.hf_config = json.dumps(original, sort_keys=True)
+    return model
+
+
+def _path_key(part: str):
+    return int(part) if part.isdigit() else part
+
+
+def save_hf(
+    model: nnx.Module,
+    path: str | os.PathLike,
+    *,
+    dtype: str | None = None,
+    max_shard_size: int | str = "5GB",
+    overwrite: bool = False,
+) -> pathlib.Path:
+    """Write ``model`` as a HF folder that transformers' ``from_pretrained`` loads.
+
+    ``dtype`` (``float32``/``bfloat16``/``float16``) casts on the way out; the default keeps the
+    parameters' dtype. The folder appears only once complete.
+    """
+    cfg: ModelConfig = model.config
+    params = flat_params(model)
+    original = json.loads(getattr(model, "hf_config", None) or "{}")
+    if dtype is not None:
+        cfg = dataclasses.replace(cfg, param_dtype=dtype)
+    with atomic_output_dir(path, overwrite=overwrite) as tmp:
+        writer = ShardedWriter(tmp, parse_size(max_shard_size))
+        for name, (row, layer, hf_shape) in expected_tensors(cfg, params).items():
+            value = params[row.ours].get_value()
+            value = value if layer is None else value[layer]
+            array = np.asarray(jax.device_get(value))
+            if dtype is not None:
+                array = array.astype(np.dtype(jax.numpy.dtype(dtype)))
+            writer.add(name, row.transform.to_hf(array, hf_shape))
+        writer.close()
+        config = hf_config.to_hf(cfg, original)
+        config.save_pretrained(tmp)
+        if cfg.has_text:
+            transformers.GenerationConfig.from_model_config(config).save_pretrained(tmp)
+    return pathlib.Path(path)

@@ -1,0 +1,187 @@
+"""Decoder-only LLMs: the LLaMA family (LLaMA, Vicuna) and Qwen2 (q/k/v biases).
+
+RMSNorm, SwiGLU MLP, rotary positions (``rope_theta``, llama3 ``rope_scaling``), grouped-query
+causal attention, tied or untied output embeddings, and a functional KV cache
+(``init_cache``) that generation threads through calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from emollm_jax.models import rope, stack
+from emollm_jax.models.attention import Attention, make_mask
+from emollm_jax.models.config import ModelConfig, TextConfig
+from emollm_jax.models.layers import Dense, Embed, RMSNorm
+from emollm_jax.sharding.context import constrain
+
+_ACT = ("batch", "length", "act_embed")
+
+Cache = dict[str, Any]
+
+
+def init_cache(cfg: TextConfig, batch: int, max_len: int, dtype=jnp.float32) -> Cache:
+    """An empty KV cache: keys/values ``[layers, batch, max_len, kv_heads, head_dim]``, the
+    validity of each slot ``[batch, max_len]`` and the next slot to write (``index``)."""
+    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.resolved_head_dim)
+    return dict(
+        k=jnp.zeros(shape, dtype),
+        v=jnp.zeros(shape, dtype),
+        mask=jnp.zeros((batch, max_len), bool),
+        index=jnp.zeros((), jnp.int32),
+    )
+
+
+class MLP(nnx.Module):
+    """SwiGLU: ``down(silu(gate(x)) * up(x))``."""
+
+    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs):
+        common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs, use_bias=cfg.mlp_bias)
+        d, f = cfg.hidden_size, cfg.intermediate_size
+        self.gate = Dense((d,), (f,), in_axes=("embed",), out_axes=("mlp",), **common)
+        self.up = Dense((d,), (f,), in_axes=("embed",), out_axes=("mlp",), **common)
+        self.down = Dense((f,), (d,), in_axes=("mlp",), out_axes=("embed",), **common)
+
+    def __call__(self, x):
+        h = jax.nn.silu(self.gate(x)) * self.up(x)
+        return self.down(constrain(h, ("batch", "length", "mlp")))
+
+
+class DecoderLayer(nnx.Module):
+    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs):
+        common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs)
+        self.input_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, **common)
+        self.attn = Attention(
+            cfg.hidden_size,
+            cfg.num_heads,
+            cfg.num_kv_heads,
+            cfg.resolved_head_dim,
+            qkv_bias=cfg.qkv_bias,
+            o_bias=cfg.o_bias,
+            **common,
+        )
+        self.post_attn_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, **common)
+        self.mlp = MLP(cfg, **common)
+
+    def __call__(self, x, mask, cos_sin, cache=None):
+        attn_out, new_cache = self.attn(self.input_norm(x), mask, cos_sin=cos_sin, cache=cache)
+        x = x + attn_out
+        x = x + self.mlp(self.post_attn_norm(x))
+        return constrain(x, _ACT), new_cache
+
+
+class DecoderLM(nnx.Module):
+    """``input_ids [B, T]`` (or ``inputs_embeds [B, T, D]``) -> logits ``[B, T, vocab]``."""
+
+    def __init__(self, model_cfg: ModelConfig, *, rngs: nnx.Rngs):
+        cfg = model_cfg.text
+        self.cfg = cfg
+        self.scan_layers = model_cfg.scan_layers
+        self.remat = model_cfg.remat
+        self.dtype = dtype = model_cfg.jnp_dtype
+        common = dict(param_dtype=model_cfg.jnp_param_dtype, dtype=dtype)
+        self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, rngs=rngs, **common)
+        self.layers = stack.create(
+            lambda r: DecoderLayer(cfg, rngs=r, **common), cfg.num_layers, rngs
+        )
+        self.norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, rngs=rngs, **common)
+        self.lm_head = (
+            None
+            if cfg.tie_word_embeddings
+            else Dense(
+                (cfg.hidden_size,),
+                (cfg.vocab_size,),
+                in_axes=("embed",),
+                out_axes=("vocab",),
+                use_bias=False,
+                rngs=rngs,
+                **common,
+            )
+        )
+
+    def embed(self, input_ids: jax.Array) -> jax.Array:
+        return constrain(self.embed_tokens(input_ids), _ACT)
+
+    def hidden(
+        self,
+        inputs_embeds: jax.Array,
+        *,
+        attention_mask: jax.Array | None = None,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+        cache: Cache | None = None,
+    ) -> tuple[jax.Array, Cache | None]:
+        """The final-normed hidden states ``[B, T, D]`` and the updated cache."""
+        cfg = self.cfg
+        b, t, _ = inputs_embeds.shape
+        offset = cache["index"] if cache is not None else 0
+        q_slots = offset + jnp.arange(t)
+        if positions is None:
+            positions = jnp.broadcast_to(q_slots, (b, t))
+        inv_freq = rope.inverse_frequencies(cfg.resolved_head_dim, cfg.rope_theta, cfg.rope_scaling)
+        cos_sin = rope.cos_sin(positions, inv_freq)
+        if cache is None:
+            mask = make_mask(
+                q_slots,
+                q_slots,
+                causal=True,
+                k_valid=attention_mask,
+                q_segments=segment_ids,
+                k_segments=segment_ids,
+            )
+            xs = None
+        else:
+            new_valid = jnp.ones((b, t), bool) if attention_mask is None else attention_mask
+            slot_mask = jax.lax.dynamic_update_slice_in_dim(
+                cache["mask"], new_valid.astype(bool), offset, 1
+            )
+            k_slots = jnp.arange(cache["mask"].shape[1])
+            mask = make_mask(q_slots, k_slots, causal=True, k_valid=slot_mask)
+            xs = (cache["k"], cache["v"])
+
+        def body(layer, h, layer_cache):
+            kv = None if layer_cache is None else (*layer_cache, offset)
+            h, new_kv = layer(h, mask, cos_sin, kv)
+            return h, new_kv
+
+        h, new_kv = stack.run(
+            self.layers, body, inputs_embeds, xs, scan=self.scan_layers, remat=self.remat
+        )
+        new_cache = None
+        if cache is not None:
+            new_cache = dict(k=new_kv[0], v=new_kv[1], mask=slot_mask, index=offset + t)
+        return self.norm(h), new_cache
+
+    def logits(self, h: jax.Array) -> jax.Array:
+        out = self.embed_tokens.attend(h) if self.lm_head is None else self.lm_head(h)
+        return constrain(out, ("batch", "length", "vocab"))
+
+    def __call__(
+        self,
+        input_ids: jax.Array | None = None,
+        pixel_values: None = None,
+        attention_mask: jax.Array | None = None,
+        *,
+        inputs_embeds: jax.Array | None = None,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+        cache: Cache | None = None,
+    ):
+        """Logits, or ``(logits, cache)`` when a cache is passed."""
+        if pixel_values is not None:
+            raise ValueError("a text-only LLM takes no pixel_values")
+        if inputs_embeds is None:
+            inputs_embeds = self.embed(input_ids)
+        h, new_cache = self.hidden(
+            inputs_embeds,
+            attention_mask=attention_mask,
+            positions=positions,
+            segment_ids=segment_ids,
+            cache=cache,
+        )
+        logits = self.logits(h)
+        return logits if cache is None else (logits, new_cache)

@@ -1,0 +1,107 @@
+"""The LLaVA composite: CLIP ViT -> visual projector -> decoder LLM.
+
+Each image placeholder token in ``input_ids`` is replaced, in order, by one projected visual
+token: the data pipeline expands a media item's placeholder to exactly
+``visual_tokens.tokens_per_media`` tokens.
+
+``pixel_values`` comes in two layouts:
+- ``[num_images, C, H, W]`` (Hugging Face's): images fill the placeholders of the whole batch in
+  order, as ``LlavaForConditionalGeneration`` does;
+- ``[batch, frames, C, H, W]`` (our pipeline's): row ``b``'s frames fill row ``b``'s
+  placeholders, padding frames last, so a data-parallel shard never reaches across rows.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from emollm_jax.models.clip_vision import CLIPVision
+from emollm_jax.models.config import ModelConfig
+from emollm_jax.models.decoder import Cache, DecoderLM
+from emollm_jax.models.projector import build_projector
+
+
+def merge_visual_tokens(
+    embeds: jax.Array, input_ids: jax.Array, visual: jax.Array, image_token_id: int
+) -> jax.Array:
+    """Put ``visual [B, V, D]`` at the image tokens of ``input_ids [B, T]``, in order per row."""
+    is_image = input_ids == image_token_id
+    index = jnp.clip(jnp.cumsum(is_image, axis=1) - 1, 0, visual.shape[1] - 1)
+    gathered = jnp.take_along_axis(visual, index[..., None], axis=1).astype(embeds.dtype)
+    return jnp.where(is_image[..., None], gathered, embeds)
+
+
+class Llava(nnx.Module):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.config = cfg
+        self.vision_tower = CLIPVision(cfg, rngs=rngs)
+        self.projector = build_projector(cfg, rngs)
+        self.language_model = DecoderLM(cfg, rngs=rngs)
+
+    def vision_features(self, pixel_values: jax.Array) -> jax.Array:
+        """``[N, C, H, W]`` -> the selected layers' features ``[N, tokens, D_vision * layers]``."""
+        cfg = self.config
+        total = cfg.vision.num_layers + 1  # embeddings + each layer, as HF's hidden_states
+        wanted = [layer % total for layer in cfg.feature_layers]
+        states = self.vision_tower.hidden_states(pixel_values, num_layers=max(wanted))
+        features = jnp.concatenate([states[i] for i in wanted], axis=-1)
+        if cfg.vision_feature_select_strategy == "default":
+            features = features[:, 1:]  # drop the class token
+        return features
+
+    def image_features(self, pixel_values: jax.Array) -> jax.Array:
+        """``[N, C, H, W]`` -> projected visual tokens ``[N, tokens, D_text]``."""
+        return self.projector(self.vision_features(pixel_values))
+
+    def embed(self, input_ids: jax.Array, pixel_values: jax.Array | None) -> jax.Array:
+        embeds = self.language_model.embed(input_ids)
+        if pixel_values is None:
+            return embeds
+        image_token_id = self.config.image_token_id
+        if pixel_values.ndim == 4:
+            visual = self.image_features(pixel_values)
+            b, t, d = embeds.shape
+            merged = merge_visual_tokens(
+                embeds.reshape(1, b * t, d),
+                input_ids.reshape(1, b * t),
+                visual.reshape(1, -1, visual.shape[-1]),
+                image_token_id,
+            )
+            return merged.reshape(b, t, d)
+        if pixel_values.ndim == 5:
+            b, f = pixel_values.shape[:2]
+            visual = self.image_features(pixel_values.reshape(b * f, *pixel_values.shape[2:]))
+            visual = visual.reshape(b, -1, visual.shape[-1])
+            return merge_visual_tokens(embeds, input_ids, visual, image_token_id)
+        raise ValueError(
+            f"pixel_values must be [images, C, H, W] or [batch, frames, C, H, W], "
+            f"got shape {pixel_values.shape}"
+        )
+
+    def __call__(
+        self,
+        input_ids: jax.Array,
+        pixel_values: jax.Array | None = None,
+        attention_mask: jax.Array | None = None,
+        *,
+        frame_media: jax.Array | None = None,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+        cache: Cache | None = None,
+    ):
+        """Logits ``[B, T, vocab]``, or ``(logits, cache)`` when a cache is passed.
+
+        ``frame_media`` (which media item each frame is; -1 for padding) is accepted for the
+        pipeline's batches; the baseline projector needs no more than the frame order.
+        """
+        del frame_media
+        embeds = self.embed(input_ids, pixel_values)
+        return self.language_model(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            positions=positions,
+            segment_ids=segment_ids,
+            cache=cache,
+        )

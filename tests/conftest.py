@@ -1,0 +1,17 @@
+"""Test-wide set-up: 8 fake CPU devices (set before jax is imported) and tiny HF fixtures."""
+
+import os
+
+# Tiny test models spend far longer compiling than running: -O0 compiles 2-4x faster.
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "")
+    + " --xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
+).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_default_matmul_precision", "highest")
