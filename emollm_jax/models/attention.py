@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from emollm_jax.models import rope
-from emollm_jax.models.layers import Dense
+from emollm_jax.models.config import LoraConfig
+from emollm_jax.models.layers import Dense, lora_kwargs
 from emollm_jax.sharding.context import constrain
 
 _MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)
@@ -75,9 +76,11 @@ class Attention(nnx.Module):
         param_dtype,
         dtype,
         rngs: nnx.Rngs,
+        lora: LoraConfig | None = None,
     ):
         self.head_dim = head_dim
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs)
+        adapters = {name: lora_kwargs(lora, name) for name in ("q", "k", "v", "o")}
         self.q = Dense(
             (hidden,),
             (num_heads, head_dim),
@@ -85,6 +88,7 @@ class Attention(nnx.Module):
             out_axes=("heads", "head_dim"),
             use_bias=qkv_bias,
             **common,
+            **adapters["q"],
         )
         self.k = Dense(
             (hidden,),
@@ -93,6 +97,7 @@ class Attention(nnx.Module):
             out_axes=("kv_heads", "head_dim"),
             use_bias=qkv_bias,
             **common,
+            **adapters["k"],
         )
         self.v = Dense(
             (hidden,),
@@ -101,6 +106,7 @@ class Attention(nnx.Module):
             out_axes=("kv_heads", "head_dim"),
             use_bias=qkv_bias,
             **common,
+            **adapters["v"],
         )
         self.o = Dense(
             (num_heads, head_dim),
@@ -109,6 +115,7 @@ class Attention(nnx.Module):
             out_axes=("embed",),
             use_bias=o_bias,
             **common,
+            **adapters["o"],
         )
 
     def __call__(

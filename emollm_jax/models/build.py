@@ -16,7 +16,8 @@ from emollm_jax.sharding.strategies import Rules
 
 def construct(cfg: ModelConfig, seed: int = 0) -> nnx.Module:
     """Run the model's constructors (eagerly: slow; call under ``jax.jit`` or ``eval_shape``)."""
-    rngs = nnx.Rngs(params=seed)
+    # A separate stream for adapters: switching LoRA on leaves the base weights as they were.
+    rngs = nnx.Rngs(params=seed, lora=seed + 1)
     if cfg.arch == "llava":
         model = Llava(cfg, rngs=rngs)
     elif cfg.arch in ("llama", "qwen2"):

@@ -114,6 +114,22 @@ class ProjectorConfig:
     bias: bool = True
 
 
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraConfig:
+    """Low-rank adapters on the LLM's projections (``rank`` 0 = none).
+
+    Each targeted projection gains ``x @ a @ b * alpha / rank`` with ``b`` zero at start, so a
+    fresh adapter leaves the model's function unchanged.
+    """
+
+    rank: int = 0
+    alpha: float = 16.0
+    targets: tuple[str, ...] = LORA_TARGETS
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """A whole model: LLaVA composite, a bare LLM, or a bare CLIP vision tower."""
@@ -127,6 +143,7 @@ class ModelConfig:
     vision_feature_select_strategy: str = "default"
     param_dtype: str = "float32"
     dtype: str = "float32"
+    lora: LoraConfig = dataclasses.field(default_factory=LoraConfig)
     # Forward-pass choices; they change no parameter.
     scan_layers: bool = False
     remat: str = "none"
@@ -284,6 +301,11 @@ def validate(cfg: ModelConfig) -> ModelConfig:
                 "model.text.rope_scaling.rope_type",
                 f"{t.rope_scaling.rope_type!r} is not supported (only 'llama3')",
             )
+    if cfg.lora.rank < 0:
+        raise _fail("model.lora.rank", f"must be >= 0, got {cfg.lora.rank}")
+    bad = sorted(set(cfg.lora.targets) - set(LORA_TARGETS))
+    if bad:
+        raise _fail("model.lora.targets", f"{bad[0]!r} is not one of {LORA_TARGETS}")
     if cfg.arch == "llava":
         p = cfg.projector
         if p is None:
@@ -333,6 +355,10 @@ def from_config_dict(model_cd: Any) -> ModelConfig:
         else:
             sub[name] = None
     values.update(sub)
+    if values.get("lora") is not None:
+        values["lora"] = _build(LoraConfig, values["lora"], "model.lora")
+    else:
+        values.pop("lora", None)
     if isinstance(values.get("vision_feature_layer"), list):
         values["vision_feature_layer"] = tuple(values["vision_feature_layer"])
     return validate(_build(ModelConfig, values, "model"))

@@ -16,7 +16,7 @@ from flax import nnx
 from emollm_jax.models import rope, stack
 from emollm_jax.models.attention import Attention, make_mask
 from emollm_jax.models.config import ModelConfig, TextConfig
-from emollm_jax.models.layers import Dense, Embed, RMSNorm
+from emollm_jax.models.layers import Dense, Embed, RMSNorm, lora_kwargs
 from emollm_jax.sharding.context import constrain
 
 _ACT = ("batch", "length", "act_embed")
@@ -39,12 +39,20 @@ def init_cache(cfg: TextConfig, batch: int, max_len: int, dtype=jnp.float32) -> 
 class MLP(nnx.Module):
     """SwiGLU: ``down(silu(gate(x)) * up(x))``."""
 
-    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs):
+    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs, lora=None):
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs, use_bias=cfg.mlp_bias)
         d, f = cfg.hidden_size, cfg.intermediate_size
-        self.gate = Dense((d,), (f,), in_axes=("embed",), out_axes=("mlp",), **common)
-        self.up = Dense((d,), (f,), in_axes=("embed",), out_axes=("mlp",), **common)
-        self.down = Dense((f,), (d,), in_axes=("mlp",), out_axes=("embed",), **common)
+        up = dict(in_axes=("embed",), out_axes=("mlp",), **common)
+        self.gate = Dense((d,), (f,), **up, **lora_kwargs(lora, "gate"))
+        self.up = Dense((d,), (f,), **up, **lora_kwargs(lora, "up"))
+        self.down = Dense(
+            (f,),
+            (d,),
+            in_axes=("mlp",),
+            out_axes=("embed",),
+            **common,
+            **lora_kwargs(lora, "down"),
+        )
 
     def __call__(self, x):
         h = jax.nn.silu(self.gate(x)) * self.up(x)
@@ -52,7 +60,7 @@ class MLP(nnx.Module):
 
 
 class DecoderLayer(nnx.Module):
-    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs):
+    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs, lora=None):
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs)
         self.input_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, **common)
         self.attn = Attention(
@@ -62,10 +70,11 @@ class DecoderLayer(nnx.Module):
             cfg.resolved_head_dim,
             qkv_bias=cfg.qkv_bias,
             o_bias=cfg.o_bias,
+            lora=lora,
             **common,
         )
         self.post_attn_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, **common)
-        self.mlp = MLP(cfg, **common)
+        self.mlp = MLP(cfg, lora=lora, **common)
 
     def __call__(self, x, mask, cos_sin, cache=None):
         attn_out, new_cache = self.attn(self.input_norm(x), mask, cos_sin=cos_sin, cache=cache)
@@ -86,7 +95,7 @@ class DecoderLM(nnx.Module):
         common = dict(param_dtype=model_cfg.jnp_param_dtype, dtype=dtype)
         self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, rngs=rngs, **common)
         self.layers = stack.create(
-            lambda r: DecoderLayer(cfg, rngs=r, **common), cfg.num_layers, rngs
+            lambda r: DecoderLayer(cfg, rngs=r, lora=model_cfg.lora, **common), cfg.num_layers, rngs
         )
         self.norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, rngs=rngs, **common)
         self.lm_head = (

@@ -8,6 +8,7 @@ and cast to the compute ``dtype`` at use; norms and softmax run in float32.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -48,6 +49,8 @@ class Dense(nnx.Module):
         param_dtype,
         dtype,
         rngs: nnx.Rngs,
+        lora_rank: int = 0,
+        lora_alpha: float = 16.0,
     ):
         self.in_shape = tuple(in_shape)
         self.out_shape = tuple(out_shape)
@@ -58,6 +61,20 @@ class Dense(nnx.Module):
         self.bias = (
             param(rngs, zeros_init, self.out_shape, param_dtype, out_axes) if use_bias else None
         )
+        if not lora_rank:
+            self.lora_a = self.lora_b = None
+        else:
+            # A ~ N(0, 1/fan_in), B = 0: a fresh adapter changes nothing.
+            fan_in = math.prod(self.in_shape)
+            a = jax.nn.initializers.normal(stddev=fan_in**-0.5)
+            shape_a, shape_b = self.in_shape + (lora_rank,), (lora_rank,) + self.out_shape
+            self.lora_a = nnx.LoRAParam(
+                a(rngs.lora(), shape_a, param_dtype), logical_axes=in_axes + (None,)
+            )
+            self.lora_b = nnx.LoRAParam(
+                zeros_init(rngs.lora(), shape_b, param_dtype), logical_axes=(None,) + out_axes
+            )
+            self.lora_scale = lora_alpha / lora_rank
 
     def __call__(self, x: jax.Array) -> jax.Array:
         n_in = len(self.in_shape)
@@ -65,6 +82,12 @@ class Dense(nnx.Module):
         y = jax.lax.dot_general(
             x.astype(self.dtype), self.kernel[...].astype(self.dtype), (contract, ((), ()))
         )
+        if self.lora_a is not None:
+            low = jax.lax.dot_general(
+                x.astype(self.dtype), self.lora_a[...].astype(self.dtype), (contract, ((), ()))
+            )
+            delta = jnp.tensordot(low, self.lora_b[...].astype(self.dtype), axes=1)
+            y = y + delta * jnp.asarray(self.lora_scale, self.dtype)
         if self.bias is not None:
             y = y + self.bias[...].astype(self.dtype)
         return y
@@ -116,6 +139,13 @@ class Embed(nnx.Module):
         return jnp.einsum(
             "...d,vd->...v", x.astype(self.dtype), self.embedding[...].astype(self.dtype)
         )
+
+
+def lora_kwargs(lora, name: str) -> dict:
+    """Dense's adapter arguments for projection ``name`` under a ``LoraConfig`` (or None)."""
+    if lora is None or not lora.rank or name not in lora.targets:
+        return {}
+    return {"lora_rank": lora.rank, "lora_alpha": lora.alpha}
 
 
 def quick_gelu(x: jax.Array) -> jax.Array:
