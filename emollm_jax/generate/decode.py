@@ -1,0 +1,236 @@
+"""Batched autoregressive decoding with a preallocated KV cache, as one compiled program.
+
+``Generator(model, config)(batch, key)`` runs, inside ONE ``jax.jit``:
+
+1. prefill: the whole left-padded prompt (image tokens merged by the model) is run once through
+   the model into a KV cache of ``prompt_len + max_new_tokens`` slots; the last column's logits
+   give the first new token (left padding puts every row's last prompt token there);
+2. a ``jax.lax.while_loop`` feeding one token per row per step, until every row has produced an
+   EOS id or ``max_new_tokens`` tokens are out.
+
+Our choices:
+
+- Static shapes: the cache size depends only on the batch's shape and ``max_new_tokens``, so a
+  program is compiled once per (batch, prompt bucket, frame bucket) shape and reused for every
+  token and every batch of that shape. Prompt lengths are bucketed by the caller (the data
+  pipeline's ``seq_buckets``, or ``prompts.left_pad``).
+- Positions: a prompt token's position is its index among the row's real tokens
+  (``max(cumsum(mask) - 1, 0)``, what the pipeline's ``positions`` hold and what transformers
+  computes from the attention mask); each new token takes the previous position + 1.
+- Stopping: a row stops at its first token in ``eos_ids`` (that token is kept in ``tokens`` and
+  counted in ``lengths``); everything after is ``pad_id``. A stopped row keeps being fed padding
+  until the loop ends (shapes are static), its results are masked. Stop *strings* are applied
+  to the decoded text afterwards (``text.py``): matching strings on token ids inside the loop
+  would need the tokenizer in the program.
+- Randomness: step ``i`` samples with ``fold_in(key, i)``; greedy ignores the key.
+- Sharding: with ``mesh``, the program is jitted with explicit shardings: parameters as
+  ``rules`` place them (moved there first if they live elsewhere), every batch array split on
+  its leading axis by the ``batch`` rule, the outputs likewise. The KV cache is constrained like
+  the attention activations (batch over the batch axes, kv heads over ``tensor``) at creation
+  and after every step, and the models' own ``constrain`` calls are active inside.
+- Numpy in, numpy out: given host (numpy) arrays, the batch is taken as this process's rows,
+  stitched into global arrays, and this process's rows of the outputs come back as numpy, so
+  multi-process evaluation needs no special casing. Given ``jax.Array``s, global arrays return.
+- The prefill computes logits for every prompt position although only the last is used: it
+  calls the model's public ``__call__`` so that any model (LLaVA, EmoLLM, a bare LLM) decodes
+  the same way. A model option for last-position logits would save ``batch * prompt * vocab``
+  floats per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from emollm_jax.data.global_batch import to_global
+from emollm_jax.generate.sampling import SamplingConfig, next_token
+from emollm_jax.models.decoder import init_cache
+from emollm_jax.sharding.context import constrain, use_mesh_rules
+from emollm_jax.sharding.rules import logical_to_spec, state_shardings
+from emollm_jax.sharding.strategies import Rules
+
+# Batch keys the decoder reads; others (segment_ids, labels, metadata) are ignored.
+BATCH_KEYS = ("input_ids", "attention_mask", "positions", "pixel_values", "frame_media")
+_CACHE_AXES = {
+    "k": ("layers", "batch", "length", "kv_heads", "head_dim"),
+    "v": ("layers", "batch", "length", "kv_heads", "head_dim"),
+    "mask": ("batch", "length"),
+    "index": (),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig:
+    """What to generate; static under jit (changing it compiles a new program)."""
+
+    max_new_tokens: int = 32
+    eos_ids: tuple[int, ...] = ()
+    pad_id: int = 0
+    sampling: SamplingConfig = SamplingConfig()
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        object.__setattr__(self, "eos_ids", tuple(int(i) for i in self.eos_ids))
+
+
+class GenerateOutput(NamedTuple):
+    tokens: jax.Array | np.ndarray  # int32 [B, max_new_tokens], pad_id after a row stops
+    lengths: jax.Array | np.ndarray  # int32 [B] tokens generated, the EOS token included
+    finished: jax.Array | np.ndarray  # bool [B] the row stopped on an EOS id
+
+
+def prompt_positions(attention_mask: jax.Array) -> jax.Array:
+    """Positions of left-padded prompts: 0, 1, ... over each row's real tokens, 0 on padding."""
+    return jnp.maximum(jnp.cumsum(attention_mask.astype(jnp.int32), axis=1) - 1, 0)
+
+
+def batch_spec(rules: Rules, mesh: Mesh) -> PartitionSpec:
+    """The leading-axis spec of batch arrays under ``rules`` (the ``batch`` rule)."""
+    return logical_to_spec(("batch",), None, rules, mesh)
+
+
+class Generator:
+    """A model bound to a ``GenerateConfig`` (and optionally a mesh); call it on batches.
+
+    ``traces`` counts how often the decoding program was traced (= compiled): once per distinct
+    batch shape.
+    """
+
+    def __init__(
+        self,
+        model: nnx.Module,
+        config: GenerateConfig,
+        *,
+        mesh: Mesh | None = None,
+        rules: Rules = (),
+    ):
+        self.config = config
+        self.model_config = model.config
+        self.mesh = mesh
+        self.rules = rules
+        self.graphdef, state = nnx.split(model)
+        self.traces = 0
+        if mesh is None:
+            self.state = state
+            self._fn = jax.jit(self._decode)
+            return
+        shardings = state_shardings(state, mesh, rules)
+        self.state = jax.device_put(state, shardings)  # a no-op where already placed so
+        self._batch = NamedSharding(mesh, batch_spec(rules, mesh))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        self._fn = jax.jit(
+            self._decode,
+            in_shardings=(shardings, self._batch, replicated),
+            out_shardings=GenerateOutput(self._batch, self._batch, self._batch),
+        )
+
+    def __call__(
+        self, batch: Mapping[str, np.ndarray | jax.Array], key: jax.Array | None = None
+    ) -> GenerateOutput:
+        """Generate for a left-padded batch (``input_ids``, ``attention_mask``, and optionally
+        ``positions``, ``pixel_values``, ``frame_media``)."""
+        inputs = {k: batch[k] for k in BATCH_KEYS if batch.get(k) is not None}
+        missing = {"input_ids", "attention_mask"} - set(inputs)
+        if missing:
+            raise ValueError(f"batch lacks {', '.join(sorted(missing))}")
+        host = all(isinstance(v, np.ndarray) for v in inputs.values())
+        if key is None:
+            if not self.config.sampling.greedy:
+                raise ValueError("sampling (temperature > 0) needs a PRNG key")
+            key = jax.random.key(0)
+        if self.mesh is not None and host:
+            inputs = to_global(inputs, self.mesh, self._batch_axes())
+        out = self._fn(self.state, inputs, key)
+        if not host:
+            return out
+        if self.mesh is None:
+            return GenerateOutput(*(np.asarray(x) for x in out))
+        local = multihost_utils.global_array_to_host_local_array(
+            tuple(out), self.mesh, self._batch.spec
+        )
+        return GenerateOutput(*(np.asarray(x) for x in local))
+
+    def _batch_axes(self) -> tuple[str, ...]:
+        entry = self._batch.spec[0] if len(self._batch.spec) else None
+        if entry is None:
+            return ()
+        return (entry,) if isinstance(entry, str) else tuple(entry)
+
+    def _constrain_cache(self, cache: dict) -> dict:
+        return {name: constrain(x, _CACHE_AXES[name]) for name, x in cache.items()}
+
+    def _decode(self, state, inputs: dict, key: jax.Array) -> GenerateOutput:
+        self.traces += 1  # runs only while tracing
+        rules_ctx = (
+            contextlib.nullcontext() if self.mesh is None else use_mesh_rules(self.mesh, self.rules)
+        )
+        with rules_ctx:
+            return self._decode_under_rules(nnx.merge(self.graphdef, state), inputs, key)
+
+    def _decode_under_rules(self, model, inputs: dict, key: jax.Array) -> GenerateOutput:
+        cfg = self.config
+        n = cfg.max_new_tokens
+        eos = jnp.asarray(cfg.eos_ids or (-1,), jnp.int32)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        b, s = ids.shape
+        positions = inputs.get("positions")
+        if positions is None:
+            positions = prompt_positions(mask)
+
+        cache = init_cache(self.model_config.text, b, s + n, self.model_config.jnp_dtype)
+        media = {k: inputs[k] for k in ("pixel_values", "frame_media") if k in inputs}
+        logits, cache = model(
+            ids,
+            attention_mask=mask,
+            positions=positions,
+            cache=self._constrain_cache(cache),
+            **media,  # only when present: a bare LLM takes neither keyword
+        )
+        first = next_token(logits[:, -1], jax.random.fold_in(key, 0), cfg.sampling)
+        tokens = jnp.full((b, n), cfg.pad_id, jnp.int32).at[:, 0].set(first)
+        done = jnp.isin(first, eos)
+        lengths = jnp.ones((b,), jnp.int32)
+        step_mask = jnp.ones((b, 1), jnp.int32)
+
+        def cond(carry):
+            i, _, _, _, done, _, _ = carry
+            return (i < n) & ~jnp.all(done)
+
+        def body(carry):
+            i, cache, last, pos, done, tokens, lengths = carry
+            logits, cache = model(
+                last[:, None], attention_mask=step_mask, positions=pos[:, None], cache=cache
+            )
+            token = next_token(logits[:, -1], jax.random.fold_in(key, i), cfg.sampling)
+            token = jnp.where(done, cfg.pad_id, token)
+            tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], i, 1)
+            lengths = jnp.where(done, lengths, i + 1)
+            done = done | jnp.isin(token, eos)
+            return i + 1, self._constrain_cache(cache), token, pos + 1, done, tokens, lengths
+
+        carry = (jnp.int32(1), cache, first, positions[:, -1] + 1, done, tokens, lengths)
+        _, _, _, _, done, tokens, lengths = jax.lax.while_loop(cond, body, carry)
+        return GenerateOutput(tokens, lengths, done)
+
+
+def generate(
+    model: nnx.Module,
+    batch: Mapping[str, np.ndarray | jax.Array],
+    config: GenerateConfig,
+    key: jax.Array | None = None,
+    *,
+    mesh: Mesh | None = None,
+    rules: Rules = (),
+) -> GenerateOutput:
+    """One-off generation (compiles every call; keep a ``Generator`` to reuse the program)."""
+    return Generator(model, config, mesh=mesh, rules=rules)(batch, key)
