@@ -49,4 +49,97 @@ def base_config() -> config_dict.ConfigDict:
             max_pixels=16_000_000,
         )
     )
+    # EmoPrompt (emollm_jax/emoprompt/; texts in templates.py): the data pipeline's prompt hook.
+    c.emoprompt = config_dict.ConfigDict(
+        dict(
+            # Append a line naming the task's cues and the exact answer format to instructions.
+            guiding_prompts=False,
+            # Train on "<rationale>\nAnswer: <label>" for records that have a rationale.
+            rationale_targets=False,
+            # Rationales from `python -m emollm_jax.emoprompt.annotate` (JSONL of {id,
+            # rationale}) replacing the records' own; "" = the records' own.
+            rationales_file="",
+        )
+    )
+    # Training (emollm_jax/train/).
+    c.train = config_dict.ConfigDict(
+        dict(
+            steps=300,
+            # 1: only the projector learns (vision encoder and LLM frozen);
+            # 2: projector + LLM (+ the vision encoder when train_vision).
+            stage=2,
+            train_vision=False,
+            learning_rate=1e-3,
+            warmup_steps=20,
+            # Cosine decay from learning_rate to learning_rate * end_lr_ratio at `steps`.
+            end_lr_ratio=0.1,
+            b1=0.9,
+            b2=0.999,
+            eps=1e-8,
+            # Decoupled weight decay on matrices only (never on norms, biases, vectors).
+            weight_decay=0.0,
+            grad_clip_norm=1.0,
+            # Microbatches per step, accumulated inside one jitted step.
+            grad_accum_steps=1,
+            # Non-finite loss or gradient: the update is skipped and counted; this many in a
+            # row stop the run (after a checkpoint is saved).
+            max_consecutive_nonfinite=5,
+            # Initial weights: a Hugging Face folder (emollm_jax.load_hf) or an Orbax run or
+            # checkpoint folder (parameters only; a fresh optimizer). Empty: random init.
+            init_from="",
+        )
+    )
+    # Device mesh and sharding strategy (emollm_jax/sharding/).
+    c.mesh = config_dict.ConfigDict(
+        dict(
+            shape=dict(data=-1, fsdp=1, tensor=1),
+            # A rule table of emollm_jax/sharding/strategies.py: dp | fsdp | tp | fsdp_tp.
+            strategy="dp",
+            # Per-name overrides of that table, e.g. {"vocab": None}.
+            rules=config_dict.placeholder(dict),
+        )
+    )
+    # Orbax checkpoints under <workdir>/checkpoints.
+    c.checkpoint = config_dict.ConfigDict(
+        dict(every_steps=100, keep=3, async_save=True)
+    )
+    # Logging: metrics.jsonl (process 0), TensorBoard events, a progress bar on a terminal.
+    c.log = config_dict.ConfigDict(
+        dict(every_steps=10, tensorboard=True, progress_bar="auto")
+    )
+    # Multi-host: jax.distributed.initialize when "auto" finds a cluster (Cloud TPU, SLURM,
+    # JAX_COORDINATOR_ADDRESS) or when forced on; the fields override what JAX detects.
+    c.distributed = config_dict.ConfigDict(
+        dict(
+            initialize="auto",  # auto | on | off
+            coordinator_address="",
+            num_processes=0,
+            process_id=-1,
+            cpu_collectives="gloo",
+        )
+    )
+    # Evaluation (python -m emollm_jax.evaluate; emollm_jax/eval/run.py). Prompts are batched
+    # by the data pipeline's eval mode: batch size data.eval_batch_size, prompt length
+    # bucketed by data.seq_buckets (one compiled decoding program per bucket).
+    c.eval = config_dict.ConfigDict(
+        dict(
+            max_new_tokens=32,
+            # Greedy when temperature is 0; else sampling with top_k (0 = off) and top_p
+            # (1.0 = off), keyed by seed.
+            temperature=0.0,
+            top_k=0,
+            top_p=1.0,
+            seed=0,
+            # Tokens that end an answer besides the model's eos ids (names the tokenizer
+            # lacks are ignored), and strings the decoded answer is cut at.
+            stop_tokens=("</s>", "<|im_end|>"),
+            stop_strings=("USER:", "ASSISTANT:"),
+            # Evaluate only the first `limit` records of the split (0 = all).
+            limit=0,
+            # Confusion-matrix PNGs next to results.json.
+            plots=True,
+            # The row label of the results table ("" = the checkpoint folder's name).
+            model_name="",
+        )
+    )
     return c

@@ -1,0 +1,1 @@
+"""Orbax checkpoints of training runs (``manager``) and loading a model from one (``restore``)."""

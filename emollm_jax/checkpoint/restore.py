@@ -1,0 +1,73 @@
+"""Load a model from a training run's Orbax checkpoint (the latest complete one by default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+
+from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.models.build import abstract_model
+from emollm_jax.models.config import ModelConfig, from_config_dict
+from emollm_jax.sharding.rules import state_shardings
+from emollm_jax.sharding.strategies import Rules
+
+
+def params_target(abstract_state: nnx.State, mesh: Mesh | None, rules: Rules = ()) -> dict:
+    """The ``params`` item's restore target: a pure dict of ``ShapeDtypeStruct``s carrying the
+    shardings wanted now (one device without a mesh)."""
+    if mesh is None:
+        device = jax.devices()[0]
+        mesh = jax.sharding.Mesh(np.asarray([device]), ("d",))
+        rules = ()
+    shardings = nnx.to_pure_dict(state_shardings(abstract_state, mesh, rules))
+    shapes = nnx.to_pure_dict(abstract_state)
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        shapes,
+        shardings,
+        is_leaf=lambda x: isinstance(x, NamedSharding),
+    )
+
+
+def model_config_from(path: str | os.PathLike, step: int | None = None) -> ModelConfig:
+    """The ModelConfig a checkpoint was written with (from its ``meta`` item)."""
+    meta = RunCheckpoints(checkpoint_root(path), read_only=True).read_meta(step)
+    return from_config_dict(meta["model"])
+
+
+def load_model(
+    path: str | os.PathLike,
+    config=None,
+    *,
+    step: int | None = None,
+    mesh: Mesh | None = None,
+    rules: Rules = (),
+    **overrides,
+) -> nnx.Module:
+    """A model with the parameters of ``path`` (a run folder, its ``checkpoints`` folder).
+
+    The model is built from ``config.model`` when a config is given, else from the config the
+    checkpoint recorded; ``overrides`` replace ModelConfig fields (e.g. ``dtype``).
+    """
+    ckpts = RunCheckpoints(checkpoint_root(path), read_only=True)
+    if config is not None:
+        cfg = from_config_dict(config.model)
+    else:
+        cfg = from_config_dict(ckpts.read_meta(step)["model"])
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    graphdef, abstract_state = nnx.split(abstract_model(cfg))
+    restored = ckpts.restore(step, params=params_target(abstract_state, mesh, rules))
+    state = abstract_state
+    nnx.replace_by_pure_dict(state, restored["params"])
+    model = nnx.merge(graphdef, state)
+    model.config = cfg
+    return model
+
+
+__all__ = ["load_model", "model_config_from", "params_target"]

@@ -1,0 +1,346 @@
+"""The training run: set-up (mesh, model, optimizer, data, checkpoints), the step loop, and
+saving on the way out (end of run, SIGTERM, too many non-finite steps, or a crash)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.checkpoint.restore import params_target
+from emollm_jax.data.global_batch import batch_sharding, to_global
+from emollm_jax.data.pipeline import train_dataset
+from emollm_jax.models.build import abstract_model, build_model
+from emollm_jax.models.config import ModelConfig, from_config_dict, to_dict
+from emollm_jax.sharding.mesh import make_mesh
+from emollm_jax.sharding.rules import state_shardings
+from emollm_jax.sharding.strategies import get_rules
+from emollm_jax.train import distributed, flops, partition, validate
+from emollm_jax.train.metrics_log import MetricsLog
+from emollm_jax.train.optimizer import make_optimizer, schedule
+from emollm_jax.train.state import TrainState
+from emollm_jax.train.step import make_train_step
+
+log = logging.getLogger(__name__)
+
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+class NonFiniteError(RuntimeError):
+    """Too many consecutive non-finite losses or gradients."""
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived; a checkpoint was saved."""
+
+
+def _prompt_hook(config):
+    """EmoPrompt's record rewriter when the config turns it on (None otherwise)."""
+    try:
+        from emollm_jax.emoprompt import hook_from_config
+    except ImportError:
+        return None
+    return hook_from_config(config)
+
+
+def _same_shapes(a: ModelConfig, b: ModelConfig) -> list[str]:
+    forward_only = {"dtype", "param_dtype", "scan_layers", "remat"}
+    da, db = to_dict(a), to_dict(b)
+    return sorted(k for k in da if k not in forward_only and da[k] != db.get(k))
+
+
+def _initial_model(config, model_cfg, mesh, rules):
+    """Fresh parameters, or ``train.init_from`` (a HF folder or an Orbax run/checkpoint)."""
+    source = config.train.init_from
+    if not source:
+        return build_model(model_cfg, config.seed, mesh=mesh, rules=rules)
+    path = pathlib.Path(source)
+    forward = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers", "remat")}
+    if (path / "config.json").exists():
+        from emollm_jax.convert.hf_io import load_hf
+
+        model = load_hf(path, mesh=mesh, rules=rules, **forward)
+        model.config = dataclasses.replace(model.config, lora=model_cfg.lora)
+    else:
+        from emollm_jax.checkpoint.restore import load_model
+
+        model = load_model(path, mesh=mesh, rules=rules, **forward)
+    differing = _same_shapes(model.config, model_cfg)
+    if differing:
+        raise validate.TrainConfigError(
+            f"config.train.init_from={source}: its model differs from config.model in "
+            f"{', '.join(differing)}"
+        )
+    log.info("initial weights from %s", source)
+    return model
+
+
+def _sds(tree, shardings):
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
+    )
+
+
+def _batch_flops(cfg: ModelConfig, batch: dict, train_vision: bool) -> float:
+    b, s = batch["input_ids"].shape
+    b *= jax.process_count()
+    frames = batch["pixel_values"].shape[1] if "pixel_values" in batch else 0
+    return flops.train_step_flops(cfg, b, s, frames, train_vision)
+
+
+class _SigtermFlag:
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            log.warning("SIGTERM: saving a checkpoint after the current step, then exiting")
+            self.raised = True
+
+        self._previous = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self._previous)
+        return False
+
+
+class Trainer:
+    """Everything a run needs, set up from a config: mesh, sharded state (fresh, from
+    ``train.init_from``, or resumed from the run's latest checkpoint), data, the jitted step."""
+
+    def __init__(self, config, workdir: str | pathlib.Path):
+        distributed.maybe_initialize(config.distributed)
+        self.config = config
+        self.workdir = workdir = pathlib.Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.model_cfg = model_cfg = from_config_dict(config.model)
+        self.mesh = mesh = make_mesh(config.mesh.shape)
+        self.rules = rules = get_rules(config.mesh.strategy, config.mesh.rules)
+        validate.check(config, model_cfg, mesh)
+        tc = config.train
+        if jax.process_index() == 0:
+            (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+        log.info(
+            "mesh %s, strategy %s, %d processes",
+            dict(mesh.shape),
+            config.mesh.strategy,
+            jax.process_count(),
+        )
+
+        # Abstract state and shardings first: nothing is allocated before we know where it goes.
+        self.trainable_filter = partition.trainable_filter(model_cfg, tc.stage, tc.train_vision)
+        abstract_full = nnx.state(abstract_model(model_cfg))
+        _, abstract_trainable, abstract_frozen = partition.split(
+            abstract_model(model_cfg), self.trainable_filter
+        )
+        trainable_sh = state_shardings(abstract_trainable, mesh, rules)
+        frozen_sh = state_shardings(abstract_frozen, mesh, rules)
+        self.tx = tx = make_optimizer(tc, abstract_trainable)
+        abstract_trainable_sds = _sds(abstract_trainable, trainable_sh)
+        opt_shapes = jax.eval_shape(tx.init, abstract_trainable_sds)
+        opt_sh = jax.jit(tx.init).lower(abstract_trainable_sds).compile().output_shardings
+        self.replicated = replicated = NamedSharding(mesh, PartitionSpec())
+        self.state_shardings = TrainState(
+            step=replicated,
+            trainable=trainable_sh,
+            frozen=frozen_sh,
+            opt_state=opt_sh,
+            rng=replicated,
+        )
+
+        self.iterator = iter(train_dataset(config, prompt_hook=_prompt_hook(config)))
+        self.checkpoints = RunCheckpoints(
+            checkpoint_root(workdir / "checkpoints"),
+            keep=config.checkpoint.keep,
+            async_save=config.checkpoint.async_save,
+        )
+        latest = self.checkpoints.latest_step()
+        if latest is not None:
+            restored = self.checkpoints.restore(
+                latest,
+                params=params_target(abstract_full, mesh, rules),
+                opt_state=_sds(opt_shapes, opt_sh),
+                train={
+                    "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
+                    "rng": jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated),
+                },
+                data_iterator=self.iterator,
+            )
+            nnx.replace_by_pure_dict(abstract_full, restored["params"])
+            model = nnx.merge(nnx.graphdef(abstract_model(model_cfg)), abstract_full)
+            graphdef, trainable, frozen = partition.split(model, self.trainable_filter)
+            self.state = TrainState(
+                step=restored["train"]["step"],
+                trainable=trainable,
+                frozen=frozen,
+                opt_state=restored["opt_state"],
+                rng=jax.random.wrap_key_data(restored["train"]["rng"]),
+            )
+            log.info("resumed from checkpoint %d", latest)
+        else:
+            model = _initial_model(config, model_cfg, mesh, rules)
+            graphdef, trainable, frozen = partition.split(model, self.trainable_filter)
+            self.state = TrainState(
+                step=jax.device_put(jnp.zeros((), jnp.int32), replicated),
+                trainable=trainable,
+                frozen=frozen,
+                opt_state=jax.jit(tx.init, out_shardings=opt_sh)(trainable),
+                rng=jax.device_put(jax.random.key(config.seed), replicated),
+            )
+        self.graphdef = graphdef
+        step_fn = make_train_step(
+            graphdef,
+            tx,
+            schedule(tc),
+            grad_accum_steps=tc.grad_accum_steps,
+            mesh=mesh,
+            rules=rules,
+        )
+        self._step = jax.jit(
+            step_fn,
+            in_shardings=(self.state_shardings, batch_sharding(mesh)),
+            out_shardings=(self.state_shardings, replicated),
+            donate_argnums=(0,),
+        )
+        self.meta = {
+            "model": to_dict(model_cfg),
+            "config": json.loads(config.to_json_best_effort()),
+        }
+
+    @property
+    def step(self) -> int:
+        return int(jax.device_get(self.state.step))
+
+    def model(self) -> nnx.Module:
+        """The current model (sharing the state's arrays)."""
+        model = nnx.merge(self.graphdef, self.state.trainable, self.state.frozen)
+        model.config = self.model_cfg
+        return model
+
+    def train_step(self, batch: dict) -> dict:
+        """One step on a per-process numpy batch; returns the step's metrics (on device)."""
+        self.state, metrics = self._step(self.state, to_global(batch, self.mesh))
+        return metrics
+
+    def save(self, force: bool = True) -> None:
+        state = self.state
+        step = self.step
+        if self.checkpoints.latest_step() == step:
+            return
+        params = nnx.to_pure_dict(nnx.merge_state(state.trainable, state.frozen))
+        self.checkpoints.save(
+            step,
+            params=params,
+            opt_state=state.opt_state,
+            train={"step": state.step, "rng": jax.random.key_data(state.rng)},
+            meta=self.meta | {"step": step},
+            data_iterator=self.iterator,
+            force=force,
+        )
+
+    def train(self) -> dict:
+        """The step loop up to ``train.steps``; returns the last logged metrics."""
+        tc, config = self.config.train, self.config
+        start = self.step
+        peak, peak_source = flops.peak_flops_per_device()
+        log.info("peak FLOP/s per device: %.3g (%s)", peak, peak_source)
+        metrics_log = MetricsLog(
+            self.workdir,
+            total_steps=tc.steps,
+            start_step=start,
+            tensorboard=config.log.tensorboard,
+            progress_bar=config.log.progress_bar,
+        )
+        last: dict = {}
+        window = {"tokens": 0.0, "flops": 0.0, "start": time.perf_counter()}
+        pending = None  # (step, metrics, flops) of the step in flight
+        try:
+            with _SigtermFlag() as sigterm:
+                for step in range(start, tc.steps):
+                    if sigterm.raised:
+                        break
+                    batch = next(self.iterator)
+                    batch_flops = _batch_flops(self.model_cfg, batch, tc.train_vision)
+                    metrics = self.train_step(batch)
+                    if pending is not None:  # read the previous step while this one runs
+                        last = self._account(pending, window, metrics_log, peak) or last
+                    pending = (step + 1, metrics, batch_flops)
+                    if (step + 1) % config.checkpoint.every_steps == 0:
+                        self.save(force=False)
+                if pending is not None:
+                    last = self._account(pending, window, metrics_log, peak) or last
+                self.save()
+                self.checkpoints.wait()
+                if sigterm.raised:
+                    log.warning("stopped by SIGTERM at step %d; checkpoint saved", self.step)
+                    raise Terminated(TERMINATED_EXIT_CODE)
+        except (Terminated, NonFiniteError):
+            raise
+        except BaseException:
+            # Anything else (a bad record in strict mode, Ctrl-C, an I/O error): keep the work
+            # done so far if the state is intact (a step that failed mid-way donated it).
+            if not any(x.is_deleted() for x in jax.tree.leaves(self.state)):
+                log.exception("training failed at step %d; saving a checkpoint first", self.step)
+                self.save()
+                self.checkpoints.wait()
+            raise
+        finally:
+            metrics_log.close()
+        return last
+
+    def close(self) -> None:
+        self.checkpoints.close()
+
+    def _account(self, pending, window, metrics_log, peak) -> dict | None:
+        """Book-keep one finished step: non-finite checks, throughput, logging."""
+        tc = self.config.train
+        step, metrics, batch_flops = pending
+        values = {k: np.asarray(v).item() for k, v in jax.device_get(metrics).items()}
+        window["tokens"] += values["tokens"]
+        window["flops"] += batch_flops
+        metrics_log.advance()
+        if values["nonfinite_consecutive"] >= tc.max_consecutive_nonfinite:
+            self.save()
+            self.checkpoints.wait()
+            raise NonFiniteError(
+                f"{values['nonfinite_consecutive']} consecutive steps with a non-finite loss or "
+                f"gradient (config.train.max_consecutive_nonfinite="
+                f"{tc.max_consecutive_nonfinite}) up to step {step}; a checkpoint was saved. "
+                "Lower the learning rate or check the data."
+            )
+        if step % self.config.log.every_steps and step != tc.steps:
+            return None
+        elapsed = max(time.perf_counter() - window["start"], 1e-9)
+        row = {
+            "loss": values["loss"],
+            "learning_rate": values["learning_rate"],
+            "grad_norm": values["grad_norm"],
+            "tokens_per_sec": window["tokens"] / elapsed,
+            "mfu": window["flops"] / elapsed / (jax.device_count() * peak),
+            "target_tokens": values["target_tokens"],
+            "nonfinite_skipped": values["nonfinite_total"],
+        }
+        metrics_log.write(step, row)
+        window.update(tokens=0.0, flops=0.0, start=time.perf_counter())
+        return row
+
+
+def run(config, workdir: str) -> dict:
+    """Train as ``config`` says, in ``workdir``; returns the last logged metrics."""
+    trainer = Trainer(config, workdir)
+    try:
+        return trainer.train()
+    finally:
+        trainer.close()

@@ -1,0 +1,83 @@
+"""Where training metrics go: ``metrics.jsonl`` (one JSON object per logged step), TensorBoard
+event files, and the terminal (a progress bar on an interactive one, plain lines otherwise).
+Only JAX process 0 writes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import pathlib
+import sys
+
+import jax
+
+log = logging.getLogger(__name__)
+
+
+class MetricsLog:
+    def __init__(
+        self,
+        workdir,
+        *,
+        total_steps: int,
+        start_step: int,
+        tensorboard: bool,
+        progress_bar: str = "auto",
+    ):
+        self.enabled = jax.process_index() == 0
+        self.path = pathlib.Path(workdir) / "metrics.jsonl"
+        self._file = self._tb = self._bar = None
+        if not self.enabled:
+            return
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+        interactive = sys.stderr.isatty() and os.environ.get("CI") is None
+        if progress_bar == "on" or (progress_bar == "auto" and interactive):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+
+    def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step} | {k: _plain(v) for k, v in metrics.items()}
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self._tb.add_scalar(f"train/{k}", v, step)
+        summary = (
+            f"step {step}: loss {row['loss']:.4f} lr {row['learning_rate']:.2e} "
+            f"grad_norm {row['grad_norm']:.3f} {row['tokens_per_sec']:.0f} tok/s "
+            f"MFU {100 * row['mfu']:.1f}%"
+        )
+        if self._bar is not None:
+            self._bar.set_postfix_str(summary.split(": ", 1)[1], refresh=False)
+        else:
+            print(summary, flush=True)
+
+    def advance(self, steps: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(steps)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._file is not None:
+            self._file.close()
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # JSON has no NaN/inf
+    return v

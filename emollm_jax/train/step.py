@@ -1,0 +1,96 @@
+"""One jitted training step: microbatches accumulated inside the step, loss normalised by the
+global number of target tokens, clipped AdamW update skipped when not finite."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from emollm_jax.sharding.context import use_mesh_rules
+from emollm_jax.train.loss import loss_sums
+from emollm_jax.train.optimizer import nonfinite_counts
+from emollm_jax.train.state import TrainState
+
+MODEL_INPUTS = ("pixel_values", "attention_mask", "frame_media", "positions", "segment_ids")
+
+
+def forward(model: nnx.Module, batch: dict[str, jax.Array]) -> jax.Array:
+    """Logits for a pipeline batch (keys the model does not take are ignored)."""
+    kwargs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
+    if model.config.arch != "llava":
+        kwargs.pop("pixel_values", None)
+        kwargs.pop("frame_media", None)
+    return model(batch["input_ids"], **kwargs)
+
+
+def _split_microbatches(batch: dict, accum: int) -> dict:
+    """``[B, ...]`` -> ``[accum, B / accum, ...]``, microbatch ``i`` taking rows ``i, i + accum,
+    ...``: every device keeps rows of every microbatch, so none idles."""
+
+    def split(x):
+        if x.shape[0] % accum:
+            raise ValueError(
+                f"batch of {x.shape[0]} rows is not divisible by train.grad_accum_steps={accum}"
+            )
+        x = x.reshape(x.shape[0] // accum, accum, *x.shape[1:])
+        return jnp.swapaxes(x, 0, 1)
+
+    return jax.tree.map(split, batch)
+
+
+def make_train_step(
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    lr_schedule: optax.Schedule,
+    *,
+    grad_accum_steps: int = 1,
+    mesh=None,
+    rules=(),
+) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """The (unjitted) step function ``(state, batch) -> (state, metrics)``."""
+
+    def loss_fn(trainable, frozen, batch):
+        model = nnx.merge(graphdef, trainable, frozen)
+        return loss_sums(forward(model, batch), batch["labels"])
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        with use_mesh_rules(mesh, rules) if mesh is not None else contextlib.nullcontext():
+            micro = _split_microbatches(batch, grad_accum_steps)
+            zeros = jax.tree.map(jnp.zeros_like, state.trainable)
+
+            def accumulate(carry, mb):
+                grads, loss_sum, count = carry
+                (s, n), g = grad_fn(state.trainable, state.frozen, mb)
+                return (jax.tree.map(jnp.add, grads, g), loss_sum + s, count + n), None
+
+            init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+            (grads, loss_sum, count), _ = jax.lax.scan(accumulate, init, micro)
+            denom = jnp.maximum(count, 1.0)
+            loss = loss_sum / denom
+            grads = jax.tree.map(lambda g: g / denom, grads)
+            # A non-finite loss poisons the gradient, so apply_if_finite skips the update.
+            grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(loss), g, jnp.nan), grads)
+            grad_norm = optax.global_norm(grads)
+            updates, opt_state = tx.update(grads, state.opt_state, state.trainable)
+            trainable = optax.apply_updates(state.trainable, updates)
+            consecutive, total = nonfinite_counts(opt_state)
+            metrics = dict(
+                loss=loss,
+                grad_norm=grad_norm,
+                target_tokens=count,
+                tokens=jnp.sum(batch["attention_mask"]).astype(jnp.float32),
+                learning_rate=lr_schedule(state.step),
+                nonfinite_consecutive=consecutive,
+                nonfinite_total=total,
+            )
+            new_state = state.replace(step=state.step + 1, trainable=trainable, opt_state=opt_state)
+            return new_state, metrics
+
+    return step

@@ -1,0 +1,48 @@
+"""Start-up checks of a training config against the devices; each error names the field and
+the numbers."""
+
+from __future__ import annotations
+
+import math
+
+from jax.sharding import Mesh
+
+from emollm_jax.models.config import ModelConfig
+
+
+class TrainConfigError(ValueError):
+    pass
+
+
+def check(config, model_cfg: ModelConfig, mesh: Mesh) -> None:
+    t = config.train
+    if t.steps <= 0:
+        raise TrainConfigError(f"config.train.steps: must be positive, got {t.steps}")
+    if t.grad_accum_steps <= 0:
+        raise TrainConfigError(
+            f"config.train.grad_accum_steps: must be positive, got {t.grad_accum_steps}"
+        )
+    tensor = mesh.shape["tensor"]
+    if config.mesh.strategy in ("tp", "fsdp_tp") or tensor > 1:
+        checks = []
+        if model_cfg.has_text:
+            checks += [
+                ("model.text.num_heads", model_cfg.text.num_heads),
+                ("model.text.num_kv_heads", model_cfg.text.num_kv_heads),
+            ]
+        if model_cfg.has_vision:
+            checks.append(("model.vision.num_heads", model_cfg.vision.num_heads))
+        for field, heads in checks:
+            if heads % tensor:
+                raise TrainConfigError(
+                    f"config.{field}={heads} is not divisible by the tensor axis "
+                    f"(config.mesh.shape.tensor={tensor})"
+                )
+    data_ways = math.prod(mesh.shape[a] for a in ("data", "fsdp"))
+    per_step = config.data.batch_size
+    if per_step % (data_ways * t.grad_accum_steps):
+        raise TrainConfigError(
+            f"config.data.batch_size={per_step} is not divisible by the data axes "
+            f"(data x fsdp = {data_ways}) x train.grad_accum_steps ({t.grad_accum_steps}) = "
+            f"{data_ways * t.grad_accum_steps}"
+        )
