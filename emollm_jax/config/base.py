@@ -138,7 +138,7 @@ def base_config() -> config_dict.ConfigDict:
             limit=0,
             # Confusion-matrix PNGs next to results.json.
             plots=True,
-            # The row label of the results table ("" = the checkpoint folder's name).
+            # Row label of the results table ("" = the checkpoint folder's name, + @step for a run).
             model_name="",
         )
     )

@@ -30,7 +30,9 @@ Our choices:
   and after every step, and the models' own ``constrain`` calls are active inside.
 - Numpy in, numpy out: given host (numpy) arrays, the batch is taken as this process's rows,
   stitched into global arrays, and this process's rows of the outputs come back as numpy, so
-  multi-process evaluation needs no special casing. Given ``jax.Array``s, global arrays return.
+  multi-process evaluation needs no special casing; rows are padded (the last one repeated) up
+  to a multiple of the process's batch shards and the padding is dropped from the outputs.
+  Given ``jax.Array``s, global arrays return (their batch must divide over the batch axes).
 - The prefill computes logits for every prompt position although only the last is used: it
   calls the model's public ``__call__`` so that any model (LLaVA, EmoLLM, a bare LLM) decodes
   the same way. A model option for last-position logits would save ``batch * prompt * vocab``
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -148,17 +151,22 @@ class Generator:
             if not self.config.sampling.greedy:
                 raise ValueError("sampling (temperature > 0) needs a PRNG key")
             key = jax.random.key(0)
-        if self.mesh is not None and host:
-            inputs = to_global(inputs, self.mesh, self._batch_axes())
-        out = self._fn(self.state, inputs, key)
         if not host:
-            return out
+            return self._fn(self.state, inputs, key)
         if self.mesh is None:
-            return GenerateOutput(*(np.asarray(x) for x in out))
+            return GenerateOutput(*(np.asarray(x) for x in self._fn(self.state, inputs, key)))
+        rows = len(inputs["input_ids"])
+        inputs = {k: _pad_rows(v, self._local_shards()) for k, v in inputs.items()}
+        out = self._fn(self.state, to_global(inputs, self.mesh, self._batch_axes()), key)
         local = multihost_utils.global_array_to_host_local_array(
             tuple(out), self.mesh, self._batch.spec
         )
-        return GenerateOutput(*(np.asarray(x) for x in local))
+        return GenerateOutput(*(np.asarray(x)[:rows] for x in local))
+
+    def _local_shards(self) -> int:
+        """How many pieces this process's rows are split into (batch shards per process)."""
+        shards = math.prod(self.mesh.shape[a] for a in self._batch_axes())
+        return max(1, shards // jax.process_count())
 
     def _batch_axes(self) -> tuple[str, ...]:
         entry = self._batch.spec[0] if len(self._batch.spec) else None
@@ -221,6 +229,12 @@ class Generator:
         carry = (jnp.int32(1), cache, first, positions[:, -1] + 1, done, tokens, lengths)
         _, _, _, _, done, tokens, lengths = jax.lax.while_loop(cond, body, carry)
         return GenerateOutput(tokens, lengths, done)
+
+
+def _pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
+    """``x`` with its last row repeated up to a multiple of ``multiple`` rows."""
+    extra = -len(x) % multiple
+    return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]) if extra else x
 
 
 def generate(

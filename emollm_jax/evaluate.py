@@ -1,0 +1,56 @@
+"""Evaluate a model on an EmoBench split and print the paper-shaped results table.
+
+    python -m emollm_jax.evaluate --config configs/llava_tiny.py --checkpoint DIR --split test \\
+        [--workdir OUT] [--config.eval.max_new_tokens=16 ...]
+
+``DIR`` is an Orbax training run folder (its latest complete checkpoint is restored) or a
+Hugging Face model folder (one with a ``config.json``). Writes ``results.json``,
+``results.md``, ``predictions.jsonl`` and ``confusion_<task>.png`` to ``OUT`` (default
+``DIR/eval/<split>``); a rerun resumes, skipping the records already in ``predictions.jsonl``.
+Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``); the work
+is done by ``emollm_jax.eval.run.evaluate``.
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file (a get_config() Python file).", lock_config=True
+)
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Orbax training run folder, or Hugging Face model folder."
+)
+_SPLIT = flags.DEFINE_string("split", "test", "Data split to evaluate (train|validation|test).")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output folder (default: <checkpoint>/eval/<split>)."
+)
+flags.mark_flags_as_required(["config", "checkpoint"])
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from emollm_jax.eval.run import evaluate
+    from emollm_jax.train.distributed import maybe_initialize
+
+    config = _CONFIG.value
+    if config.get("distributed") is not None:
+        maybe_initialize(config.distributed)  # before JAX sees any device
+    result = evaluate(
+        config,
+        _CHECKPOINT.value,
+        _SPLIT.value,
+        _WORKDIR.value,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(result.table)
+    if result.paths:
+        print(f"\nwrote {', '.join(sorted(p.name for p in result.paths.values()))}")
+        print(f"to {result.out_dir}")
+
+
+if __name__ == "__main__":
+    app.run(main)

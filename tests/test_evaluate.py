@@ -1,0 +1,148 @@
+"""``python -m emollm_jax.evaluate`` end to end on a tiny random LLaVA and a 12-record split:
+result files, predictions rows, a limited first run, and reruns that skip finished ids."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import pytest
+from flax import nnx
+
+import emollm_jax
+from emollm_jax.checkpoint.manager import RunCheckpoints
+from emollm_jax.data import make_mini_emobench
+from emollm_jax.eval import read_results
+from emollm_jax.eval.predictions import FIELDS
+from emollm_jax.eval.run import check_model_matches, evaluate
+from emollm_jax.models.build import build_model
+from emollm_jax.models.config import ConfigError, from_config_dict
+from emollm_jax.tasks import TASKS
+from tests.data.conftest import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = {"train": 0, "validation": 0, "test": 12}  # two records per sub-task
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    data = make_mini_emobench.build(root / "data", sizes=SIZES)
+    model = build_model(from_config_dict(tiny_config().model), 0)
+    emollm_jax.save_hf(model, root / "model")
+    return root, data, model
+
+
+def _config(data):
+    c = tiny_config()
+    c.data.dir = str(data)
+    c.data.eval_batch_size = 4
+    c.data.prefetch_buffer = 4
+    c.eval.max_new_tokens = 6
+    return c
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_cli_then_resume(setup):
+    root, data, model = setup
+    out = root / "out"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_backend_optimization_level=0")
+    cmd = [
+        sys.executable,
+        "-m",
+        "emollm_jax.evaluate",
+        "--config",
+        str(REPO / "configs" / "llava_tiny.py"),
+        "--checkpoint",
+        str(root / "model"),
+        "--split",
+        "test",
+        "--workdir",
+        str(out),
+        f"--config.data.dir={data}",
+        "--config.data.eval_batch_size=4",
+        "--config.eval.max_new_tokens=6",
+        "--config.eval.limit=8",
+        "--config.eval.model_name=tiny",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| Model | Emotion (close-set)" in done.stdout and "| tiny |" in done.stdout
+
+    names = {p.name for p in out.iterdir()}
+    assert {"results.json", "results.md", "predictions.jsonl"} <= names
+    rows = _rows(out)
+    assert len(rows) == 8 and all(set(FIELDS) <= set(row) for row in rows)
+    assert {f"confusion_{t}.png" for t in {row["task"] for row in rows}} <= names
+    metrics, meta = read_results(out)
+    assert metrics.n == 8 and meta["split"] == "test" and meta["eval"]["limit"] == 8
+    assert "| tiny |" in (out / "results.md").read_text()
+
+    # a crash mid-append leaves a torn last line: it is dropped and its records redone
+    first = (out / "predictions.jsonl").read_bytes()
+    with open(out / "predictions.jsonl", "ab") as f:
+        f.write(b'{"id": "test-x", "ta')
+    config = _config(data)  # no limit now; 8 fake devices: a data-parallel mesh
+    result = evaluate(config, str(root / "model"), "test", str(out), model=None, log=print)
+    assert (result.generated, result.skipped) == (4, 8)
+    assert (out / "predictions.jsonl").read_bytes().startswith(first)
+    rows = _rows(out)
+    assert len({(r["task"], r["id"]) for r in rows}) == len(rows) == 12
+    assert result.metrics.n == 12 and set(result.metrics.tasks) == set(TASKS)
+    assert read_results(out)[0].n == 12
+
+    again = evaluate(config, str(root / "model"), "test", str(out), model=model, log=print)
+    assert (again.generated, again.skipped) == (0, 12)
+    assert again.metrics == result.metrics
+
+
+def test_model_that_disagrees_with_config_is_refused(setup):
+    _, data, model = setup
+    other = from_config_dict(tiny_config().model)
+    check_model_matches(model.config, other)
+    bad = tiny_config()
+    bad.model.image_token_id = 5
+    with pytest.raises(ConfigError, match="config.model.image_token_id"):
+        check_model_matches(model.config, from_config_dict(bad.model))
+    bad = _config(data)
+    bad.eval.top_p = 0.0
+    with pytest.raises(ConfigError, match="config.eval.top_p"):
+        evaluate(bad, "unused", "test", model=model)
+
+
+def _save_run(run, model, step):
+    ckpts = RunCheckpoints(run / "checkpoints", async_save=False)
+    ckpts.save(
+        step,
+        params=nnx.to_pure_dict(nnx.state(model)),
+        opt_state={"count": jnp.zeros((), jnp.int32)},
+        train={"step": jnp.asarray(step, jnp.int32)},
+        meta={"model": tiny_config().model.to_dict(), "step": step},
+    )
+    ckpts.close()
+
+
+@pytest.mark.slow
+def test_orbax_run_folder_answers_like_its_weights_in_hf_form(setup, tmp_path):
+    root, data, model = setup
+    run = tmp_path / "run"
+    _save_run(run, model, 7)
+    config = _config(data)
+    config.eval.limit = 4
+    from_hf = evaluate(config, str(root / "model"), "test", str(tmp_path / "hf"))
+    from_run = evaluate(config, str(run), "test")
+    assert from_run.out_dir == run / "eval" / "test"  # the default output folder
+    hf_rows, run_rows = _rows(from_hf.out_dir), _rows(from_run.out_dir)
+    assert [r["output"] for r in run_rows] == [r["output"] for r in hf_rows]
+    assert {r["checkpoint_step"] for r in run_rows} == {7}
+    assert "| run@7 |" in from_run.table
+    # the run trained on: its new latest checkpoint must not mix into step 7's predictions
+    _save_run(run, model, 9)
+    with pytest.raises(ValueError, match="step 9 is evaluated now: pass another --workdir"):
+        evaluate(config, str(run), "test")
