@@ -16,7 +16,9 @@ resumed run see exactly the next batch. Batches are per-process numpy dicts
 
 Our choices: shuffling is a global permutation per epoch (Grain reseeds each epoch) and the
 process shard is taken after it (process p reads indices p, p + P, ...), so the epoch order is
-the same whatever the process count. ``prompt_hook`` (a picklable ``record -> record``) is where
+the same whatever the process count. With ``data.worker_count`` > 0 each Grain worker batches its
+own slice, so the batch order depends on the worker count (deterministic for a given count; the
+checkpointed state covers every worker). ``prompt_hook`` (a picklable ``record -> record``) is where
 EmoPrompt rewrites conversations before templating.
 """
 
@@ -236,6 +238,12 @@ def _pad_id(tokenizer) -> int:
 def _with_workers(it: grain.IterDataset, d) -> grain.IterDataset:
     if d.worker_count <= 0:
         return it
+    from absl import flags
+
+    # Grain reads absl flags when it starts workers; outside an absl app (pytest, notebooks)
+    # take the defaults rather than fail.
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
     return it.mp_prefetch(
         grain.MultiprocessingOptions(
             num_workers=d.worker_count, per_worker_buffer_size=d.worker_buffer_size

@@ -240,3 +240,21 @@ def test_bad_data_config_names_the_field(data_config):
     data_config.data.chat_template = "alpaca"
     with pytest.raises(ConfigError, match=r"config\.data\.chat_template"):
         check_data_config(data_config.data)
+
+
+@pytest.mark.slow
+def test_worker_processes_resume_exactly(data_config, tokenizer):
+    """With Grain worker processes the state covers every worker (order depends on the count)."""
+    data_config.data.worker_count = 1
+    it = iter(pipeline.train_dataset(data_config, tokenizer=tokenizer))
+    next(it)
+    state = it.get_state()
+    expected = [next(it) for _ in range(2)]
+    it.close()
+    fresh = iter(pipeline.train_dataset(data_config, tokenizer=tokenizer))
+    fresh.set_state(state)
+    try:
+        for want in expected:
+            _same(next(fresh), want)
+    finally:
+        fresh.close()
