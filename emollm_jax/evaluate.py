@@ -45,11 +45,12 @@ def main(argv: list[str]) -> None:
         _WORKDIR.value,
         log=lambda line: print(line, flush=True),
     )
+    if not result.paths:  # not process 0: it prints and writes the results
+        return
     print()
     print(result.table)
-    if result.paths:
-        print(f"\nwrote {', '.join(sorted(p.name for p in result.paths.values()))}")
-        print(f"to {result.out_dir}")
+    print(f"\nwrote {', '.join(sorted(p.name for p in result.paths.values()))}")
+    print(f"to {result.out_dir}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ result files, predictions rows, a limited first run, and reruns that skip finish
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,15 +45,22 @@ def _config(data):
     return c
 
 
+def _rows_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def _rows(out):
-    return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    return _rows_of(out / "predictions.jsonl")
 
 
-@pytest.mark.slow
-def test_cli_then_resume(setup):
-    root, data, model = setup
-    out = root / "out"
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_backend_optimization_level=0")
+def _cli(root, data, out, *extra, devices=1):
+    """The evaluate command line, and its environment with ``devices`` CPU devices."""
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} "
+        "--xla_backend_optimization_level=0",
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -68,9 +76,16 @@ def test_cli_then_resume(setup):
         f"--config.data.dir={data}",
         "--config.data.eval_batch_size=4",
         "--config.eval.max_new_tokens=6",
-        "--config.eval.limit=8",
-        "--config.eval.model_name=tiny",
+        *extra,
     ]
+    return cmd, env
+
+
+@pytest.mark.slow
+def test_cli_then_resume(setup):
+    root, data, model = setup
+    out = root / "out"
+    cmd, env = _cli(root, data, out, "--config.eval.limit=8", "--config.eval.model_name=tiny")
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| Model | Emotion (close-set)" in done.stdout and "| tiny |" in done.stdout
@@ -146,3 +161,43 @@ def test_orbax_run_folder_answers_like_its_weights_in_hf_form(setup, tmp_path):
     _save_run(run, model, 9)
     with pytest.raises(ValueError, match="step 9 is evaluated now: pass another --workdir"):
         evaluate(config, str(run), "test")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_split_and_answer_like_one(setup, tmp_path):
+    """2 JAX processes x 4 CPU devices form one 8-device mesh over a loopback coordinator."""
+    root, data, model = setup
+    out = tmp_path / "two"
+    address = f"127.0.0.1:{_free_port()}"
+    procs = []
+    for index in range(2):
+        cmd, env = _cli(
+            root,
+            data,
+            out,
+            "--config.distributed.initialize=on",
+            f"--config.distributed.coordinator_address={address}",
+            "--config.distributed.num_processes=2",
+            f"--config.distributed.process_id={index}",
+            devices=4,
+        )
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True))
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "| Model |" in logs[0] and "| Model |" not in logs[1]  # process 0 reports
+    shares = [_rows_of(out / f"predictions.p{i}.jsonl") for i in range(2)]
+    assert [len(rows) for rows in shares] == [6, 6]
+    two = {r["id"]: r["output"] for rows in shares for r in rows}
+
+    # one process, 8 devices: the same answers; then a rerun over the two files skips all
+    single = evaluate(_config(data), "tiny", "test", str(tmp_path / "one"), model=model)
+    assert {r["id"]: r["output"] for r in _rows(single.out_dir)} == two
+    again = evaluate(_config(data), "tiny", "test", str(out), model=model)
+    assert (again.generated, again.skipped) == (0, 12)
+    assert again.metrics == single.metrics == read_results(out)[0]

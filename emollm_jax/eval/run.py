@@ -23,8 +23,9 @@ choices:
 - ``eval.limit`` keeps the first ``limit`` records of the split (with several JAX processes,
   about that many: each process keeps its first ``ceil(limit / processes)``).
 - Several JAX processes: every process generates its share of every global batch and appends
-  to its own ``predictions.p<index>.jsonl``; every process reads all prediction files of the
-  folder to know what is done, and process 0 scores them all and writes the results.
+  to its own ``predictions.p<index>.jsonl``. Every process reads all prediction files of the
+  folder to know what is done (so a rerun with another process count resumes too), and
+  process 0 scores them all and writes the results.
 - Progress: one line per batch (rows done, rows/s, time left) through ``log``.
 """
 
@@ -157,12 +158,14 @@ def _store_path(out_dir: Path) -> Path:
     return out_dir / (PREDICTIONS if count == 1 else f"predictions.p{index}.jsonl")
 
 
-def _stored_keys(out_dir: Path, own: PredictionStore) -> set[tuple[str, str]]:
-    keys = set(own.done)
+def _all_rows(out_dir: Path, own: PredictionStore) -> list[dict]:
+    """The rows of every predictions file of the folder (those of earlier runs with another
+    process count included)."""
+    rows = own.rows
     for path in sorted(out_dir.glob("predictions*.jsonl")):
         if path != own.path:
-            keys.update(row_key(row) for row in _read_rows(path))
-    return keys
+            rows += _read_rows(path)
+    return rows
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -193,12 +196,12 @@ def _limited(batches: Iterator, limit_local: int | None, local_batch: int) -> It
         yield arrays, keep
 
 
-def _check_same_checkpoint(store: PredictionStore, step: int | None) -> None:
+def _check_same_checkpoint(rows: list[dict], path: Path, step: int | None) -> None:
     """Refuse to mix predictions of different checkpoint steps of a run in one folder."""
-    steps = {row.get("checkpoint_step") for row in store.rows}
+    steps = {row.get("checkpoint_step") for row in rows}
     if steps and steps != {step}:
         raise ValueError(
-            f"{store.path} holds predictions of checkpoint step(s) {sorted(steps, key=str)}, "
+            f"{path.parent} holds predictions of checkpoint step(s) {sorted(steps, key=str)}, "
             f"but step {step} is evaluated now: pass another --workdir"
         )
 
@@ -259,8 +262,9 @@ def evaluate(
     log(store.summary())
     if count > 1:
         multihost_utils.sync_global_devices("emollm_eval_stores_repaired")
-    done = _stored_keys(out_dir, store)
-    _check_same_checkpoint(store, step)
+    stored = _all_rows(out_dir, store)
+    _check_same_checkpoint(stored, store.path, step)
+    done = {row_key(row) for row in stored}
 
     n_records = len(open_source(config.data, split))
     limit_local = math.ceil(e.limit / count) if e.limit else None
@@ -293,10 +297,7 @@ def evaluate(
 
     if count > 1:
         multihost_utils.sync_global_devices("emollm_eval_generated")
-    rows = store.rows
-    if count > 1:
-        rows = [r for p in sorted(out_dir.glob("predictions*.jsonl")) for r in _read_rows(p)]
-    metrics = compute_metrics(rows)
+    metrics = compute_metrics(_all_rows(out_dir, store))
     name = e.model_name or Path(checkpoint).resolve().name + ("" if step is None else f"@{step}")
     table = markdown_table(metrics, model=name)
     paths: dict[str, Path] = {}
