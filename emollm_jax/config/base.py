@@ -123,7 +123,9 @@ def base_config() -> config_dict.ConfigDict:
     # bucketed by data.seq_buckets (one compiled decoding program per bucket).
     c.eval = config_dict.ConfigDict(
         dict(
-            max_new_tokens=32,
+            # Room for an EmoPrompt rationale and its "Answer:" line (the mini EmoBench's
+            # take at most 42 tokens); the loop ends earlier once every row has stopped.
+            max_new_tokens=64,
             # Greedy when temperature is 0; else sampling with top_k (0 = off) and top_p
             # (1.0 = off), keyed by seed.
             temperature=0.0,

@@ -10,7 +10,8 @@ choices:
   loaded model that disagrees with it is refused, naming the field.
 - Mesh: ``config.mesh`` (shape, strategy, rules) when the config has one; parameters are moved
   to their shardings and batches split over the ``batch`` rule's axes.
-- Prompts come from the data pipeline's eval mode (left-padded, bucketed), generation from
+- Prompts come from the data pipeline's eval mode (left-padded, bucketed; EmoPrompt's eval
+  hook applied when ``config.emoprompt`` turns it on), generation from
   ``emollm_jax.generate`` with ``config.eval``, parsing and scoring from ``emollm_jax.eval``.
 - Rows record the checkpoint step they were generated with (None for a Hugging Face folder);
   a folder holding rows of another step is refused, since a training run's latest checkpoint
@@ -123,6 +124,16 @@ def load_model(checkpoint: str, config, mesh=None, rules=()) -> tuple[Any, int |
     return restore(checkpoint, config, step=step, mesh=mesh, rules=rules), step
 
 
+def eval_prompt_hook(config) -> Callable[[dict], dict] | None:
+    """EmoPrompt's record rewriter in eval mode when ``config.emoprompt`` turns it on: the
+    evaluation prompts must be the ones the model was trained with."""
+    try:
+        from emollm_jax.emoprompt.hook import make_prompt_hook
+    except ImportError:  # EmoPrompt not installed in this tree
+        return None
+    return make_prompt_hook(config, "eval")
+
+
 def check_model_matches(model_cfg: ModelConfig, config_model: ModelConfig) -> None:
     """The prompts (built from ``config.model``) must fit the loaded model."""
     if model_cfg.has_vision != config_model.has_vision:
@@ -233,7 +244,8 @@ def evaluate(
     """Generate, parse and score ``split``; write the result files (see the module docstring).
 
     ``model`` skips loading (it must agree with ``config.model``; ``step`` is its checkpoint
-    step, if any); ``prompt_hook`` is passed to the data pipeline (EmoPrompt).
+    step, if any); ``prompt_hook`` rewrites records before templating (default: EmoPrompt's
+    eval hook when ``config.emoprompt`` enables it).
     """
     check_eval_config(config.eval)
     e = config.eval
@@ -270,6 +282,8 @@ def evaluate(
     limit_local = math.ceil(e.limit / count) if e.limit else None
     local_batch = config.data.eval_batch_size // count
     total = math.ceil(min(n_records, e.limit or n_records) / count)
+    if prompt_hook is None:
+        prompt_hook = eval_prompt_hook(config)
     batches = eval_batches(config, split=split, prompt_hook=prompt_hook, tokenizer=tokenizer)
     key = jax.random.key(e.seed)
 
