@@ -21,6 +21,9 @@ DTYPES = ("float32", "bfloat16", "float16")
 VISION_ACTS = ("quick_gelu", "gelu", "gelu_pytorch_tanh")
 PROJECTOR_ACTS = ("gelu", "gelu_pytorch_tanh", "quick_gelu", "silu", "relu")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+PROJECTOR_TYPES = ("mlp", "multi_perspective")
+PERSPECTIVES = ("patch", "depth", "relation", "global")
+VIDEO_MODES = ("frames", "pooled")
 
 
 class ConfigError(ValueError):
@@ -107,11 +110,42 @@ class TextConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ProjectorConfig:
-    """The visual projector. ``mlp`` is LLaVA's 2-layer MLP (the baseline)."""
+    """The visual projector.
+
+    ``mlp`` is LLaVA's 2-layer MLP (the baseline). ``multi_perspective`` is EmoLLM's projector
+    as we design it (``projector_multi.py``; the paper does not publish the mechanism): the
+    token sets of the enabled ``perspectives`` concatenated in the fixed order
+    ``PERSPECTIVES``, each optionally tagged with a learned perspective embedding. The other
+    fields configure it and are ignored by ``mlp``; ``visual_tokens.py`` turns them into token
+    counts.
+    """
 
     type: str = "mlp"
     hidden_act: str = "gelu"
     bias: bool = True
+    perspectives: tuple[str, ...] = PERSPECTIVES
+    perspective_embedding: bool = True
+    # patch: LLaVA's per-patch MLP, the patch grid average-pooled pool x pool first.
+    patch_pool: int = 1
+    # depth: softmax mix of these hidden states (HF indexing: 0 = embeddings, -1 = last layer;
+    # empty = all of them), pooled depth_pool x depth_pool.
+    depth_layers: tuple[int, ...] = ()
+    depth_pool: int = 2
+    # relation: nodes = the patch grid pooled relation_pool x relation_pool; edges = each node's
+    # relation_k most cosine-similar nodes; relation_rounds rounds of message passing.
+    relation_pool: int = 2
+    relation_k: int = 4
+    relation_rounds: int = 1
+    # global: learned queries cross-attending to all patches.
+    global_queries: int = 8
+    # Videos: "frames" = every frame as an image (LLaVA's way); "pooled" = per-frame global
+    # tokens plus the other perspectives' tokens averaged over the frames.
+    video: str = "frames"
+
+    @property
+    def active_perspectives(self) -> tuple[str, ...]:
+        """The enabled perspectives in output order."""
+        return tuple(name for name in PERSPECTIVES if name in self.perspectives)
 
 
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
@@ -224,6 +258,48 @@ def _positive(cfg, prefix: str, *names: str) -> None:
             raise _fail(f"{prefix}.{name}", f"must be positive, got {value}")
 
 
+def _validate_projector(cfg: ModelConfig) -> None:
+    p, prefix = cfg.projector, "model.projector"
+    if p.type not in PROJECTOR_TYPES:
+        raise _fail(f"{prefix}.type", f"{p.type!r} is not one of {PROJECTOR_TYPES}")
+    if p.video not in VIDEO_MODES:
+        raise _fail(f"{prefix}.video", f"{p.video!r} is not one of {VIDEO_MODES}")
+    if p.type == "mlp":
+        if p.video != "frames":
+            raise _fail(f"{prefix}.video", "the 'mlp' projector only supports 'frames'")
+        return
+    for name in ("perspectives", "depth_layers"):
+        if not isinstance(getattr(p, name), tuple):
+            raise _fail(f"{prefix}.{name}", f"expected a tuple, got {getattr(p, name)!r}")
+    names = p.perspectives
+    if not names:
+        raise _fail(f"{prefix}.perspectives", "enable at least one perspective")
+    for name in names:
+        if name not in PERSPECTIVES:
+            raise _fail(f"{prefix}.perspectives", f"{name!r} is not one of {PERSPECTIVES}")
+    if len(set(names)) != len(names):
+        raise _fail(f"{prefix}.perspectives", f"{names} names a perspective twice")
+    _positive(p, prefix, "patch_pool", "depth_pool", "relation_pool", "relation_rounds")
+    _positive(p, prefix, "relation_k", "global_queries")
+    grid = cfg.vision.image_size // cfg.vision.patch_size
+    for name in ("patch_pool", "depth_pool", "relation_pool"):
+        if grid % getattr(p, name):
+            raise _fail(
+                f"{prefix}.{name}", f"{getattr(p, name)} does not divide the {grid}x{grid} grid"
+            )
+    nodes = (grid // p.relation_pool) ** 2
+    if "relation" in names and p.relation_k >= nodes:
+        raise _fail(f"{prefix}.relation_k", f"{p.relation_k} must be below the {nodes} nodes")
+    n = cfg.vision.num_layers
+    for layer in p.depth_layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -(n + 1) <= layer <= n:
+            raise _fail(
+                f"{prefix}.depth_layers", f"{layer!r} is outside [-{n + 1}, {n}] ({n} layers)"
+            )
+    if len({layer % (n + 1) for layer in p.depth_layers}) != len(p.depth_layers):
+        raise _fail(f"{prefix}.depth_layers", f"{p.depth_layers} names a layer twice")
+
+
 def validate(cfg: ModelConfig) -> ModelConfig:
     """Check cross-field constraints; raise ConfigError naming the first bad field."""
     if cfg.arch not in ARCHS:
@@ -314,6 +390,7 @@ def validate(cfg: ModelConfig) -> ModelConfig:
             raise _fail(
                 "model.projector.hidden_act", f"{p.hidden_act!r} is not one of {PROJECTOR_ACTS}"
             )
+        _validate_projector(cfg)
         if not 0 <= cfg.image_token_id < cfg.text.vocab_size:
             raise _fail(
                 "model.image_token_id",

@@ -9,6 +9,11 @@ token: the data pipeline expands a media item's placeholder to exactly
   order, as ``LlavaForConditionalGeneration`` does;
 - ``[batch, frames, C, H, W]`` (our pipeline's): row ``b``'s frames fill row ``b``'s
   placeholders, padding frames last, so a data-parallel shard never reaches across rows.
+  ``frame_media [batch, frames]`` (each frame's media index, -1 on padding) tells a projector
+  which frames form one video (``projector.video="pooled"`` needs it).
+
+All frames go through the vision tower as one batch; the projector (``projector.py``) receives
+the hidden states of every ViT layer it needs.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from flax import nnx
 from emollm_jax.models.clip_vision import CLIPVision
 from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.decoder import Cache, DecoderLM
-from emollm_jax.models.projector import build_projector
+from emollm_jax.models.projector import build_projector, select_features
 
 
 def merge_visual_tokens(
@@ -40,22 +45,27 @@ class Llava(nnx.Module):
         self.projector = build_projector(cfg, rngs)
         self.language_model = DecoderLM(cfg, rngs=rngs)
 
+    def vision_states(self, pixel_values: jax.Array) -> jax.Array:
+        """``[N, C, H, W]`` -> hidden states ``[1 + layers, N, tokens, D_vision]`` of the ViT
+        layers the projector reads (later layers are not computed)."""
+        return self.vision_tower.hidden_states(
+            pixel_values, num_layers=self.projector.vision_layers
+        )
+
     def vision_features(self, pixel_values: jax.Array) -> jax.Array:
-        """``[N, C, H, W]`` -> the selected layers' features ``[N, tokens, D_vision * layers]``."""
-        cfg = self.config
-        total = cfg.vision.num_layers + 1  # embeddings + each layer, as HF's hidden_states
-        wanted = [layer % total for layer in cfg.feature_layers]
-        states = self.vision_tower.hidden_states(pixel_values, num_layers=max(wanted))
-        features = jnp.concatenate([states[i] for i in wanted], axis=-1)
-        if cfg.vision_feature_select_strategy == "default":
-            features = features[:, 1:]  # drop the class token
-        return features
+        """``[N, C, H, W]`` -> HF LLaVA's selected features ``[N, tokens, D_vision * layers]``."""
+        return select_features(self.vision_states(pixel_values), self.config)
 
     def image_features(self, pixel_values: jax.Array) -> jax.Array:
         """``[N, C, H, W]`` -> projected visual tokens ``[N, tokens, D_text]``."""
-        return self.projector(self.vision_features(pixel_values))
+        return self.projector.images(self.vision_states(pixel_values))
 
-    def embed(self, input_ids: jax.Array, pixel_values: jax.Array | None) -> jax.Array:
+    def embed(
+        self,
+        input_ids: jax.Array,
+        pixel_values: jax.Array | None,
+        frame_media: jax.Array | None = None,
+    ) -> jax.Array:
         embeds = self.language_model.embed(input_ids)
         if pixel_values is None:
             return embeds
@@ -72,8 +82,8 @@ class Llava(nnx.Module):
             return merged.reshape(b, t, d)
         if pixel_values.ndim == 5:
             b, f = pixel_values.shape[:2]
-            visual = self.image_features(pixel_values.reshape(b * f, *pixel_values.shape[2:]))
-            visual = visual.reshape(b, -1, visual.shape[-1])
+            states = self.vision_states(pixel_values.reshape(b * f, *pixel_values.shape[2:]))
+            visual = self.projector.rows(states, frame_media, b, f)
             return merge_visual_tokens(embeds, input_ids, visual, image_token_id)
         raise ValueError(
             f"pixel_values must be [images, C, H, W] or [batch, frames, C, H, W], "
@@ -93,11 +103,11 @@ class Llava(nnx.Module):
     ):
         """Logits ``[B, T, vocab]``, or ``(logits, cache)`` when a cache is passed.
 
-        ``frame_media`` (which media item each frame is; -1 for padding) is accepted for the
-        pipeline's batches; the baseline projector needs no more than the frame order.
+        ``frame_media`` (which media item each frame is; -1 for padding) goes with the
+        ``[batch, frames, C, H, W]`` layout; the baseline projector needs no more than the frame
+        order, a pooled-video projector needs it whenever a row holds more than one frame.
         """
-        del frame_media
-        embeds = self.embed(input_ids, pixel_values)
+        embeds = self.embed(input_ids, pixel_values, frame_media)
         return self.language_model(
             inputs_embeds=embeds,
             attention_mask=attention_mask,
