@@ -1,0 +1,114 @@
+"""EmoPrompt's entry into the data pipeline: a picklable ``record -> record`` prompt hook.
+
+``make_prompt_hook(config, mode)`` reads ``config.emoprompt`` and returns the hook (or None when
+EmoPrompt is off); the pipeline applies it to a copy of each record before the chat template.
+
+- ``guiding_prompts``: the record's last instruction gains a line naming the task's cues and
+  the exact answer format (``templates.py``).
+- ``rationale_targets``: in training, a record with a ``rationale`` gets the target
+  ``<rationale>\\nAnswer: <label>`` instead of the bare label, and its guiding prompt asks for
+  that format; a record without one keeps the bare label and the plain format. In evaluation
+  the prompt always asks for the rationale format (our choice: the model should reason the way
+  it was trained to).
+- ``rationales_file``: rationales from ``python -m emollm_jax.emoprompt.annotate`` replace the
+  records' own (a record absent from the file has none).
+
+Records without a task (LLaVA-format instruction data) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from emollm_jax.emoprompt import rationales as rationales_lib
+from emollm_jax.emoprompt import templates
+from emollm_jax.models.config import ConfigError
+from emollm_jax.tasks import labels_for
+
+MODES = ("train", "eval")
+FLAGS = ("guiding_prompts", "rationale_targets")
+
+
+def last_turn(turns: list[dict], role: str, before: int | None = None) -> int | None:
+    """Index of the last turn of ``role`` (before index ``before``), or None."""
+    end = len(turns) if before is None else before
+    return next((i for i in range(end - 1, -1, -1) if turns[i]["from"] == role), None)
+
+
+def has_video(record: dict) -> bool:
+    return any(item.get("type") == "video" for item in record.get("media") or ())
+
+
+class EmoPromptHook:
+    def __init__(
+        self,
+        *,
+        guiding_prompts: bool,
+        rationale_targets: bool,
+        mode: str,
+        rationales: dict[str, str] | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.guiding_prompts = guiding_prompts
+        self.rationale_targets = rationale_targets
+        self.mode = mode
+        self.rationales = rationales
+
+    def __call__(self, record: dict) -> dict:
+        if self.rationales is not None:
+            record["rationale"] = self.rationales.get(str(record["id"]))
+        task = record.get("task")
+        if task is None:
+            return record
+        turns = record["conversations"]
+        answer_at = last_turn(turns, "gpt")
+        asked_at = last_turn(turns, "human", before=answer_at)
+        with_rationale = self.rationale_targets and bool(record.get("rationale"))
+        reason = self.rationale_targets and (self.mode == "eval" or with_rationale)
+        if self.guiding_prompts and asked_at is not None:
+            guide = templates.guiding_prompt(
+                task,
+                labels_for(task, record.get("options")),
+                has_video=has_video(record),
+                reason=reason,
+            )
+            turn = turns[asked_at]
+            turns[asked_at] = {**turn, "value": f"{turn['value'].rstrip()}\n{guide}"}
+        if self.mode == "train" and with_rationale and answer_at is not None:
+            target = templates.rationale_target(record["rationale"], record["answer"])
+            turns[answer_at] = {**turns[answer_at], "value": target}
+        return record
+
+
+def check_emoprompt_config(e) -> None:
+    """Start-up checks of ``config.emoprompt``; a bad field fails with its name."""
+    for name in FLAGS:
+        if not isinstance(e[name], bool):
+            raise ConfigError(f"config.emoprompt.{name}: expected a bool, got {e[name]!r}")
+    path = e.rationales_file
+    if not isinstance(path, str):
+        raise ConfigError(f"config.emoprompt.rationales_file: expected a path, got {path!r}")
+    if path and not _resolve(path).is_file():
+        raise ConfigError(f"config.emoprompt.rationales_file: {path} is not a file")
+
+
+def _resolve(path: str):
+    from emollm_jax.data.pipeline import resolve_path
+
+    return resolve_path(path)
+
+
+def make_prompt_hook(config, mode: str) -> EmoPromptHook | None:
+    """The hook ``config.emoprompt`` asks for in ``mode`` (train | eval), or None when off."""
+    e = config.get("emoprompt") if hasattr(config, "get") else None
+    if e is None:
+        return None
+    check_emoprompt_config(e)
+    if not (e.guiding_prompts or e.rationale_targets):
+        return None
+    table = rationales_lib.read(_resolve(e.rationales_file)) if e.rationales_file else None
+    return EmoPromptHook(
+        guiding_prompts=e.guiding_prompts,
+        rationale_targets=e.rationale_targets,
+        mode=mode,
+        rationales=table,
+    )
