@@ -1,19 +1,16 @@
-"""The multi-perspective projector: token counts and shapes, video rows, gradients, and the
-patch-only case that must be LLaVA's projector exactly."""
+"""The multi-perspective projector: token counts and shapes, video rows, gradients, config
+validation (the patch-only case that must be LLaVA's projector is in test_compose.py)."""
 
 import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import nnx
 
-import emollm_jax
 from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.config import ConfigError, from_config_dict
-from tests import hf_models
 from tests.emollm.conftest import load_config
 
 # The tiny EmoLLM: 4x4 patch grid, text hidden 64.
@@ -158,45 +155,6 @@ def test_gradients_reach_every_projector_parameter(model):
     assert any(path[0] == "embedding" for path, _ in flat)
     for path, v in flat:
         assert float(jnp.abs(v[...]).max()) > 0, "/".join(map(str, path))
-
-
-@nnx.jit
-def _both(multi, baseline, ids, pixels):
-    """Both models' logits, and the multi-perspective one's through the [B, F] layout."""
-    frame_media = jnp.zeros((ids.shape[0], 1), jnp.int32)
-    rows = multi(ids, pixels[:, None], frame_media=frame_media)
-    return multi(ids, pixels), baseline(ids, pixels), rows
-
-
-def _to_multi(baseline_cfg):
-    projector = dataclasses.replace(
-        baseline_cfg.projector,
-        type="multi_perspective",
-        perspectives=("patch",),
-        perspective_embedding=False,
-    )
-    return dataclasses.replace(baseline_cfg, projector=projector)
-
-
-def test_patch_only_projector_is_the_llava_baseline(tmp_path):
-    hf = hf_models.llava()
-    baseline = emollm_jax.load_hf(hf_models.save(hf, tmp_path / "llava"))
-    # The same weights: the baseline's projector MLP becomes the patch perspective's MLP.
-    graphdef, _ = nnx.split(abstract_model(_to_multi(baseline.config)))
-    state = nnx.state(baseline)
-    state["projector"] = {"perspectives": {"patch": {"mlp": state["projector"]}}}
-    multi = nnx.merge(graphdef, state)
-
-    rng = np.random.default_rng(7)
-    n = hf_models.image_tokens("default")
-    ids = np.asarray([[1] + [hf_models.IMAGE_TOKEN] * n + list(rng.integers(3, 100, size=6))])
-    pixels = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
-    with torch.no_grad():
-        ref = hf(input_ids=torch.tensor(ids), pixel_values=torch.tensor(pixels)).logits.numpy()
-    ours, theirs, rows = _both(multi, baseline, jnp.asarray(ids), jnp.asarray(pixels))
-    np.testing.assert_allclose(ours, theirs, atol=1e-6)
-    assert float(np.abs(np.asarray(ours) - ref).max()) < 1e-4
-    np.testing.assert_allclose(rows, ours, atol=1e-6)
 
 
 @pytest.mark.parametrize(
