@@ -73,6 +73,7 @@ class ExampleEncoder:
             return self.encode(record)
         except BadRecord as e:
             self.bad.skip(record["id"], e)
+            self.bad.log_counts()  # rare at this stage: log the running counts every time
             return None
 
     def encode(self, record: dict) -> dict:
