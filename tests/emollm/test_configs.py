@@ -1,0 +1,128 @@
+"""Every EmoLLM config validates; the real-size ones trace; the tiny ones run a forward and
+backward pass on real mini EmoBench batches (images and videos mixed)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from emollm_jax.data.data_config import check_data_config
+from emollm_jax.data.pipeline import train_dataset
+from emollm_jax.emoprompt import hook_from_config
+from emollm_jax.emoprompt.hook import check_emoprompt_config
+from emollm_jax.eval.run import check_eval_config
+from emollm_jax.models import visual_tokens
+from emollm_jax.models.build import abstract_model, build_model
+from emollm_jax.models.config import from_config_dict
+from emollm_jax.train.loss import loss_sums
+from emollm_jax.train.step import forward
+from tests.emollm.conftest import load_config
+
+CONFIGS = [
+    ("emollm_tiny", "baseline"),
+    ("emollm_tiny", "mp"),
+    ("emollm_tiny", "emoprompt"),
+    ("emollm_tiny", "full"),
+    ("emollm_7b", "stage1"),
+    ("emollm_7b", "stage2"),
+    ("emollm_qwen2_7b", "stage1"),
+    ("emollm_qwen2_7b", "stage2"),
+]
+
+
+@pytest.mark.parametrize("name, arg", CONFIGS)
+def test_config_validates(name, arg):
+    c = load_config(name, arg)
+    from_config_dict(c.model)
+    check_data_config(c.data)
+    check_emoprompt_config(c.emoprompt)
+    check_eval_config(c.eval)
+    assert c.data.video_frames <= max(c.data.frame_buckets)
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="'mpp' is not one of"):
+        load_config("emollm_tiny", "mpp")
+
+
+def test_baseline_variant_is_llava_tiny():
+    assert load_config("emollm_tiny", "baseline") == load_config("llava_tiny")
+
+
+@pytest.mark.parametrize(
+    "name, params, projector_params",
+    [("emollm_7b", 7.1348e9, 92.35e6), ("emollm_qwen2_7b", 7.9936e9, 74.52e6)],
+)
+def test_real_size_models_trace(name, params, projector_params):
+    cfg = from_config_dict(load_config(name).model)
+    assert visual_tokens.tokens_per_media(cfg, "image") == 232
+    assert visual_tokens.tokens_per_media(cfg, "video", 8) == 344
+    model = abstract_model(cfg)  # shapes only
+
+    def count(module):
+        return sum(v.size for _, v in nnx.to_flat_state(nnx.state(module, nnx.Param)))
+
+    assert count(model) == pytest.approx(params, rel=1e-4)
+    # Four MLPs into the LLM's width, the global queries' attention, the graph updates.
+    assert count(model.projector) == pytest.approx(projector_params, rel=1e-4)
+    # One row with an image and an 8-frame video, traced through the whole model.
+    n = 232 + 344
+    ids = jax.ShapeDtypeStruct((1, n + 64), jnp.int32)
+    pixels = jax.ShapeDtypeStruct((1, 9, 3, 336, 336), jnp.float32)
+    frame_media = jnp.asarray([[0] + [1] * 8])
+    logits = nnx.eval_shape(lambda m, i, p: m(i, p, frame_media=frame_media), model, ids, pixels)
+    assert logits.shape == (1, n + 64, cfg.text.vocab_size)
+
+
+def _batch_with_video(config, tokenizer):
+    for batch in train_dataset(config, prompt_hook=hook_from_config(config), tokenizer=tokenizer):
+        if batch["frame_media"].shape[1] > 1:  # the 8-frame bucket: a video is in
+            return batch
+    raise AssertionError("no batch with a video")
+
+
+@nnx.jit
+def _loss_and_grads(model, batch):
+    def loss(m):
+        total, count = loss_sums(forward(m, batch), batch["labels"])
+        return total / count
+
+    return nnx.value_and_grad(loss)(model)
+
+
+def _mini_batch(arg, mini_dir, tokenizer):
+    """A batch of the tiny config ``arg`` on the mini EmoBench, with a video in it; every row's
+    image tokens are checked to be exactly what its media make."""
+    c = load_config("emollm_tiny", arg)
+    c.data.dir = str(mini_dir)
+    c.data.batch_size = 4
+    c.data.prefetch_buffer = 4
+    batch = _batch_with_video(c, tokenizer)
+    cfg = from_config_dict(c.model)
+    for row_ids, row_media in zip(batch["input_ids"], batch["frame_media"]):
+        media, frames = np.unique(row_media[row_media >= 0], return_counts=True)
+        kinds = ["video" if n > 1 else "image" for n in frames]
+        want = sum(visual_tokens.tokens_per_media(cfg, k, n) for k, n in zip(kinds, frames))
+        assert int((row_ids == cfg.image_token_id).sum()) == want
+    return cfg, batch
+
+
+@pytest.mark.parametrize("arg", ["baseline", "mp"])
+def test_batches_hold_the_visual_tokens_the_model_makes(arg, mini_dir, tokenizer):
+    _mini_batch(arg, mini_dir, tokenizer)
+
+
+# "full" is the "mp" model on EmoPrompt's longer examples, "emoprompt" the baseline model on
+# them: the two compiled programs cover both models (the baseline is llava_tiny's, trained by
+# the training tests).
+@pytest.mark.parametrize("arg", ["emoprompt", "full"])
+def test_forward_and_backward_on_a_mini_emobench_batch(arg, mini_dir, tokenizer):
+    cfg, batch = _mini_batch(arg, mini_dir, tokenizer)
+    model = build_model(cfg, seed=0)
+    loss, grads = _loss_and_grads(model, {k: jnp.asarray(v) for k, v in batch.items()})
+    assert np.isfinite(float(loss)) and float(loss) > 1.0
+    flat = nnx.to_flat_state(nnx.state(grads, nnx.Param))
+    norms = {"/".join(map(str, p)): float(jnp.linalg.norm(v[...])) for p, v in flat}
+    assert all(np.isfinite(n) for n in norms.values())
+    assert all(n > 0 for p, n in norms.items() if p.startswith("projector/")), norms
