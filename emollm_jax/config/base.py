@@ -11,9 +11,11 @@ def base_config() -> config_dict.ConfigDict:
     # The data pipeline (emollm_jax/data/).
     c.data = config_dict.ConfigDict(
         dict(
-            # EmoBench-format folder holding {train,validation,test}.jsonl and media; the main
-            # job builds the mini EmoBench here when it is missing.
+            # EmoBench-format folder holding {train,validation,test}.jsonl and media. Make the
+            # mini EmoBench with `python -m emollm_jax.data.make_mini_emobench DIR`, or set
+            # make_mini_if_missing to have the pipeline make it when `dir` does not exist.
             dir="data/mini_emobench",
+            make_mini_if_missing=False,
             tokenizer="emollm_jax/assets/tokenizer",
             # vicuna_v1 | chatml | tokenizer (the tokenizer's own chat_template).
             chat_template="vicuna_v1",
@@ -100,13 +102,9 @@ def base_config() -> config_dict.ConfigDict:
         )
     )
     # Orbax checkpoints under <workdir>/checkpoints.
-    c.checkpoint = config_dict.ConfigDict(
-        dict(every_steps=100, keep=3, async_save=True)
-    )
+    c.checkpoint = config_dict.ConfigDict(dict(every_steps=100, keep=3, async_save=True))
     # Logging: metrics.jsonl (process 0), TensorBoard events, a progress bar on a terminal.
-    c.log = config_dict.ConfigDict(
-        dict(every_steps=10, tensorboard=True, progress_bar="auto")
-    )
+    c.log = config_dict.ConfigDict(dict(every_steps=10, tensorboard=True, progress_bar="auto"))
     # Multi-host: jax.distributed.initialize when "auto" finds a cluster (Cloud TPU, SLURM,
     # JAX_COORDINATOR_ADDRESS) or when forced on; the fields override what JAX detects.
     c.distributed = config_dict.ConfigDict(

@@ -61,8 +61,24 @@ def tfds_dir(data_cfg) -> Path:
     return Path(data_cfg.tfds_dir) if data_cfg.tfds_dir else Path(data_cfg.dir) / "tfds"
 
 
+def ensure_data(data_cfg) -> None:
+    """Make the mini EmoBench at ``data.dir`` when asked to and the folder does not exist.
+
+    Only a missing folder triggers it (never an existing one lacking files), so that a typo in
+    the path of a real data set cannot silently turn into training on synthetic data unless
+    ``data.make_mini_if_missing`` is on; even then it is logged at warning level.
+    """
+    if Path(data_cfg.dir).exists() or not data_cfg.get("make_mini_if_missing", False):
+        return
+    from emollm_jax.data import make_mini_emobench
+
+    log.warning("data.dir %s does not exist: making the mini EmoBench there", data_cfg.dir)
+    make_mini_emobench.build(data_cfg.dir, seed=0)
+
+
 def open_source(data_cfg, split: str):
     """The split's records as a random-access sequence of normalised records."""
+    ensure_data(data_cfg)
     if data_cfg.source == "jsonl":
         found, _ = records.read_split(
             data_cfg.dir, split, max_pixels=data_cfg.max_pixels, strict=data_cfg.strict

@@ -258,3 +258,23 @@ def test_worker_processes_resume_exactly(data_config, tokenizer):
             _same(next(fresh), want)
     finally:
         fresh.close()
+
+
+def test_mini_emobench_is_made_only_when_asked_and_missing(
+    data_config, tmp_path, caplog, monkeypatch
+):
+    from emollm_jax.data import make_mini_emobench
+
+    monkeypatch.setattr(make_mini_emobench, "SPLIT_SIZES", {"train": 6, "validation": 6, "test": 6})
+    data_config.data.dir = str(tmp_path / "absent")
+    with pytest.raises(FileNotFoundError):
+        pipeline.open_source(data_config.data, "test")
+    data_config.data.make_mini_if_missing = True
+    (tmp_path / "empty").mkdir()
+    data_config.data.dir = str(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError):  # an existing folder is never filled
+        pipeline.open_source(data_config.data, "test")
+    data_config.data.dir = str(tmp_path / "absent")
+    source = pipeline.open_source(data_config.data, "test")
+    assert len(source) == 6
+    assert "making the mini EmoBench" in caplog.text
