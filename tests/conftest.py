@@ -15,3 +15,19 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import jax  # noqa: E402
 
 jax.config.update("jax_default_matmul_precision", "highest")
+
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.configs import REPO, load_config  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def small_emobench(tmp_path_factory) -> pathlib.Path:
+    """A small mini EmoBench (every task, images and videos), built once per test session."""
+    from emollm_jax.data import make_mini_emobench
+
+    sizes = {"train": 48, "validation": 24, "test": 24}
+    return make_mini_emobench.build(tmp_path_factory.mktemp("small_emobench"), sizes=sizes)

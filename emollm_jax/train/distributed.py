@@ -29,6 +29,8 @@ def maybe_initialize(dist_cfg) -> bool:
     )
     if not wanted:
         return False
+    if jax.distributed.is_initialized():  # a second Trainer in the same process
+        return True
     if dist_cfg.cpu_collectives:
         jax.config.update("jax_cpu_collectives_implementation", dist_cfg.cpu_collectives)
     kwargs = {}

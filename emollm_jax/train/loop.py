@@ -120,13 +120,13 @@ class Trainer:
     """Everything a run needs, set up from a config: mesh, sharded state (fresh, from
     ``train.init_from``, or resumed from the run's latest checkpoint), data, the jitted step."""
 
-    def __init__(self, config, workdir: str | pathlib.Path):
+    def __init__(self, config, workdir: str | pathlib.Path, devices=None):
         distributed.maybe_initialize(config.distributed)
         self.config = config
         self.workdir = workdir = pathlib.Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self.model_cfg = model_cfg = from_config_dict(config.model)
-        self.mesh = mesh = make_mesh(config.mesh.shape)
+        self.mesh = mesh = make_mesh(config.mesh.shape, devices)
         self.rules = rules = get_rules(config.mesh.strategy, config.mesh.rules)
         validate.check(config, model_cfg, mesh)
         tc = config.train
@@ -150,8 +150,13 @@ class Trainer:
         self.tx = tx = make_optimizer(tc, abstract_trainable)
         abstract_trainable_sds = _sds(abstract_trainable, trainable_sh)
         opt_shapes = jax.eval_shape(tx.init, abstract_trainable_sds)
-        opt_sh = jax.jit(tx.init).lower(abstract_trainable_sds).compile().output_shardings
         self.replicated = replicated = NamedSharding(mesh, PartitionSpec())
+        # XLA picks the optimizer state's layout (it follows the parameters); values that do
+        # not depend on them (step counters) come back on one device: replicate those.
+        opt_sh = jax.tree.map(
+            lambda s: s if s.num_devices == mesh.size else replicated,
+            jax.jit(tx.init).lower(abstract_trainable_sds).compile().output_shardings,
+        )
         self.state_shardings = TrainState(
             step=replicated,
             trainable=trainable_sh,
@@ -192,12 +197,17 @@ class Trainer:
         else:
             model = _initial_model(config, model_cfg, mesh, rules)
             graphdef, trainable, frozen = partition.split(model, self.trainable_filter)
+            # Created by jitted functions: a plain device_put cannot reach other hosts' devices.
+            step0, rng = jax.jit(
+                lambda: (jnp.zeros((), jnp.int32), jax.random.key(config.seed)),
+                out_shardings=(replicated, replicated),
+            )()
             self.state = TrainState(
-                step=jax.device_put(jnp.zeros((), jnp.int32), replicated),
+                step=step0,
                 trainable=trainable,
                 frozen=frozen,
                 opt_state=jax.jit(tx.init, out_shardings=opt_sh)(trainable),
-                rng=jax.device_put(jax.random.key(config.seed), replicated),
+                rng=rng,
             )
         self.graphdef = graphdef
         step_fn = make_train_step(

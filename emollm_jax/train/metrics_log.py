@@ -52,10 +52,11 @@ class MetricsLog:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
                     self._tb.add_scalar(f"train/{k}", v, step)
+        m = {k: float(v) for k, v in metrics.items()}
         summary = (
-            f"step {step}: loss {row['loss']:.4f} lr {row['learning_rate']:.2e} "
-            f"grad_norm {row['grad_norm']:.3f} {row['tokens_per_sec']:.0f} tok/s "
-            f"MFU {100 * row['mfu']:.1f}%"
+            f"step {step}: loss {m['loss']:.4f} lr {m['learning_rate']:.2e} "
+            f"grad_norm {m['grad_norm']:.3f} {m['tokens_per_sec']:.0f} tok/s "
+            f"MFU {100 * m['mfu']:.1f}%"
         )
         if self._bar is not None:
             self._bar.set_postfix_str(summary.split(": ", 1)[1], refresh=False)

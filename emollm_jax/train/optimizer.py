@@ -11,9 +11,11 @@ from emollm_jax.sharding.rules import variable_axes
 
 
 def schedule(train_cfg) -> optax.Schedule:
+    """Linear warmup from ``peak / warmup_steps`` (the first update is never wasted at 0) to
+    ``peak``, then cosine decay to ``peak * end_lr_ratio`` at ``steps``."""
     peak = train_cfg.learning_rate
     return optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
+        init_value=peak / max(train_cfg.warmup_steps, 1),
         peak_value=peak,
         warmup_steps=train_cfg.warmup_steps,
         decay_steps=max(train_cfg.steps, train_cfg.warmup_steps + 1),

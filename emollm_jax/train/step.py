@@ -77,7 +77,7 @@ def make_train_step(
             grads = jax.tree.map(lambda g: g / denom, grads)
             # A non-finite loss poisons the gradient, so apply_if_finite skips the update.
             grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(loss), g, jnp.nan), grads)
-            grad_norm = optax.global_norm(grads)
+            grad_norm = optax.tree.norm(grads)
             updates, opt_state = tx.update(grads, state.opt_state, state.trainable)
             trainable = optax.apply_updates(state.trainable, updates)
             consecutive, total = nonfinite_counts(opt_state)

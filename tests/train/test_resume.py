@@ -1,0 +1,133 @@
+"""Exact resume through real processes and real signals.
+
+A run sent SIGTERM saves a checkpoint and exits; resuming yields, step for step, the very
+losses of an uninterrupted run (bit for bit on CPU). A run killed with SIGKILL while a
+checkpoint is being written resumes from the last complete one.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.configs import REPO
+
+pytestmark = pytest.mark.slow
+
+STEPS = 8
+
+
+def _command(workdir, data_dir, *extra):
+    return [
+        sys.executable,
+        "-m",
+        "emollm_jax.train",
+        "--config",
+        str(REPO / "configs/llava_tiny.py"),
+        "--workdir",
+        str(workdir),
+        f"--config.data.dir={data_dir}",
+        "--config.data.batch_size=8",
+        "--config.data.seq_buckets=(256,)",
+        "--config.data.frame_buckets=(8,)",
+        "--config.data.read_threads=1",
+        f"--config.train.steps={STEPS}",
+        "--config.train.warmup_steps=2",
+        "--config.log.every_steps=1",
+        "--config.log.tensorboard=False",
+        *extra,
+    ]
+
+
+def _start(workdir, data_dir, *extra):
+    return subprocess.Popen(
+        _command(workdir, data_dir, *extra),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(proc, timeout=600):
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def _losses(workdir):
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row["loss"] for row in rows}
+
+
+def _wait_for(predicate, proc, timeout=300, poll=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    return False
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, small_emobench):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    code, out = _finish(_start(workdir, small_emobench, "--config.checkpoint.every_steps=100"))
+    assert code == 0, out
+    losses = _losses(workdir)
+    assert sorted(losses) == list(range(1, STEPS + 1))
+    return losses
+
+
+def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, small_emobench, uninterrupted):
+    workdir = tmp_path / "run"
+    proc = _start(workdir, small_emobench, "--config.checkpoint.every_steps=100")
+    metrics = workdir / "metrics.jsonl"
+    assert _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    code, out = _finish(proc)
+    assert code == 128 + signal.SIGTERM, out
+    assert "stopped by SIGTERM" in out
+    stopped_at = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert 3 <= stopped_at < STEPS
+    assert max(_losses(workdir)) == stopped_at
+
+    code, out = _finish(_start(workdir, small_emobench, "--config.checkpoint.every_steps=100"))
+    assert code == 0, out
+    assert f"resumed from checkpoint {stopped_at}" in out
+    assert _losses(workdir) == uninterrupted  # every step, bit for bit
+
+
+def test_sigkill_during_save_resumes_from_last_complete_checkpoint(
+    tmp_path, small_emobench, uninterrupted
+):
+    workdir = tmp_path / "run"
+    ckpt_dir = workdir / "checkpoints"
+    proc = _start(workdir, small_emobench, "--config.checkpoint.every_steps=1")
+
+    def saving():
+        if not ckpt_dir.exists():
+            return False
+        partial = [p for p in ckpt_dir.iterdir() if "tmp" in p.name]
+        complete = [p for p in ckpt_dir.iterdir() if p.name.isdigit()]
+        return bool(partial) and bool(complete)  # a second save is under way
+
+    caught = _wait_for(saving, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert caught, "the run ended before a save could be interrupted"
+    partial = sorted(p.name for p in ckpt_dir.iterdir() if "tmp" in p.name)
+    complete = sorted(int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit())
+    assert partial and complete
+
+    code, out = _finish(_start(workdir, small_emobench, "--config.checkpoint.every_steps=1"))
+    assert code == 0, out
+    assert f"resumed from checkpoint {max(complete)}" in out
+    losses = _losses(workdir)
+    assert all(losses[s] == uninterrupted[s] for s in losses)
+    assert sorted(losses) == list(range(1, STEPS + 1))
