@@ -86,9 +86,14 @@ def base_config() -> config_dict.ConfigDict:
             # Non-finite loss or gradient: the update is skipped and counted; this many in a
             # row stop the run (after a checkpoint is saved).
             max_consecutive_nonfinite=5,
-            # Initial weights: a Hugging Face folder (emollm_jax.load_hf) or an Orbax run or
-            # checkpoint folder (parameters only; a fresh optimizer). Empty: random init.
+            # Initial weights: a Hugging Face LLaVA/LLM folder (emollm_jax.load_hf; parts
+            # carried into the configured model) or an Orbax run or checkpoint folder of this
+            # model (parameters only; a fresh optimizer). Empty: random init.
             init_from="",
+            # Pretrained parts for a LLaVA/EmoLLM model from separate HF folders: a CLIP
+            # vision tower and an LLM (override init_from's parts).
+            init_vision_from="",
+            init_llm_from="",
         )
     )
     # Device mesh and sharding strategy (emollm_jax/sharding/).

@@ -180,10 +180,11 @@ def train_dataset(
         )
         it = it.map(batching.finish_packed_row).batch(batch_size, drop_remainder=True)
     else:
+        seq_buckets, frame_buckets = _buckets(d, count)
         collate = functools.partial(
             batching.collate_train,
-            seq_buckets=tuple(d.seq_buckets),
-            frame_buckets=tuple(d.frame_buckets),
+            seq_buckets=seq_buckets,
+            frame_buckets=frame_buckets,
             pad_id=pad_id,
         )
         it = it.batch(batch_size, drop_remainder=True, batch_fn=collate)
@@ -210,11 +211,12 @@ def eval_dataset(
     it = ds.to_iter_dataset(
         grain.ReadOptions(num_threads=d.read_threads, prefetch_buffer_size=d.prefetch_buffer)
     )
+    seq_buckets, frame_buckets = _buckets(d, count)
     collate = functools.partial(
         batching.collate_eval,
         batch_size=batch_size,
-        seq_buckets=tuple(d.seq_buckets),
-        frame_buckets=tuple(d.frame_buckets),
+        seq_buckets=seq_buckets,
+        frame_buckets=frame_buckets,
         pad_id=_pad_id(encoder.tokenizer),
     )
     return _with_workers(it.batch(batch_size, drop_remainder=False, batch_fn=collate), d)
@@ -244,6 +246,15 @@ def eval_batches(
         raise ValueError(f"no usable record in this process's share of {split!r}")
     for _ in range(num_batches - yielded):
         yield last, []
+
+
+def _buckets(d, process_count: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(sequence, frame) buckets. Several processes must agree on every global batch's shape
+    but each pads its own rows, so with more than one process only the largest buckets are
+    used."""
+    if process_count > 1:
+        return (max(d.seq_buckets),), (max(d.frame_buckets),)
+    return tuple(d.seq_buckets), tuple(d.frame_buckets)
 
 
 def _pad_id(tokenizer) -> int:

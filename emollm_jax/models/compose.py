@@ -58,17 +58,22 @@ def compose(
         given[("vision_tower",)] = nnx.state(vision)
     if language_model is not None:
         given[("language_model",)] = nnx.state(language_model)
+    provided = set()
     for path, part in given.items():
         target = abstract
         for name in path:
             target = target[name]
-        if _shapes(part) != _shapes(target):
+        have, want = _shapes(part), _shapes(target)
+        # LoRA adapters are new by nature: a pretrained part need not have them.
+        adapters = {p for p, v in nnx.to_flat_state(target) if isinstance(v, nnx.LoRAParam)}
+        if have != {p: s for p, s in want.items() if p not in adapters or p in have}:
             raise ValueError(
                 f"{'/'.join(path)}: the pretrained part's parameters do not match config.model"
             )
+        provided |= {path + p for p in have}
 
     flat = list(nnx.to_flat_state(abstract))
-    fresh = {path for path, _ in flat if not any(path[: len(p)] == p for p in given)}
+    fresh = {path for path, _ in flat if path not in provided}
 
     def subset(state):
         return nnx.from_flat_state([(p, v) for p, v in nnx.to_flat_state(state) if p in fresh])

@@ -235,6 +235,8 @@ def _build(cls, values: Mapping[str, Any] | None, prefix: str):
         if f.name not in values:
             continue
         v = values[f.name]
+        if v is None and "None" in str(f.type):
+            continue  # an optional field left unset
         default = f.default if f.default is not dataclasses.MISSING else None
         if isinstance(default, bool) and not isinstance(v, bool):
             raise _fail(f"{prefix}.{f.name}", f"expected a bool, got {v!r}")

@@ -55,8 +55,18 @@ class Dense(nnx.Module):
         self.in_shape = tuple(in_shape)
         self.out_shape = tuple(out_shape)
         self.dtype = dtype
+        # Fan-in scaled (LeCun) initialisation: unit-variance outputs whatever the width, which
+        # models trained from scratch need; pretrained weights replace it anyway.
+        n_in = len(self.in_shape)
+        kernel_init = jax.nn.initializers.variance_scaling(
+            1.0,
+            "fan_in",
+            "truncated_normal",
+            in_axis=tuple(range(n_in)),
+            out_axis=tuple(range(n_in, n_in + len(self.out_shape))),
+        )
         self.kernel = param(
-            rngs, normal_init, self.in_shape + self.out_shape, param_dtype, in_axes + out_axes
+            rngs, kernel_init, self.in_shape + self.out_shape, param_dtype, in_axes + out_axes
         )
         self.bias = (
             param(rngs, zeros_init, self.out_shape, param_dtype, out_axes) if use_bias else None

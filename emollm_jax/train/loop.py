@@ -3,7 +3,6 @@ saving on the way out (end of run, SIGTERM, too many non-finite steps, or a cras
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import pathlib
@@ -60,29 +59,52 @@ def _same_shapes(a: ModelConfig, b: ModelConfig) -> list[str]:
 
 
 def _initial_model(config, model_cfg, mesh, rules):
-    """Fresh parameters, or ``train.init_from`` (a HF folder or an Orbax run/checkpoint)."""
-    source = config.train.init_from
-    if not source:
-        return build_model(model_cfg, config.seed, mesh=mesh, rules=rules)
-    path = pathlib.Path(source)
+    """Fresh parameters, or pretrained ones: ``train.init_from`` (an Orbax run/checkpoint of
+    this very model, or a HF folder: a LLaVA whose towers, and projector where shapes allow,
+    are carried over — ``models/compose.py``), ``train.init_vision_from`` (a HF CLIP vision
+    folder) and ``train.init_llm_from`` (a HF LLM folder). Whatever they do not provide
+    (e.g. EmoLLM's new perspectives, LoRA adapters) starts fresh."""
+    tc = config.train
     forward = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers", "remat")}
-    if (path / "config.json").exists():
-        from emollm_jax.convert.hf_io import load_hf
-
-        model = load_hf(path, mesh=mesh, rules=rules, **forward)
-        model.config = dataclasses.replace(model.config, lora=model_cfg.lora)
-    else:
+    source = pathlib.Path(tc.init_from) if tc.init_from else None
+    if source is not None and not (source / "config.json").exists():
         from emollm_jax.checkpoint.restore import load_model
 
-        model = load_model(path, mesh=mesh, rules=rules, **forward)
-    differing = _same_shapes(model.config, model_cfg)
-    if differing:
-        raise validate.TrainConfigError(
-            f"config.train.init_from={source}: its model differs from config.model in "
-            f"{', '.join(differing)}"
+        model = load_model(source, mesh=mesh, rules=rules, **forward)
+        differing = _same_shapes(model.config, model_cfg)
+        if differing:
+            raise validate.TrainConfigError(
+                f"config.train.init_from={source}: its model differs from config.model in "
+                f"{', '.join(differing)}"
+            )
+        log.info("initial weights from %s", source)
+        return model
+    from emollm_jax.convert.hf_io import load_hf
+
+    parts = {
+        name: load_hf(path, mesh=mesh, rules=rules, **forward)
+        for name, path in (
+            ("source", tc.init_from),
+            ("vision", tc.init_vision_from),
+            ("language_model", tc.init_llm_from),
         )
-    log.info("initial weights from %s", source)
-    return model
+        if path
+    }
+    if not parts:
+        return build_model(model_cfg, config.seed, mesh=mesh, rules=rules)
+    if model_cfg.arch != "llava":
+        model = parts.get("source") or parts.get("language_model")
+        differing = _same_shapes(model.config, model_cfg)
+        if differing or model_cfg.lora.rank:
+            raise validate.TrainConfigError(
+                f"config.train.init_from: the HF model differs from config.model in "
+                f"{', '.join(differing) or 'lora (not supported for a bare LLM yet)'}"
+            )
+        return model
+    from emollm_jax.models.compose import compose
+
+    log.info("initial weights from %s", {k: str(v) for k, v in parts.items()})
+    return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
 
 
 def _sds(tree, shardings):
@@ -131,7 +153,7 @@ class Trainer:
         validate.check(config, model_cfg, mesh)
         tc = config.train
         if jax.process_index() == 0:
-            (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+            (workdir / "train_config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
         log.info(
             "mesh %s, strategy %s, %d processes",
             dict(mesh.shape),

@@ -1,0 +1,79 @@
+"""A Hugging Face folder as a run's initial weights: a LLaVA for the LLaVA baseline, and the
+same LLaVA's towers and projector carried into an EmoLLM model."""
+
+import jax
+import numpy as np
+import torch
+import transformers
+from flax import nnx
+
+import emollm_jax
+from tests.configs import load_config
+from tests.hf_models import randomize
+from tests.train.helpers import train_config
+
+ONE = {"data": 1, "fsdp": 1, "tensor": 1}
+
+
+def _hf_llava_like_tiny(path):
+    """A random HF LLaVA with llava_tiny's shapes."""
+    m = load_config("llava_tiny").model
+    v, t = m.vision, m.text
+    cfg = transformers.LlavaConfig(
+        vision_config=transformers.CLIPVisionConfig(
+            hidden_size=v.hidden_size,
+            intermediate_size=v.intermediate_size,
+            num_hidden_layers=v.num_layers,
+            num_attention_heads=v.num_heads,
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+        ).to_dict(),
+        text_config=transformers.LlamaConfig(
+            vocab_size=t.vocab_size,
+            hidden_size=t.hidden_size,
+            intermediate_size=t.intermediate_size,
+            num_hidden_layers=t.num_layers,
+            num_attention_heads=t.num_heads,
+            num_key_value_heads=t.num_kv_heads,
+            max_position_embeddings=t.max_position_embeddings,
+            rms_norm_eps=t.rms_norm_eps,
+        ).to_dict(),
+        image_token_index=m.image_token_id,
+    )
+    torch.manual_seed(0)
+    randomize(transformers.LlavaForConditionalGeneration(cfg)).save_pretrained(path)
+    return path
+
+
+def _flat(state):
+    return {"/".join(map(str, p)): np.asarray(v.get_value()) for p, v in nnx.to_flat_state(state)}
+
+
+def test_hf_llava_initialises_llava_and_emollm(tmp_path, small_emobench):
+    from emollm_jax.train.loop import Trainer
+
+    hf_dir = _hf_llava_like_tiny(tmp_path / "hf")
+    reference = _flat(nnx.state(emollm_jax.load_hf(hf_dir), nnx.Param))
+
+    cfg = train_config(small_emobench, **{"mesh.shape": ONE, "train.init_from": str(hf_dir)})
+    trainer = Trainer(cfg, tmp_path / "llava", devices=jax.devices()[:1])
+    got = _flat(nnx.merge_state(trainer.state.trainable, trainer.state.frozen))
+    assert got.keys() == reference.keys()
+    for k in reference:
+        np.testing.assert_array_equal(got[k], reference[k], err_msg=k)
+    trainer.close()
+
+    emo = load_config("emollm_tiny")
+    for section in ("data", "train", "log", "checkpoint", "mesh"):
+        emo[section] = cfg[section]
+    trainer = Trainer(emo, tmp_path / "emollm", devices=jax.devices()[:1])
+    got = _flat(nnx.merge_state(trainer.state.trainable, trainer.state.frozen))
+    for k, value in reference.items():
+        if k.startswith(("vision_tower/", "language_model/")):
+            np.testing.assert_array_equal(got[k], value, err_msg=k)
+        else:  # LLaVA's projector is the patch perspective's MLP
+            np.testing.assert_array_equal(
+                got[k.replace("projector/", "projector/perspectives/patch/mlp/")], value, err_msg=k
+            )
+    assert any(k.startswith("projector/perspectives/global/") for k in got)
+    trainer.close()
