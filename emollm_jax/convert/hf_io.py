@@ -36,9 +36,9 @@ from emollm_jax.sharding.strategies import Rules
 class CheckpointMismatchError(ValueError):
     """The checkpoint's tensors do not match the model its config describes."""
 
-    def __init__(self, root, missing, unexpected, mismatched):
+    def __init__(self, root, missing, unexpected, mismatched, against="its config.json"):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
-        lines = [f"{root}: the checkpoint does not match its config.json"]
+        lines = [f"{root}: the checkpoint does not match {against}"]
         if missing:
             lines.append(f"  missing ({len(missing)}):")
             lines += [f"    {name} expected shape {shape}" for name, shape in missing]
@@ -90,6 +90,45 @@ def _check(root, cfg, source: TensorSource, expected, names: dict[str, str]) -> 
         raise CheckpointMismatchError(root, missing, unexpected, mismatched)
 
 
+@dataclasses.dataclass
+class HFCheckpoint:
+    """A checked HF checkpoint folder: its model config, tensors and the plan that maps them.
+
+    ``params`` holds our abstract parameters (shapes and dtypes only), ``expected`` what
+    ``expected_tensors`` says the folder must hold, ``names`` each expected (canonical) name's
+    spelling in the files.
+    """
+
+    root: pathlib.Path
+    cfg: ModelConfig
+    original: dict[str, Any]
+    source: TensorSource
+    graphdef: Any
+    abstract_state: nnx.State
+    params: dict[str, Any]
+    expected: dict[str, tuple[Row, int | None, tuple]]
+    names: dict[str, str]
+
+
+def open_hf(path: str | os.PathLike, **overrides: Any) -> HFCheckpoint:
+    """Read a HF folder's config and tensor index and check them against each other (every
+    problem reported at once); no tensor data is read."""
+    root = pathlib.Path(path)
+    if not (root / "config.json").exists():
+        raise FileNotFoundError(f"{root}: no config.json (is this a Hugging Face model folder?)")
+    original = json.loads((root / "config.json").read_text())
+    cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
+    source = TensorSource(root)
+    graphdef, abstract_state = nnx.split(abstract_model(cfg))
+    params = flat_params(abstract_state)
+    expected = expected_tensors(cfg, params)
+    names = {canonical_name(cfg.arch, raw): raw for raw in source.keys()}
+    _check(root, cfg, source, expected, names)
+    return HFCheckpoint(
+        root, cfg, original, source, graphdef, abstract_state, params, expected, names
+    )
+
+
 def load_hf(
     path: str | os.PathLike,
     *,
@@ -103,17 +142,10 @@ def load_hf(
     ``param_dtype``, ``scan_layers``, ``remat``). With ``mesh``, parameters are placed straight
     into their shardings (``rules`` picks them), one tensor at a time.
     """
-    root = pathlib.Path(path)
-    if not (root / "config.json").exists():
-        raise FileNotFoundError(f"{root}: no config.json (is this a Hugging Face model folder?)")
-    original = json.loads((root / "config.json").read_text())
-    cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
-    source = TensorSource(root)
-    graphdef, abstract_state = nnx.split(abstract_model(cfg))
-    params = flat_params(abstract_state)
-    expected = expected_tensors(cfg, params)
-    names = {canonical_name(cfg.arch, raw): raw for raw in source.keys()}
-    _check(root, cfg, source, expected, names)
+    ckpt = open_hf(path, **overrides)
+    cfg, source, names, params = ckpt.cfg, ckpt.source, ckpt.names, ckpt.params
+    graphdef, abstract_state, expected = ckpt.graphdef, ckpt.abstract_state, ckpt.expected
+    original = ckpt.original
 
     if mesh is None:
         device = jax.devices()[0]

@@ -1,14 +1,17 @@
 """Reading and writing Hugging Face safetensors checkpoints, one tensor at a time.
 
 A checkpoint folder holds ``model.safetensors`` or shards listed by
-``model.safetensors.index.json``. Tensors are read lazily (memory-mapped, one at a time) and
-written in shards of bounded size, so a 7B or 13B checkpoint never needs to sit in memory
-whole. Pickled checkpoints (``*.bin``, ``*.pt``) are refused: loading them runs arbitrary code.
+``model.safetensors.index.json``. Tensors are read lazily (one at a time, with plain file reads)
+and written in shards of bounded size (``ShardedWriter``: a shard at a time;
+``StreamingShardWriter``: a tensor at a time), so a 7B or 13B checkpoint never needs to sit in
+memory whole. Pickled checkpoints (``*.bin``, ``*.pt``) are refused: loading them runs arbitrary code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import pathlib
 import re
@@ -16,8 +19,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 
+import ml_dtypes
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
 SINGLE = "model.safetensors"
@@ -44,8 +47,85 @@ def _refuse_pickles(root: pathlib.Path) -> None:
     )
 
 
+# Safetensors dtype codes (the format's header spelling) and their numpy dtypes.
+_DTYPES = {
+    "F64": np.dtype(np.float64),
+    "F32": np.dtype(np.float32),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
+    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
+    "I64": np.dtype(np.int64),
+    "U64": np.dtype(np.uint64),
+    "I32": np.dtype(np.int32),
+    "U32": np.dtype(np.uint32),
+    "I16": np.dtype(np.int16),
+    "U16": np.dtype(np.uint16),
+    "I8": np.dtype(np.int8),
+    "U8": np.dtype(np.uint8),
+    "BOOL": np.dtype(np.bool_),
+}
+_CODES = {dtype: code for code, dtype in _DTYPES.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """Where one tensor's bytes are: ``nbytes`` from byte ``start`` of ``file``."""
+
+    file: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    start: int
+    nbytes: int
+
+
+def read_header(path: pathlib.Path) -> dict[str, _Entry]:
+    """The tensors a safetensors file declares, checked against the file's size (so a
+    truncated file is reported when opened, not halfway through a conversion)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else None
+        if length is None or length > size - 8:
+            raise CheckpointFormatError(
+                f"{path}: unreadable safetensors header ({size} bytes; is the file truncated?)"
+            )
+        try:
+            header = json.loads(f.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointFormatError(f"{path}: unreadable safetensors header ({e})") from e
+    entries = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = _DTYPES[info["dtype"]]
+            shape = tuple(int(d) for d in info["shape"])
+            begin, end = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointFormatError(f"{path}: bad header entry for {name!r} ({e!r})") from e
+        if end - begin != math.prod(shape) * dtype.itemsize or begin < 0:
+            raise CheckpointFormatError(
+                f"{path}: tensor {name!r} {shape} {dtype} does not fit its byte range "
+                f"[{begin}, {end})"
+            )
+        if 8 + length + end > size:
+            raise CheckpointFormatError(
+                f"{path}: tensor {name!r} ends at byte {8 + length + end} but the file has "
+                f"{size} bytes: the file is truncated"
+            )
+        entries[name] = _Entry(path.name, dtype, shape, 8 + length + begin, end - begin)
+    return entries
+
+
 class TensorSource:
-    """Lazy, name-addressed access to the tensors of a safetensors checkpoint folder."""
+    """Lazy, name-addressed access to the tensors of a safetensors checkpoint folder.
+
+    Tensors are read with plain file reads into fresh arrays (our choice, not a memory map as
+    ``safetensors.safe_open`` does): pages of a mapped file stay in the process's resident set
+    once touched, so reading a whole checkpoint through a map shows a resident size as large as
+    the checkpoint, while plain reads leave only the tensor in hand.
+    """
 
     def __init__(self, root: str | os.PathLike):
         self.root = pathlib.Path(root)
@@ -76,20 +156,15 @@ class TensorSource:
                 raise CheckpointFormatError(
                     f"{self.root}: no {SINGLE}, no {INDEX} and no single *.safetensors file"
                 )
-        self._handles = {}
-        self._where: dict[str, str] = {}
+        self._entries: dict[str, _Entry] = {}
         for name in files:
-            try:
-                handle = safe_open(str(self.root / name), framework="numpy")
-            except Exception as e:  # safetensors raises its own error types for bad headers
-                raise CheckpointFormatError(
-                    f"{self.root / name}: unreadable safetensors ({e})"
-                ) from e
-            self._handles[name] = handle
-            for key in handle.keys():
-                self._where[key] = name
+            self._entries.update(read_header(self.root / name))
         if weight_map is not None:
-            absent = sorted(k for k, f in weight_map.items() if self._where.get(k) != f)
+            absent = sorted(
+                k
+                for k, f in weight_map.items()
+                if k not in self._entries or self._entries[k].file != f
+            )
             if absent:
                 raise CheckpointFormatError(
                     f"{index_path}: {len(absent)} tensor(s) are not in the shard the index "
@@ -97,22 +172,34 @@ class TensorSource:
                 )
 
     def keys(self) -> list[str]:
-        return list(self._where)
+        return list(self._entries)
 
     def shape(self, name: str) -> tuple[int, ...]:
-        return tuple(self._handles[self._where[name]].get_slice(name).get_shape())
+        return self._entries[name].shape
+
+    def dtype(self, name: str) -> np.dtype:
+        return self._entries[name].dtype
 
     def get(self, name: str) -> np.ndarray:
-        try:
-            return self._handles[self._where[name]].get_tensor(name)
-        except Exception as e:
-            raise CheckpointFormatError(
-                f"{self.root / self._where[name]}: cannot read tensor {name!r} ({e}); is the "
-                "file truncated?"
-            ) from e
+        entry = self._entries[name]
+        out = np.empty(entry.shape, entry.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        path = self.root / entry.file
+        with open(path, "rb", buffering=0) as f:
+            f.seek(entry.start)
+            done = 0
+            while done < entry.nbytes:
+                n = f.readinto(view[done:])
+                if not n:
+                    raise CheckpointFormatError(
+                        f"{path}: cannot read tensor {name!r} (got {done} of {entry.nbytes} "
+                        "bytes); is the file truncated?"
+                    )
+                done += n
+        return out
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
-        for name in self._where:
+        for name in self._entries:
             yield name, self.get(name)
 
 
@@ -173,6 +260,108 @@ class ShardedWriter:
         index = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
         (self.out_dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         return names + [INDEX]
+
+
+def shard_file_names(n: int, single: str = SINGLE) -> list[str]:
+    """transformers' names for ``n`` shards."""
+    if n == 1:
+        return [single]
+    return [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
+
+
+class StreamingShardWriter:
+    """Writes a list of tensors known in advance straight to their shard files.
+
+    Knowing every name, shape and dtype up front (a converter does), the shards and their
+    headers are planned before any data arrives (greedily in order, at most
+    ``max_shard_bytes`` each; a tensor larger than that gets a shard of its own, as with
+    ``ShardedWriter``). ``write`` then appends each tensor's bytes to its file as it comes:
+    nothing but the tensor in hand is held, where ``ShardedWriter`` holds a whole shard.
+    Tensors must be written in plan order; ``single`` names the file when there is one shard
+    (``model.safetensors``; a PEFT adapter's is ``adapter_model.safetensors``). The files follow the safetensors format (an 8-byte
+    little-endian header length, a JSON header padded with spaces to a multiple of 8 bytes,
+    then the tensors' bytes back to back); writing them ourselves is our choice, because the
+    safetensors library only writes from a dict of arrays all in memory at once.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        plan: list[tuple[str, tuple[int, ...], np.dtype]],
+        max_shard_bytes: int,
+        metadata: dict[str, str] | None = None,
+        single: str = SINGLE,
+    ):
+        self.out_dir = pathlib.Path(out_dir)
+        self.metadata = {"format": "pt", **(metadata or {})}
+        if not plan:
+            raise ValueError("nothing to write: the plan is empty")
+        shards: list[list[tuple[str, tuple[int, ...], np.dtype]]] = [[]]
+        size = 0
+        for name, shape, dtype in plan:
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+            if shards[-1] and size + nbytes > max_shard_bytes:
+                shards.append([])
+                size = 0
+            shards[-1].append((name, tuple(shape), np.dtype(dtype)))
+            size += nbytes
+        self._files = shard_file_names(len(shards), single)
+        self._shards = shards
+        self._order = [(i, entry) for i, shard in enumerate(shards) for entry in shard]
+        self._next = 0
+        self._handle = None
+        self.total_bytes = sum(math.prod(s) * d.itemsize for _, s, d in plan)
+
+    def _header(self, shard: list) -> bytes:
+        header: dict = {"__metadata__": self.metadata}
+        offset = 0
+        for name, shape, dtype in shard:
+            end = offset + math.prod(shape) * dtype.itemsize
+            header[name] = {
+                "dtype": _CODES[dtype],
+                "shape": list(shape),
+                "data_offsets": [offset, end],
+            }
+            offset = end
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        return len(text).to_bytes(8, "little") + text
+
+    def write(self, name: str, array: np.ndarray) -> None:
+        if self._next >= len(self._order):
+            raise ValueError(f"tensor {name!r} is beyond the planned list")
+        shard_index, (want, shape, dtype) = self._order[self._next]
+        if name != want or tuple(array.shape) != shape or array.dtype != dtype:
+            raise ValueError(
+                f"expected {want} {shape} {dtype} next, got {name} {tuple(array.shape)} "
+                f"{array.dtype}"
+            )
+        shard = self._shards[shard_index]
+        if name == shard[0][0]:
+            self._handle = open(self.out_dir / self._files[shard_index], "wb")
+            self._handle.write(self._header(shard))
+        data = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<"))
+        self._handle.write(memoryview(data.reshape(-1).view(np.uint8)))
+        if name == shard[-1][0]:
+            self._handle.close()
+            self._handle = None
+        self._next += 1
+
+    def close(self) -> list[str]:
+        """Checks that every planned tensor was written; writes the index when sharded."""
+        if self._handle is not None:
+            self._handle.close()
+        if self._next != len(self._order):
+            missing = [e[0] for _, e in self._order[self._next :]]
+            raise ValueError(f"{len(missing)} planned tensor(s) not written, e.g. {missing[:3]}")
+        if len(self._files) == 1:
+            return list(self._files)
+        weight_map = {
+            name: self._files[i] for i, shard in enumerate(self._shards) for name, _, _ in shard
+        }
+        index = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
+        (self.out_dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        return self._files + [INDEX]
 
 
 class atomic_output_dir:
