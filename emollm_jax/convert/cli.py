@@ -1,0 +1,138 @@
+"""Command line: ``python -m emollm_jax.convert {hf-to-orbax,orbax-to-hf} SRC DST [options]``.
+
+Exit status: 0 on success; 1 when ``--verify`` finds a difference above ``--tolerance``; 2 on
+bad input (unreadable or inconsistent checkpoint, existing destination without
+``--overwrite``...), with the reason on stderr and nothing written at DST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from emollm_jax.convert.dtypes import CHOICES
+
+EXAMPLES = """
+examples:
+  python -m emollm_jax.convert hf-to-orbax hf/llava-7b ckpt/llava-7b --verify
+  python -m emollm_jax.convert orbax-to-hf runs/stage2 export/stage2 --dtype bfloat16 \\
+      --max-shard-size 2GB
+  python -m emollm_jax.convert orbax-to-hf runs/stage2 export/base --no-merge-lora
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m emollm_jax.convert",
+        description="Convert checkpoints between Hugging Face safetensors folders and Orbax, "
+        "streamed tensor by tensor.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    to_orbax = sub.add_parser(
+        "hf-to-orbax",
+        help="HF folder -> Orbax checkpoint (DST/checkpoints/0, side files in DST/hf)",
+    )
+    to_hf = sub.add_parser("orbax-to-hf", help="Orbax run or checkpoint -> HF folder")
+    for p in (to_orbax, to_hf):
+        p.add_argument("src")
+        p.add_argument("dst")
+        p.add_argument(
+            "--dtype", choices=CHOICES, default="keep", help="parameter dtype (default: keep)"
+        )
+        p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+        p.add_argument(
+            "--verify",
+            action="store_true",
+            help="run ours (JAX) and transformers (PyTorch) on a random prompt afterwards",
+        )
+        p.add_argument(
+            "--tolerance",
+            type=float,
+            default=1e-4,
+            help="largest max |logit difference| --verify accepts (default 1e-4, float32)",
+        )
+        p.add_argument("--seed", type=int, default=0, help="--verify's prompt seed")
+    to_hf.add_argument("--step", type=int, default=None, help="default: latest complete step")
+    to_hf.add_argument("--max-shard-size", default="5GB", help="e.g. 5GB, 500MB (default 5GB)")
+    to_hf.add_argument(
+        "--no-merge-lora",
+        dest="merge_lora",
+        action="store_false",
+        help="write the base weights plus a PEFT adapter folder DST/adapter "
+        "(default: LoRA merged into the weights)",
+    )
+    to_hf.add_argument(
+        "--hf-files",
+        default=None,
+        help="folder to take config.json, generation_config.json and tokenizer files from "
+        "(default: SRC's hf/ side folder, else the run's train.init_from)",
+    )
+    return parser
+
+
+def _verify_hf_to_orbax(args) -> float:
+    from emollm_jax.checkpoint.restore import load_model
+    from emollm_jax.convert import verify
+
+    ours = load_model(args.dst, dtype="float32")
+    cfg = ours.config
+    round_to = None if cfg.param_dtype == "float32" else cfg.param_dtype
+    theirs = verify.load_torch(args.src, cfg, round_to=round_to)
+    return verify.max_difference(ours, theirs, cfg, args.seed)
+
+
+def _verify_orbax_to_hf(args) -> float:
+    import pathlib
+
+    from emollm_jax.checkpoint.restore import load_model
+    from emollm_jax.convert import lora_export, verify
+    from emollm_jax.convert.dtypes import declared_dtype
+
+    out_dtype = declared_dtype(pathlib.Path(args.dst) / "config.json") or "float32"
+    ours = load_model(args.src, step=args.step, dtype="float32", param_dtype=out_dtype)
+    adapter = pathlib.Path(args.dst) / lora_export.ADAPTER_DIR
+    theirs = verify.load_torch(args.dst, ours.config, adapter=adapter if adapter.is_dir() else None)
+    return verify.max_difference(ours, theirs, ours.config, args.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's per-step info/warnings
+    start = time.perf_counter()
+    try:
+        if args.command == "hf-to-orbax":
+            from emollm_jax.convert.hf_to_orbax import hf_to_orbax
+
+            hf_to_orbax(args.src, args.dst, dtype=args.dtype, overwrite=args.overwrite)
+        else:
+            from emollm_jax.convert.orbax_to_hf import orbax_to_hf
+
+            orbax_to_hf(
+                args.src,
+                args.dst,
+                step=args.step,
+                dtype=args.dtype,
+                max_shard_size=args.max_shard_size,
+                merge_lora=args.merge_lora,
+                hf_files=args.hf_files,
+                overwrite=args.overwrite,
+            )
+    except (OSError, ValueError) as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.command}: wrote {args.dst} in {time.perf_counter() - start:.1f} s")
+    if not args.verify:
+        return 0
+    check = _verify_hf_to_orbax if args.command == "hf-to-orbax" else _verify_orbax_to_hf
+    diff = check(args)
+    ok = diff <= args.tolerance
+    print(
+        f"verify: max |ours - transformers| = {diff:.3g} "
+        f"({'within' if ok else 'ABOVE'} tolerance {args.tolerance:g})"
+    )
+    return 0 if ok else 1

@@ -1,0 +1,233 @@
+"""The ``params`` item of an Orbax run checkpoint, written and read one block at a time.
+
+Orbax's ``StandardSave`` takes a tree of arrays that are all in memory at once, and
+``StandardRestore`` returns whole arrays. A converter cannot afford either at 7B or 13B scale,
+so both directions go through Orbax's own extension points instead (our choice, after reading
+orbax-checkpoint 0.12's source; the checkpoint format itself is unchanged):
+
+- Writing: leaves are ``StreamedArray`` placeholders (shape, dtype and a generator of blocks).
+  ``StreamedArrayHandler`` is an Orbax ``TypeHandler`` (the documented way to teach Orbax a new
+  leaf type): it creates each leaf's TensorStore array from the spec Orbax builds
+  (``type_handlers.get_json_tspec_write``, with the array's storage chunk set to one block) and
+  writes the blocks one after the other, each awaited before the next is produced. It reports
+  the ``np.ndarray`` type string, so the item's ``_METADATA`` is exactly what saving numpy
+  arrays writes, and ``StandardRestore`` (``emollm_jax.checkpoint.restore.load_model``, the
+  trainer's ``train.init_from``) reads it like any other checkpoint. The handler is used
+  through a private type registry given to a ``PyTreeCheckpointHandler`` for the ``params``
+  item, so nothing is registered globally.
+- Reading: ``ParamsReader`` opens each leaf with the TensorStore spec Orbax itself uses to
+  restore it (``type_handlers.get_json_tspec_read`` from the item's metadata) and reads
+  slices along the leading (stacked ``layers``) axis, one storage chunk row at a time.
+
+Memory bound. A stacked parameter ``[layers, ...]`` is written as one storage chunk per layer,
+so converting HF -> Orbax holds about one HF tensor at a time (the largest, e.g. the embedding
+table, sets the peak). Reading a checkpoint this module wrote does the same. A checkpoint the
+trainer wrote stores each array as one chunk (per device shard), so reading it holds one whole
+stacked array at a time: the largest of our arrays (e.g. ``layers/mlp/gate/kernel``) is then
+the bound.
+
+The step folder holds the items ``params`` and ``meta`` of ``RunCheckpoints``' layout
+(``emollm_jax/checkpoint/manager.py``); Orbax writes it under a temporary name and renames it
+when complete, as for the trainer's checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import tensorstore as ts
+from orbax.checkpoint import future as ocp_future
+from orbax.checkpoint import type_handlers
+
+from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+
+# A block's place in its leaf: a layer index (the block is ``leaf[i]``) or None (the whole leaf).
+Index = int | None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StreamedArray:
+    """A leaf written block by block: ``blocks()`` yields ``(index, array)``; ``stacked``
+    leaves get one block per index of their leading axis, others a single ``(None, array)``."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    stacked: bool
+    blocks: Callable[[], Iterable[tuple[Index, np.ndarray]]]
+
+    @property
+    def block_shape(self) -> tuple[int, ...]:
+        return (1, *self.shape[1:]) if self.stacked else self.shape
+
+
+class StreamedArrayHandler(type_handlers.TypeHandler):
+    """Writes ``StreamedArray`` leaves block by block (see the module docstring); reading is a
+    numpy array's (the metadata names it so)."""
+
+    def __init__(self):
+        self._numpy = type_handlers.NumpyHandler()
+
+    def typestr(self) -> str:
+        return self._numpy.typestr()
+
+    async def metadata(self, infos):
+        return await self._numpy.metadata(infos)
+
+    async def deserialize(self, infos, args=None):
+        return await self._numpy.deserialize(infos, args)
+
+    async def serialize(self, values, infos, args=None):
+        args = args or [type_handlers.SaveArgs()] * len(values)
+        type_handlers.check_input_arguments(values, infos, args)
+        return [
+            ocp_future.CommitFutureAwaitingContractedSignals(
+                self._write(values, infos, args), name="streamed_array_write"
+            )
+        ]
+
+    async def _write(self, values, infos, args) -> None:
+        for value, info, arg in zip(values, infos, args):
+            await info.await_path_creation()
+            spec = type_handlers.get_json_tspec_write(
+                info,
+                use_ocdbt=info.is_ocdbt_checkpoint,
+                global_shape=value.shape,
+                local_shape=value.block_shape,
+                dtype=value.dtype,
+                process_index=jax.process_index() if info.is_ocdbt_checkpoint else None,
+                arg=arg,
+            )
+            store = await ts.open(ts.Spec(spec), create=True, open=True, context=info.ts_context)
+            for index, block in value.blocks():
+                target = store if index is None else store[index]
+                await target.write(np.asarray(block, value.dtype))
+
+
+def _nested(flat: dict[str, Any]) -> dict:
+    """``{"a/b": x}`` -> ``{"a": {"b": x}}`` (numeric parts as ints, as ``nnx.to_pure_dict``)."""
+    tree: dict = {}
+    for path, leaf in flat.items():
+        node = tree
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split("/")]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = leaf
+    return tree
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}/{key}" if prefix else str(key)))
+    return out
+
+
+def save_streamed_params(
+    path: str | os.PathLike, step: int, params: dict[str, StreamedArray], meta: dict
+) -> pathlib.Path:
+    """Write checkpoint ``step`` under ``<path>/checkpoints`` with the items ``params`` (from
+    ``{our/param/path: StreamedArray}``) and ``meta`` (JSON), in ``RunCheckpoints``' layout."""
+    root = pathlib.Path(path) / "checkpoints"
+    registry = type_handlers.create_type_handler_registry(
+        (StreamedArray, StreamedArrayHandler()),
+    )
+    items = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    items.add(
+        "params", ocp.args.PyTreeSave, ocp.PyTreeCheckpointHandler(type_handler_registry=registry)
+    )
+    items.add("meta", ocp.args.JsonSave)
+    options = ocp.CheckpointManagerOptions(enable_async_checkpointing=False, create=True)
+    manager = ocp.CheckpointManager(root.absolute(), options=options, handler_registry=items)
+    try:
+        manager.save(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.PyTreeSave(_nested(params)), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
+        manager.wait_until_finished()
+    finally:
+        manager.close()
+    return root
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    name: str  # Orbax's name for the leaf's array inside the item
+    chunk_rows: int  # storage chunk extent along the leading axis
+
+
+class ParamsReader:
+    """The ``params`` item of one step of a run (a run folder, its ``checkpoints`` folder or
+    a converted checkpoint), read one leading-axis chunk row at a time.
+
+    ``step=None`` takes the latest complete step. ``meta`` is the step's ``meta`` item.
+    """
+
+    def __init__(self, path: str | os.PathLike, step: int | None = None):
+        self.root = checkpoint_root(path)
+        ckpts = RunCheckpoints(self.root, read_only=True)
+        steps = ckpts.all_steps()
+        if not steps:
+            raise FileNotFoundError(f"{self.root}: no complete Orbax checkpoint")
+        if step is not None and step not in steps:
+            raise FileNotFoundError(f"{self.root}: no complete checkpoint at step {step} ({steps})")
+        self.step = max(steps) if step is None else step
+        self.meta = ckpts.read_meta(self.step)
+        step_dir = ocp.step.standard_name_format().find_step(self.root, self.step).path
+        self.directory = pathlib.Path(step_dir) / "params"
+        metadata = ocp.PyTreeCheckpointHandler().metadata(self.directory)
+        self._use_zarr3 = bool(metadata.use_zarr3)
+        self._ocdbt = type_handlers.is_ocdbt_checkpoint(self.directory)
+        self._context = type_handlers.get_ts_context(use_ocdbt=self._ocdbt)
+        self.leaves: dict[str, Leaf] = {}
+        for path_, m in _flat(metadata.tree).items():
+            chunk = getattr(m.storage, "chunk_shape", None) or m.shape
+            rows = chunk[0] if m.shape else 1
+            self.leaves[path_] = Leaf(tuple(m.shape), np.dtype(m.dtype), m.name, rows)
+        self._open: dict[str, Any] = {}
+        self._rows: dict[str, tuple[int, np.ndarray]] = {}
+
+    def _store(self, path: str):
+        if path not in self._open:
+            info = type_handlers.ParamInfo(
+                name=self.leaves[path].name,
+                parent_dir=self.directory,
+                is_ocdbt_checkpoint=self._ocdbt,
+                use_zarr3=self._use_zarr3,
+                ts_context=self._context,
+            )
+            spec = type_handlers.get_json_tspec_read(info, use_ocdbt=self._ocdbt)
+            self._open[path] = ts.open(ts.Spec(spec), open=True, read=True, context=self._context)
+        return self._open[path].result()
+
+    def read(self, path: str, index: Index = None) -> np.ndarray:
+        """Leaf ``path`` whole (``index=None``) or ``leaf[index]``. The chunk row holding
+        ``index`` is kept until another row of the same leaf is asked for (``forget`` drops
+        it), so reading a leaf's layers in order reads each stored byte once."""
+        leaf = self.leaves[path]
+        if index is None:
+            return self._store(path).read().result()
+        rows = leaf.chunk_rows
+        start = index - index % rows
+        cached = self._rows.get(path)
+        if cached is None or cached[0] != start:
+            block = self._store(path)[start : min(start + rows, leaf.shape[0])].read().result()
+            self._rows[path] = cached = (start, block)
+        return cached[1][index - start]
+
+    def forget(self, path: str) -> None:
+        self._rows.pop(path, None)
+        self._open.pop(path, None)

@@ -1,0 +1,159 @@
+"""Orbax checkpoint (a run, its ``checkpoints`` folder, or a converted one) -> HF folder.
+
+The model is the one the checkpoint's ``meta`` item records. Tensors are read one layer slice
+at a time (``orbax_stream.ParamsReader``), LoRA adapters merged (default) or set aside for a
+PEFT folder, transformed to HF's layout, cast, and appended to their planned shard file
+(``StreamingShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
+the trainer wrote). ``config.json`` comes from the model config layered over the side files'
+copy (``side_files``), which also supply the generation config and tokenizer. With
+``merge_lora=False`` the folder holds the base model and ``DST/adapter/`` a PEFT adapter.
+DST appears only once complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+
+import numpy as np
+import transformers
+from flax import nnx
+
+from emollm_jax.convert import hf_config, lora_export, side_files
+from emollm_jax.convert.dtypes import resolve_dtype
+from emollm_jax.convert.hf_io import CheckpointMismatchError, expected_tensors, flat_params
+from emollm_jax.convert.orbax_stream import ParamsReader
+from emollm_jax.convert.safetensors_io import StreamingShardWriter, atomic_output_dir, parse_size
+from emollm_jax.models.build import abstract_model
+from emollm_jax.models.config import LoraConfig, ModelConfig, from_config_dict
+
+
+class UnsupportedExportError(ValueError):
+    """The checkpoint's model has no Hugging Face layout in this converter."""
+
+
+def _check_leaves(reader: ParamsReader, params: dict) -> None:
+    stored = reader.leaves
+    missing = [(p, tuple(v.shape)) for p, v in params.items() if p not in stored]
+    unexpected = [(p, leaf.shape) for p, leaf in stored.items() if p not in params]
+    mismatched = [
+        (p, stored[p].shape, tuple(v.shape))
+        for p, v in params.items()
+        if p in stored and stored[p].shape != tuple(v.shape)
+    ]
+    if missing or unexpected or mismatched:
+        raise CheckpointMismatchError(
+            f"{reader.root} step {reader.step}",
+            missing,
+            unexpected,
+            mismatched,
+            against="the model config in its meta item",
+        )
+
+
+def model_config(reader: ParamsReader) -> ModelConfig:
+    cfg = from_config_dict(reader.meta["model"])
+    if cfg.projector is not None and cfg.projector.type != "mlp":
+        raise UnsupportedExportError(
+            f"{reader.root}: projector type {cfg.projector.type!r} has no transformers class; "
+            "export EmoLLM for PyTorch with `python -m emollm_jax.export` instead"
+        )
+    return cfg
+
+
+def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, hf_files):
+    side = side_files.find_side_folder(reader.root, reader.meta, hf_files)
+    original = {}
+    if side is not None:
+        original = json.loads((side / "config.json").read_text())
+        side_files.copy_side_files(side, tmp, skip=("config.json",))
+    config = hf_config.to_hf(cfg, original)
+    config.save_pretrained(tmp)
+    if cfg.has_text and not (tmp / "generation_config.json").exists():
+        transformers.GenerationConfig.from_model_config(config).save_pretrained(tmp)
+    if side is None or not side_files.has_tokenizer(side):
+        tokenizer = side_files.tokenizer_folder(reader.meta)
+        if tokenizer is not None:
+            side_files.copy_side_files(tokenizer, tmp, skip=side_files.GENERATED)
+
+
+def orbax_to_hf(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    step: int | None = None,
+    dtype: str = "keep",
+    max_shard_size: int | str = "5GB",
+    merge_lora: bool = True,
+    hf_files: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> pathlib.Path:
+    """Export checkpoint ``src`` (latest complete step unless ``step``) as HF folder ``dst``.
+
+    ``dtype``: ``keep`` (the stored dtype), ``float32``, ``bfloat16`` or ``float16``.
+    ``hf_files``: a folder to take config/tokenizer files from (see ``side_files``).
+    """
+    reader = ParamsReader(src, step)
+    cfg = model_config(reader)
+    params = flat_params(nnx.split(abstract_model(cfg))[1])
+    _check_leaves(reader, params)
+    pairs = lora_export.adapters(params)
+    lora_leaves = {p for pair in pairs.values() for p in pair}
+    present = {reader.leaves[p].dtype for p in params if p not in lora_leaves}
+    out_cfg = dataclasses.replace(
+        cfg, param_dtype=resolve_dtype(dtype, present, cfg.param_dtype), lora=LoraConfig()
+    )
+    out = np.dtype(out_cfg.jnp_param_dtype)
+    expected = expected_tensors(out_cfg, params)
+    scale = cfg.lora.alpha / cfg.lora.rank if pairs else 0.0
+    adapter_plan, adapter_weights = [], []
+    if pairs and not merge_lora:
+        for name, (row, layer, _) in expected.items():
+            if row.ours in pairs:
+                shape = tuple(params[row.ours].shape)[0 if layer is None else 1 :]
+                adapter_weights.append(name)
+                adapter_plan += [
+                    (n, s, out) for n, s in lora_export.peft_shapes(cfg, row, name, shape)
+                ]
+
+    with atomic_output_dir(dst, overwrite=overwrite) as tmp:
+        plan = [(name, hf_shape, out) for name, (_, _, hf_shape) in expected.items()]
+        writer = StreamingShardWriter(tmp, plan, parse_size(max_shard_size))
+        adapter = None
+        if adapter_plan:
+            (tmp / lora_export.ADAPTER_DIR).mkdir()
+            adapter = StreamingShardWriter(
+                tmp / lora_export.ADAPTER_DIR,
+                adapter_plan,
+                max_shard_bytes=2**62,
+                single=lora_export.ADAPTER_FILE,
+            )
+        current: set[str] = set()
+        for name, (row, layer, hf_shape) in expected.items():
+            leaves = {row.ours, *pairs.get(row.ours, ())}
+            for done in current - leaves:
+                reader.forget(done)
+            current = leaves
+            kernel = reader.read(row.ours, layer)
+            if row.ours in pairs:
+                a_path, b_path = pairs[row.ours]
+                a, b = reader.read(a_path, layer), reader.read(b_path, layer)
+                if merge_lora:
+                    kernel = lora_export.merged_kernel(kernel, a, b, scale)
+                else:
+                    for n, t in lora_export.peft_tensors(cfg, row, name, a, b):
+                        adapter.write(n, t.astype(out))
+            writer.write(name, row.transform.to_hf(kernel.astype(out, copy=False), hf_shape))
+        writer.close()
+        if adapter is not None:
+            adapter.close()
+            lora_export.write_adapter_config(
+                tmp / lora_export.ADAPTER_DIR,
+                cfg,
+                adapter_weights,
+                base_model=str(pathlib.Path(dst).absolute()),
+            )
+        _write_side_files(tmp, out_cfg, reader, hf_files)
+    return pathlib.Path(dst)
