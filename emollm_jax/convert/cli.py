@@ -1,8 +1,9 @@
 """Command line: ``python -m emollm_jax.convert {hf-to-orbax,orbax-to-hf} SRC DST [options]``.
 
-Exit status: 0 on success; 1 when ``--verify`` finds a difference above ``--tolerance``; 2 on
-bad input (unreadable or inconsistent checkpoint, existing destination without
-``--overwrite``...), with the reason on stderr and nothing written at DST.
+Exit status: 0 on success; 2 on bad input (unreadable or inconsistent checkpoint, existing
+destination without ``--overwrite``...), with the reason on stderr and nothing written at DST;
+3 when ``--verify`` finds a difference above ``--tolerance`` (1 stays Python's own status for
+an unexpected error).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 import time
 
 from emollm_jax.convert.dtypes import CHOICES
+
+BAD_INPUT, VERIFY_FAILED = 2, 3
 
 EXAMPLES = """
 examples:
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     except (OSError, ValueError) as e:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     print(f"{args.command}: wrote {args.dst} in {time.perf_counter() - start:.1f} s")
     if not args.verify:
         return 0
@@ -135,4 +138,4 @@ def main(argv: list[str] | None = None) -> int:
         f"verify: max |ours - transformers| = {diff:.3g} "
         f"({'within' if ok else 'ABOVE'} tolerance {args.tolerance:g})"
     )
-    return 0 if ok else 1
+    return 0 if ok else VERIFY_FAILED

@@ -41,11 +41,9 @@ def _streamed(ckpt: HFCheckpoint, dtype: np.dtype) -> dict[str, StreamedArray]:
     def blocks(ours: str, entries: list):
         shape = tuple(ckpt.params[ours].shape)
         for raw, row, layer in entries:
-            tensor = ckpt.source.get(raw)
-            if layer is None:
-                yield None, row.transform.to_ours(tensor, shape).astype(dtype, copy=False)
-            else:
-                yield layer, row.transform.to_ours(tensor, shape[1:]).astype(dtype, copy=False)
+            block_shape = shape if layer is None else shape[1:]
+            block = row.transform.to_ours(ckpt.source.get(raw), block_shape)
+            yield layer, block.astype(dtype, copy=False)
 
     return {
         ours: StreamedArray(

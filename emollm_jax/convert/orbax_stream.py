@@ -107,7 +107,12 @@ class StreamedArrayHandler(type_handlers.TypeHandler):
             store = await ts.open(ts.Spec(spec), create=True, open=True, context=info.ts_context)
             for index, block in value.blocks():
                 target = store if index is None else store[index]
-                await target.write(np.asarray(block, value.dtype))
+                # Awaited before the next block is made, so TensorStore may use the block's
+                # memory in place instead of copying it first.
+                await target.write(
+                    np.asarray(block, value.dtype), can_reference_source_data_indefinitely=True
+                )
+                del block
 
 
 def _nested(flat: dict[str, Any]) -> dict:
