@@ -7,8 +7,9 @@ records into an image-only and a video-only set (and keeps the whole split as "m
 (``configs/llava_tiny.py``: 64x64 input, 8 frames per video, batch 8) in this process and with
 Grain worker processes. Warm-up batches (process start, first reads) are not timed.
 
-Only the pipeline side is measured here; the tiny training config's consumption rate (steps/s x
-batch) will be printed beside it once the training step exists.
+Beside it, the tiny config's training consumption rate: examples/s of the jitted train step
+on batches fetched in advance (every batch shape compiled before timing), measured in the same
+run; the ratio pipeline / training says whether the pipeline could limit training (< 1).
 """
 
 from __future__ import annotations
@@ -74,12 +75,37 @@ def measure(config, batches: int, warmup: int) -> tuple[float, float]:
     return rate, first
 
 
+def measure_training(config, workdir: Path, steps: int) -> float:
+    """Examples/s the train step consumes (pipeline time excluded)."""
+    import jax
+
+    from emollm_jax.train.loop import Trainer
+
+    config.mesh.shape = {"data": 1, "fsdp": 1, "tensor": 1}
+    config.log.tensorboard = False
+    trainer = Trainer(config, workdir, devices=jax.devices()[:1])
+    batches = [next(trainer.iterator) for _ in range(steps)]
+    shapes = {}
+    for b in batches:  # compile every shape first
+        shapes.setdefault((b["input_ids"].shape, b["pixel_values"].shape), b)
+    for b in shapes.values():
+        jax.block_until_ready(trainer.train_step(b))
+    start = time.perf_counter()
+    for b in batches:
+        metrics = trainer.train_step(b)
+    jax.block_until_ready(metrics)
+    rate = sum(len(b["input_ids"]) for b in batches) / (time.perf_counter() - start)
+    trainer.close()
+    return rate
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="an existing mini EmoBench (default: build one)")
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workers", default="0,2", help="Grain worker process counts to try")
+    parser.add_argument("--train-steps", type=int, default=30, help="steps timed for training")
     args = parser.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -96,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{os.cpu_count()} CPUs"
         )
         print(f"{'media':<7}{'workers':>8}{'examples/s':>12}{'first batch s':>15}")
+        rates = {}
         for media_type in ("image", "video", "mixed"):
             if media_type == "mixed":  # the train split as training reads it (~10% videos)
                 config.data.dir = str(data)
@@ -104,11 +131,16 @@ def main(argv: list[str] | None = None) -> None:
             for workers in (int(w) for w in args.workers.split(",")):
                 config.data.worker_count = workers
                 rate, first = measure(config, args.batches, args.warmup)
+                rates[(media_type, workers)] = rate
                 print(f"{media_type:<7}{workers:>8}{rate:>12.1f}{first:>15.2f}")
-    print(
-        "pipeline side only: the tiny config's training consumption rate will be printed here "
-        "once the training step exists"
-    )
+        train_config = _tiny_config()
+        train_config.data.dir = str(data)
+        train_rate = measure_training(train_config, tmp / "train", args.train_steps)
+    print(f"\ntraining step of the tiny config consumes {train_rate:.1f} examples/s (mixed data)")
+    for workers in (int(w) for w in args.workers.split(",")):
+        ratio = rates[("mixed", workers)] / train_rate
+        verdict = "keeps up" if ratio >= 1 else "LIMITS TRAINING"
+        print(f"pipeline / training, mixed, {workers} workers: {ratio:.2f}x ({verdict})")
 
 
 if __name__ == "__main__":
