@@ -1,0 +1,49 @@
+"""Configs: every shipped config validates; a bad field fails at start-up, naming the field."""
+
+import math
+import pathlib
+
+import jax
+import pytest
+from flax import nnx
+
+from emollm_jax.models.build import abstract_model
+from emollm_jax.models.config import ConfigError, from_config_dict
+from tests.configs import REPO, load_config
+
+CONFIGS = sorted(p.stem for p in pathlib.Path(REPO / "configs").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_validates(name):
+    assert from_config_dict(load_config(name).model).arch == "llava"
+
+
+def test_llava_7b_has_the_shapes_of_llava_1_5_7b():
+    model = abstract_model(from_config_dict(load_config("llava_7b").model))
+    n = sum(math.prod(x.shape) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    assert n == 7_063_427_072  # llava-hf/llava-1.5-7b-hf's parameter count
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("text.num_kv_heads", 3, r"config\.model\.text\.num_kv_heads: num_heads 4 is not divisible"),
+        ("vision.patch_size", 15, r"config\.model\.vision\.patch_size: image_size 64"),
+        ("image_token_id", 5000, r"config\.model\.image_token_id: 5000 is outside"),
+        ("vision_feature_layer", -7, r"config\.model\.vision_feature_layer: -7 is outside"),
+        ("dtype", "float8", r"config\.model\.dtype: 'float8'"),
+        ("text.hidden_size", "64", r"config\.model\.text\.hidden_size: expected an int"),
+        ("text.rope_thetta", 1.0, r"config\.model\.text\.rope_thetta: unknown field"),
+        ("lora.rank", -1, r"config\.model\.lora\.rank: must be >= 0"),
+    ],
+)
+def test_bad_model_field_is_named(field, value, message):
+    values = load_config("llava_tiny").model.to_dict()
+    node = values
+    *parents, leaf = field.split(".")
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(ConfigError, match=message):
+        from_config_dict(values)
