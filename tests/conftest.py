@@ -29,5 +29,6 @@ def small_emobench(tmp_path_factory) -> pathlib.Path:
     """A small mini EmoBench (every task, images and videos), built once per test session."""
     from emollm_jax.data import make_mini_emobench
 
+    # Small but with every task, both labels of each yes/no task, and a few videos per split.
     sizes = {"train": 48, "validation": 24, "test": 24}
     return make_mini_emobench.build(tmp_path_factory.mktemp("small_emobench"), sizes=sizes)

@@ -1,21 +1,18 @@
 """Fixtures of the data tests: one small mini EmoBench per session, and configs pointing at it."""
 
-import importlib.util
 import time
 from pathlib import Path
 
 import pytest
 
 from emollm_jax.data import make_mini_emobench
-
-# Small but with every task, both labels of each yes/no task, and a few videos per split.
-MINI_SIZES = {"train": 48, "validation": 24, "test": 24}
-REPO = Path(__file__).resolve().parents[2]
+from tests.configs import load_config
 
 
 @pytest.fixture(scope="session")
-def mini_dir(tmp_path_factory) -> Path:
-    return make_mini_emobench.build(tmp_path_factory.mktemp("mini_emobench"), sizes=MINI_SIZES)
+def mini_dir(small_emobench) -> Path:
+    """The session's small mini EmoBench (tests/conftest.py builds it once for every folder)."""
+    return small_emobench
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +24,7 @@ def full_mini_dir(tmp_path_factory):
 
 
 def tiny_config():
-    spec = importlib.util.spec_from_file_location("llava_tiny", REPO / "configs" / "llava_tiny.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config("llava_tiny")
 
 
 @pytest.fixture
