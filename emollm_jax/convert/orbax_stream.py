@@ -186,7 +186,8 @@ class ParamsReader:
         ckpts = RunCheckpoints(self.root, read_only=True)
         steps = ckpts.all_steps()
         if not steps:
-            raise FileNotFoundError(f"{self.root}: no complete Orbax checkpoint")
+            hint = " (a Hugging Face folder?)" if (self.root / "config.json").exists() else ""
+            raise FileNotFoundError(f"{self.root}: no complete Orbax checkpoint{hint}")
         if step is not None and step not in steps:
             raise FileNotFoundError(f"{self.root}: no complete checkpoint at step {step} ({steps})")
         self.step = max(steps) if step is None else step
