@@ -19,7 +19,7 @@ import transformers
 from flax import nnx
 from jax.sharding import Mesh
 
-from emollm_jax.convert import hf_config
+from emollm_jax.convert import hf_config, lora_export
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
 from emollm_jax.convert.safetensors_io import (
     ShardedWriter,
@@ -28,7 +28,7 @@ from emollm_jax.convert.safetensors_io import (
     parse_size,
 )
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import ModelConfig
+from emollm_jax.models.config import LoraConfig, ModelConfig
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 
@@ -117,7 +117,12 @@ def open_hf(path: str | os.PathLike, **overrides: Any) -> HFCheckpoint:
     if not (root / "config.json").exists():
         raise FileNotFoundError(f"{root}: no config.json (is this a Hugging Face model folder?)")
     original = json.loads((root / "config.json").read_text())
-    cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
+    if original.get("model_type") == "emollm":
+        from emollm_jax.export import emollm_layout
+
+        cfg = emollm_layout.from_hf(root, **overrides)
+    else:
+        cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
     source = TensorSource(root)
     graphdef, abstract_state = nnx.split(abstract_model(cfg))
     params = flat_params(abstract_state)
@@ -199,25 +204,50 @@ def save_hf(
     """Write ``model`` as a HF folder that transformers' ``from_pretrained`` loads.
 
     ``dtype`` (``float32``/``bfloat16``/``float16``) casts on the way out; the default keeps the
-    parameters' dtype. The folder appears only once complete.
+    parameters' dtype. LoRA adapters are merged into their weights (``lora_export``). The
+    folder appears only once complete.
     """
     cfg: ModelConfig = model.config
     params = flat_params(model)
     original = json.loads(getattr(model, "hf_config", None) or "{}")
+    pairs = lora_export.adapters(params)
+    scale = cfg.lora.alpha / cfg.lora.rank if pairs else 0.0
+    cfg = dataclasses.replace(cfg, lora=LoraConfig())
     if dtype is not None:
         cfg = dataclasses.replace(cfg, param_dtype=dtype)
+
+    def host(path: str, layer: int | None) -> np.ndarray:
+        value = params[path].get_value()
+        return np.asarray(jax.device_get(value if layer is None else value[layer]))
+
     with atomic_output_dir(path, overwrite=overwrite) as tmp:
         writer = ShardedWriter(tmp, parse_size(max_shard_size))
         for name, (row, layer, hf_shape) in expected_tensors(cfg, params).items():
-            value = params[row.ours].get_value()
-            value = value if layer is None else value[layer]
-            array = np.asarray(jax.device_get(value))
+            array = host(row.ours, layer)
+            if row.ours in pairs:
+                a, b = (host(p, layer) for p in pairs[row.ours])
+                array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
             if dtype is not None:
                 array = array.astype(np.dtype(jax.numpy.dtype(dtype)))
             writer.add(name, row.transform.to_hf(array, hf_shape))
         writer.close()
-        config = hf_config.to_hf(cfg, original)
-        config.save_pretrained(tmp)
-        if cfg.has_text:
-            transformers.GenerationConfig.from_model_config(config).save_pretrained(tmp)
+        write_config(tmp, cfg, original)
     return pathlib.Path(path)
+
+
+def write_config(
+    folder: pathlib.Path, cfg: ModelConfig, original: dict[str, Any] | None
+) -> transformers.PretrainedConfig:
+    """``config.json`` for ``cfg`` layered over ``original``, ``generation_config.json`` unless
+    the folder has one, and for EmoLLM the PyTorch code its ``auto_map`` names."""
+    from emollm_jax.export import emollm_layout
+
+    if emollm_layout.is_emollm(cfg):
+        config = emollm_layout.to_hf(cfg, original)
+        emollm_layout.write_code(folder)
+    else:
+        config = hf_config.to_hf(cfg, original)
+    config.save_pretrained(folder)
+    if cfg.has_text and not (folder / "generation_config.json").exists():
+        transformers.GenerationConfig.from_model_config(config).save_pretrained(folder)
+    return config

@@ -152,3 +152,13 @@ def test_latest_step_by_default_and_side_files_from_the_run(tmp_path):
     assert tokenizer("happy").input_ids
     assert run("orbax-to-hf", run_dir, tmp_path / "missing", "--step", "7") == 2
     assert not (tmp_path / "missing").exists()
+
+
+def test_save_hf_merges_adapters_like_the_converter(tmp_path):
+    _, run_dir = lora_run(tmp_path, hf_models.llama)
+    assert run("orbax-to-hf", run_dir, tmp_path / "converted") == 0
+    emollm_jax.save_hf(load_model(run_dir), tmp_path / "saved")
+    converted, saved = TensorSource(tmp_path / "converted"), TensorSource(tmp_path / "saved")
+    assert sorted(converted.keys()) == sorted(saved.keys())
+    assert all(np.array_equal(converted.get(k), saved.get(k)) for k in saved.keys())
+    assert "lora" not in (tmp_path / "saved" / "config.json").read_text()
