@@ -92,12 +92,49 @@ def _projector_rows(cfg: ModelConfig, hf: str, ours: str) -> list[Row]:
     return rows
 
 
+def _norm_rows(hf: str, ours: str) -> list[Row]:
+    return [Row(f"{hf}weight", f"{ours}scale", FLAT), Row(f"{hf}bias", f"{ours}bias", FLAT)]
+
+
+def _multi_projector_rows(cfg: ModelConfig, hf: str, ours: str) -> list[Row]:
+    """EmoLLM's multi-perspective projector (``models/projector_multi.py``) in the layout of our
+    PyTorch export (``export/hf_emollm/modeling_emollm.py``)."""
+    p = cfg.projector
+    rows = [Row(f"{hf}embedding", f"{ours}embedding", SAME)] if p.perspective_embedding else []
+    for name in p.active_perspectives:
+        h, o = f"{hf}perspectives.{name}.", f"{ours}perspectives/{name}/"
+        if name == "depth":
+            rows.append(Row(f"{h}mix", f"{o}mix", SAME))
+            rows += _norm_rows(f"{h}norm.", f"{o}norm/")
+        elif name == "relation":
+            rows += _norm_rows(f"{h}norm.", f"{o}norm/")
+            for j in range(p.relation_rounds):
+                rows.append(Row(f"{h}rounds.{j}.weight", f"{o}rounds/{j}/kernel", LINEAR_IN2))
+                rows.append(Row(f"{h}rounds.{j}.bias", f"{o}rounds/{j}/bias", FLAT))
+        elif name == "global":
+            rows.append(Row(f"{h}queries", f"{o}queries", SAME))
+            rows += _norm_rows(f"{h}query_norm.", f"{o}query_norm/")
+            rows += _norm_rows(f"{h}context_norm.", f"{o}context_norm/")
+            for hf_name, short in (("q_proj", "q"), ("k_proj", "k"), ("v_proj", "v")):
+                rows.append(Row(f"{h}attn.{hf_name}.weight", f"{o}attn/{short}/kernel", LINEAR))
+                rows.append(Row(f"{h}attn.{hf_name}.bias", f"{o}attn/{short}/bias", FLAT))
+            rows.append(Row(f"{h}attn.out_proj.weight", f"{o}attn/o/kernel", LINEAR_IN2))
+            rows.append(Row(f"{h}attn.out_proj.bias", f"{o}attn/o/bias", FLAT))
+        rows += _projector_rows(cfg, f"{h}mlp.", f"{o}mlp/")
+    return rows
+
+
 def rows_for(cfg: ModelConfig) -> list[Row]:
-    """Every weight of a model with this config, named as transformers 5 writes them to disk."""
+    """Every weight of a model with this config, named as transformers 5 writes them to disk
+    (EmoLLM: as our PyTorch export names them; its vision tower and LLM as LLaVA's)."""
     if cfg.arch == "llava":
+        if cfg.projector.type == "multi_perspective":
+            projector = _multi_projector_rows(cfg, "projector.", "projector/")
+        else:
+            projector = _projector_rows(cfg, "multi_modal_projector.", "projector/")
         return (
             _vision_rows("vision_tower.", "vision_tower/")
-            + _projector_rows(cfg, "multi_modal_projector.", "projector/")
+            + projector
             + _text_rows(
                 cfg, "language_model.model.", "language_model/", "language_model.lm_head.weight"
             )

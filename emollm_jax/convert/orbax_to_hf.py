@@ -4,7 +4,9 @@ The model is the one the checkpoint's ``meta`` item records. Tensors are read on
 at a time (``orbax_stream.ParamsReader``), LoRA adapters merged (default) or set aside for a
 PEFT folder, transformed to HF's layout, cast, and appended to their planned shard file
 (``StreamingShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
-the trainer wrote). ``config.json`` comes from the model config layered over the side files'
+the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
+its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_jax/export``).
+``config.json`` comes from the model config layered over the side files'
 copy (``side_files``), which also supply the generation config and tokenizer. With
 ``merge_lora=False`` the folder holds the base model and ``DST/adapter/`` a PEFT adapter.
 DST appears only once complete.
@@ -18,20 +20,23 @@ import os
 import pathlib
 
 import numpy as np
-import transformers
 from flax import nnx
 
-from emollm_jax.convert import hf_config, lora_export, side_files
+from emollm_jax.convert import lora_export, side_files
 from emollm_jax.convert.dtypes import resolve_dtype
-from emollm_jax.convert.hf_io import CheckpointMismatchError, expected_tensors, flat_params
+from emollm_jax.convert.hf_io import (
+    CheckpointMismatchError,
+    expected_tensors,
+    flat_params,
+    write_config,
+)
 from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.convert.safetensors_io import StreamingShardWriter, atomic_output_dir, parse_size
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import LoraConfig, ModelConfig, from_config_dict
 
-
-class UnsupportedExportError(ValueError):
-    """The checkpoint's model has no Hugging Face layout in this converter."""
+# EmoLLM's PyTorch code: always written fresh, never taken from side files.
+CODE_FILES = ("configuration_emollm.py", "modeling_emollm.py")
 
 
 def _check_leaves(reader: ParamsReader, params: dict) -> None:
@@ -53,26 +58,13 @@ def _check_leaves(reader: ParamsReader, params: dict) -> None:
         )
 
 
-def model_config(reader: ParamsReader) -> ModelConfig:
-    cfg = from_config_dict(reader.meta["model"])
-    if cfg.projector is not None and cfg.projector.type != "mlp":
-        raise UnsupportedExportError(
-            f"{reader.root}: projector type {cfg.projector.type!r} has no transformers class; "
-            "export EmoLLM for PyTorch with `python -m emollm_jax.export` instead"
-        )
-    return cfg
-
-
 def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, hf_files):
     side = side_files.find_side_folder(reader.root, reader.meta, hf_files)
     original = {}
     if side is not None:
         original = json.loads((side / "config.json").read_text())
-        side_files.copy_side_files(side, tmp, skip=("config.json",))
-    config = hf_config.to_hf(cfg, original)
-    config.save_pretrained(tmp)
-    if cfg.has_text and not (tmp / "generation_config.json").exists():
-        transformers.GenerationConfig.from_model_config(config).save_pretrained(tmp)
+        side_files.copy_side_files(side, tmp, skip=("config.json", *CODE_FILES))
+    write_config(tmp, cfg, original)
     if side is None or not side_files.has_tokenizer(side):
         tokenizer = side_files.tokenizer_folder(reader.meta)
         if tokenizer is not None:
@@ -96,7 +88,7 @@ def orbax_to_hf(
     ``hf_files``: a folder to take config/tokenizer files from (see ``side_files``).
     """
     reader = ParamsReader(src, step)
-    cfg = model_config(reader)
+    cfg = from_config_dict(reader.meta["model"])
     params = flat_params(nnx.split(abstract_model(cfg))[1])
     _check_leaves(reader, params)
     pairs = lora_export.adapters(params)

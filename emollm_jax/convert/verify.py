@@ -1,7 +1,7 @@
 """``--verify``: run both sides of a conversion on one random prompt and compare their outputs.
 
 Ours runs in JAX from the Orbax checkpoint, theirs through transformers' PyTorch class from
-the HF folder (with the PEFT adapter on top when one was written). Both compute in float32
+the HF folder (for EmoLLM, our PyTorch export's class: ``emollm_jax/export/hf_emollm``) (with the PEFT adapter on top when one was written). Both compute in float32
 from the same stored weights: when a conversion casts (``--dtype``), the side that still has
 the original weights is rounded through the output dtype first, so the difference measures
 the conversion and the two implementations, not the cast. The prompt is random token ids
@@ -72,6 +72,8 @@ def load_torch(
         "qwen2": transformers.AutoModelForCausalLM,
         "clip_vision": transformers.CLIPVisionModel,
     }[cfg.arch]
+    if cfg.arch == "llava" and cfg.projector.type == "multi_perspective":
+        from emollm_jax.export.hf_emollm import EmoLLMForConditionalGeneration as cls
     model = cls.from_pretrained(path, dtype=torch.float32).eval()
     if round_to is not None:  # parameters only: buffers (RoPE frequencies) stay float32
         with torch.no_grad():
