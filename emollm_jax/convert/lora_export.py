@@ -50,9 +50,11 @@ def merged_kernel(kernel: np.ndarray, a: np.ndarray, b: np.ndarray, scale: float
 
 
 def module_name(cfg: ModelConfig, hf_weight: str) -> str:
-    """transformers' in-memory module path of an on-disk ``....weight`` name."""
+    """transformers' in-memory module path of an on-disk ``....weight`` name (our EmoLLM
+    export's modules are named as its files)."""
     name = hf_weight.removesuffix(".weight")
-    if cfg.arch in _IN_MEMORY:
+    emollm = cfg.projector is not None and cfg.projector.type == "multi_perspective"
+    if cfg.arch in _IN_MEMORY and not emollm:
         disk, memory = _IN_MEMORY[cfg.arch]
         if name.startswith(disk):
             name = memory + name[len(disk) :]

@@ -1,8 +1,9 @@
-"""EmoLLM for PyTorch users: orbax-to-hf of a run with the multi-perspective projector writes a
-folder that transformers loads with ``trust_remote_code=True`` (in a process without
+"""EmoLLM for PyTorch users: orbax-to-hf of a run with the multi-perspective projector (and LoRA
+adapters, merged) writes a folder that transformers loads with ``trust_remote_code=True`` (in a process without
 emollm_jax) and that ``emollm_jax.export.hf_emollm`` loads without remote code; both give our
 logits within 1e-4 for an image prompt and for video prompts (pooled videos, an image and a
-video in one row, padding frames). The folder converts back bit-identically."""
+video in one row, padding frames). The folder converts back bit-identically; unmerged adapters
+load with peft."""
 
 import dataclasses
 import functools
@@ -23,7 +24,7 @@ from emollm_jax.checkpoint.restore import load_model
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict, to_dict
+from emollm_jax.models.config import LoraConfig, from_config_dict, to_dict
 from emollm_jax.models.visual_tokens import tokens_per_media
 from tests.configs import load_config
 
@@ -49,7 +50,9 @@ def _randomized(params, rng):
 def export(tmp_path_factory):
     """(run folder, exported HF folder) of a tiny EmoLLM (pooled videos)."""
     root = tmp_path_factory.mktemp("emollm")
-    cfg = from_config_dict(load_config("emollm_tiny").model)
+    model = load_config("emollm_tiny").model
+    model.lora.update(rank=2, alpha=4.0, targets=("q", "v", "down"))  # stage-2 style adapters
+    cfg = from_config_dict(model)
     shapes = nnx.to_pure_dict(nnx.split(abstract_model(cfg))[1])
     params = _randomized(shapes, np.random.default_rng(0))
     ckpts = RunCheckpoints(root / "run" / "checkpoints", async_save=False)
@@ -167,13 +170,29 @@ def test_export_converts_back_bit_identically(export, tmp_path):
     run_dir, folder = export
     assert run("hf-to-orbax", folder, tmp_path / "orbax", "--verify") == 0
     back, original = load_model(tmp_path / "orbax").config, _our_model(run_dir).config
-    # the HF config spells head_dim out; ours left it implied
-    assert back == dataclasses.replace(
-        original, text=dataclasses.replace(original.text, head_dim=original.text.resolved_head_dim)
-    )
+    # adapters merged; the HF config spells head_dim out where ours left it implied
+    text = dataclasses.replace(original.text, head_dim=original.text.resolved_head_dim)
+    assert back == dataclasses.replace(original, text=text, lora=LoraConfig())
     assert run("orbax-to-hf", tmp_path / "orbax", tmp_path / "again") == 0
     before, after = TensorSource(folder), TensorSource(tmp_path / "again")
     assert sorted(before.keys()) == sorted(after.keys())
     assert all(np.array_equal(before.get(k), after.get(k)) for k in before.keys())
     for name in ("config.json", "modeling_emollm.py", "configuration_emollm.py"):
         assert (folder / name).read_text() == (tmp_path / "again" / name).read_text(), name
+
+
+def test_unmerged_adapters_load_with_peft(export, tmp_path):
+    import peft
+
+    from emollm_jax.export.hf_emollm import EmoLLMForConditionalGeneration
+
+    run_dir, _ = export
+    assert run("orbax-to-hf", run_dir, tmp_path / "base", "--no-merge-lora", "--verify") == 0
+    base = EmoLLMForConditionalGeneration.from_pretrained(tmp_path / "base").eval()
+    model = peft.PeftModel.from_pretrained(base, tmp_path / "base" / "adapter").eval()
+    wrapped = [n for n, m in model.named_modules() if hasattr(m, "lora_A")]
+    assert len(wrapped) == 3 * 2 and all(".language_model." in n for n in wrapped)
+    inputs = prompts(_our_model(run_dir).config)["video"]
+    with torch.no_grad():
+        theirs = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.numpy()
+    assert np.abs(ours(run_dir, inputs) - theirs).max() < TOL
