@@ -39,9 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         help="HF folder -> Orbax checkpoint (DST/checkpoints/0, side files in DST/hf)",
     )
     to_hf = sub.add_parser("orbax-to-hf", help="Orbax run or checkpoint -> HF folder")
+    to_orbax.add_argument("src", help="Hugging Face folder (config.json + safetensors)")
+    to_orbax.add_argument("dst", help="new Orbax checkpoint folder")
+    to_hf.add_argument("src", help="run folder, its checkpoints/ folder, or hf-to-orbax output")
+    to_hf.add_argument("dst", help="new Hugging Face folder")
     for p in (to_orbax, to_hf):
-        p.add_argument("src")
-        p.add_argument("dst")
         p.add_argument(
             "--dtype", choices=CHOICES, default="keep", help="parameter dtype (default: keep)"
         )
