@@ -7,6 +7,8 @@ and fills it from
   tower and LLM, and its projector where the shapes allow: for a ``mlp`` config the projector
   itself, for a ``multi_perspective`` one the ``patch`` perspective's MLP (LLaVA's projector is
   that MLP; our choice, so that EmoLLM starts from what LLaVA learnt);
+- ``projector``: a projector of the configured type (e.g. from an Orbax checkpoint of the same
+  model), overriding ``source``'s;
 - ``vision``: a bare CLIP vision tower (``load_hf`` of a ``CLIPVisionModel`` folder) and
   ``language_model``: a bare LLM (``load_hf`` of a LLaMA/Vicuna/Qwen2 folder), overriding
   ``source``'s parts.
@@ -38,6 +40,7 @@ def compose(
     source: nnx.Module | None = None,
     vision: nnx.Module | None = None,
     language_model: nnx.Module | None = None,
+    projector: nnx.Module | None = None,
     seed: int = 0,
     mesh: Mesh | None = None,
     rules: Rules = (),
@@ -58,6 +61,8 @@ def compose(
         given[("vision_tower",)] = nnx.state(vision)
     if language_model is not None:
         given[("language_model",)] = nnx.state(language_model)
+    if projector is not None:
+        given[("projector",)] = nnx.state(projector)
     provided = set()
     for path, part in given.items():
         target = abstract

@@ -52,8 +52,9 @@ def _prompt_hook(config):
     return hook_from_config(config)
 
 
-def _same_shapes(a: ModelConfig, b: ModelConfig) -> list[str]:
-    forward_only = {"dtype", "param_dtype", "scan_layers", "remat"}
+def _differing_fields(a: ModelConfig, b: ModelConfig, ignore=()) -> list[str]:
+    """ModelConfig fields (those that shape parameters) in which ``a`` and ``b`` differ."""
+    forward_only = {"dtype", "param_dtype", "scan_layers", "remat", *ignore}
     da, db = to_dict(a), to_dict(b)
     return sorted(k for k in da if k not in forward_only and da[k] != db.get(k))
 
@@ -71,14 +72,26 @@ def _initial_model(config, model_cfg, mesh, rules):
         from emollm_jax.checkpoint.restore import load_model
 
         model = load_model(source, mesh=mesh, rules=rules, **forward)
-        differing = _same_shapes(model.config, model_cfg)
+        # LoRA may be switched on for this run only: adapters then start fresh.
+        differing = _differing_fields(model.config, model_cfg, ignore=("lora",))
         if differing:
             raise validate.TrainConfigError(
                 f"config.train.init_from={source}: its model differs from config.model in "
                 f"{', '.join(differing)}"
             )
         log.info("initial weights from %s", source)
-        return model
+        if model.config.lora == model_cfg.lora:
+            return model
+        from emollm_jax.models.compose import compose
+
+        parts = {"language_model": model.language_model}
+        if model_cfg.arch == "llava":
+            parts |= {"vision": model.vision_tower, "projector": model.projector}
+        else:
+            raise validate.TrainConfigError(
+                "config.model.lora: adding adapters to a bare LLM's checkpoint is not supported"
+            )
+        return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
     from emollm_jax.convert.hf_io import load_hf
 
     parts = {
@@ -94,7 +107,7 @@ def _initial_model(config, model_cfg, mesh, rules):
         return build_model(model_cfg, config.seed, mesh=mesh, rules=rules)
     if model_cfg.arch != "llava":
         model = parts.get("source") or parts.get("language_model")
-        differing = _same_shapes(model.config, model_cfg)
+        differing = _differing_fields(model.config, model_cfg)
         if differing or model_cfg.lora.rank:
             raise validate.TrainConfigError(
                 f"config.train.init_from: the HF model differs from config.model in "

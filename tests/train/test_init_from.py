@@ -77,3 +77,34 @@ def test_hf_llava_initialises_llava_and_emollm(tmp_path, small_emobench):
             )
     assert any(k.startswith("projector/perspectives/global/") for k in got)
     trainer.close()
+
+
+def test_orbax_run_initialises_a_lora_run(tmp_path, small_emobench):
+    from emollm_jax.train.loop import Trainer
+
+    first = Trainer(
+        train_config(small_emobench, **{"mesh.shape": ONE}),
+        tmp_path / "first",
+        devices=jax.devices()[:1],
+    )
+    first.train_step(next(first.iterator))
+    first.save()
+    first.close()
+    trained = _flat(nnx.merge_state(first.state.trainable, first.state.frozen))
+
+    cfg = train_config(
+        small_emobench,
+        **{
+            "mesh.shape": ONE,
+            "train.init_from": str(tmp_path / "first"),
+            "model.lora": {"rank": 4},
+        },
+    )
+    second = Trainer(cfg, tmp_path / "second", devices=jax.devices()[:1])
+    got = _flat(nnx.merge_state(second.state.trainable, second.state.frozen))
+    assert {k for k in got if "lora_" in k} and all(
+        "lora_" in k for k in got.keys() - trained.keys()
+    )
+    for k, value in trained.items():
+        np.testing.assert_array_equal(got[k], value, err_msg=k)
+    second.close()
