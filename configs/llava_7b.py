@@ -12,35 +12,9 @@ from its towers with ``:stage1`` (projector only, the LLaVA recipe's pre-trainin
 from ml_collections import config_dict
 
 from emollm_jax.config.base import base_config
+from emollm_jax.config.shapes import CLIP_VIT_L_14_336, VICUNA_7B
 
 LLAVA_7B = "checkpoints/llava-1.5-7b-hf"
-
-CLIP_VIT_L_14_336 = dict(
-    hidden_size=1024,
-    intermediate_size=4096,
-    num_layers=24,
-    num_heads=16,
-    image_size=336,
-    patch_size=14,
-    num_channels=3,
-    layer_norm_eps=1e-5,
-    hidden_act="quick_gelu",
-)
-VICUNA_7B = dict(
-    family="llama",
-    vocab_size=32064,
-    hidden_size=4096,
-    intermediate_size=11008,
-    num_layers=32,
-    num_heads=32,
-    num_kv_heads=32,
-    rope_theta=10000.0,
-    rms_norm_eps=1e-5,
-    max_position_embeddings=4096,
-    bos_token_id=1,
-    eos_token_id=2,
-    pad_token_id=32001,
-)
 
 
 def get_config(arg: str | None = None):

@@ -10,13 +10,13 @@ the predictions already written.
 
 from __future__ import annotations
 
-import logging
 import pathlib
-import sys
 import time
 
 from absl import app, flags
 from ml_collections import config_flags
+
+from emollm_jax import logs
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
@@ -33,12 +33,7 @@ def _stage(name: str):
 
 def main(argv):
     del argv
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    logs.setup()
     config = _CONFIG.value
     config.data.dir = _DATA.value
     workdir = pathlib.Path(_WORKDIR.value)

@@ -13,6 +13,8 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from emollm_jax import logs
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (checkpoints, metrics).")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -20,13 +22,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Orbax and Grain log every file they touch through absl at INFO; keep warnings only.
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    logs.setup()
     from emollm_jax.train.loop import NonFiniteError, run
 
     try:

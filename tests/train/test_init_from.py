@@ -8,6 +8,8 @@ import transformers
 from flax import nnx
 
 import emollm_jax
+from emollm_jax.convert import hf_config
+from emollm_jax.models.config import from_config_dict
 from tests.configs import load_config
 from tests.hf_models import randomize
 from tests.train.helpers import train_config
@@ -17,29 +19,7 @@ ONE = {"data": 1, "fsdp": 1, "tensor": 1}
 
 def _hf_llava_like_tiny(path):
     """A random HF LLaVA with llava_tiny's shapes."""
-    m = load_config("llava_tiny").model
-    v, t = m.vision, m.text
-    cfg = transformers.LlavaConfig(
-        vision_config=transformers.CLIPVisionConfig(
-            hidden_size=v.hidden_size,
-            intermediate_size=v.intermediate_size,
-            num_hidden_layers=v.num_layers,
-            num_attention_heads=v.num_heads,
-            image_size=v.image_size,
-            patch_size=v.patch_size,
-        ).to_dict(),
-        text_config=transformers.LlamaConfig(
-            vocab_size=t.vocab_size,
-            hidden_size=t.hidden_size,
-            intermediate_size=t.intermediate_size,
-            num_hidden_layers=t.num_layers,
-            num_attention_heads=t.num_heads,
-            num_key_value_heads=t.num_kv_heads,
-            max_position_embeddings=t.max_position_embeddings,
-            rms_norm_eps=t.rms_norm_eps,
-        ).to_dict(),
-        image_token_index=m.image_token_id,
-    )
+    cfg = hf_config.to_hf(from_config_dict(load_config("llava_tiny").model))
     torch.manual_seed(0)
     randomize(transformers.LlavaForConditionalGeneration(cfg)).save_pretrained(path)
     return path
