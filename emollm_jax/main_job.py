@@ -1,16 +1,29 @@
-"""The README's main job: build the mini EmoBench, train a tiny EmoLLM on CPU, evaluate it on
-the test split and print the EmoBench table.
+"""The README's main job: build the mini EmoBench, train the tiny full EmoLLM on CPU, evaluate
+it on the test split and print the EmoBench table.
 
     python -m emollm_jax.main_job [--config configs/emollm_tiny.py] [--workdir runs/main]
                                   [--data data/mini_emobench] [--config.train.steps=N ...]
 
-Rerunning with the same workdir resumes training from its last checkpoint and evaluation from
+Training runs in two phases (our recipe for a model whose towers start random):
+
+1. grounding: the same model with EmoPrompt off (bare-label targets), ``--grounding_steps``
+   steps at ``--grounding_learning_rate``, into ``<workdir>/grounding``. With rationale targets
+   from the start, the few tokens that depend on the image are a small share of the loss and a
+   random-init model learns to read images far more slowly (measured: still at chance after
+   1500 steps, against 75% on emotion without them).
+2. EmoPrompt: the configured model (guiding prompts + rationale targets) from phase 1's weights,
+   ``config.train.steps`` steps (defaults below unless given on the command line). The
+   rationales make sarcasm (caption tone vs face valence) a sequence of easy steps.
+
+Rerunning with the same workdir resumes each phase from its last checkpoint and evaluation from
 the predictions already written.
 """
 
 from __future__ import annotations
 
+import copy
 import pathlib
+import sys
 import time
 
 from absl import app, flags
@@ -24,6 +37,12 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", "runs/main", "Run folder.")
 _DATA = flags.DEFINE_string("data", "data/mini_emobench", "Where the mini EmoBench lives.")
 _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
+_GROUNDING_STEPS = flags.DEFINE_integer(
+    "grounding_steps", 1000, "Phase 1 steps with EmoPrompt off (0 skips phase 1)."
+)
+_GROUNDING_LR = flags.DEFINE_float("grounding_learning_rate", 1e-3, "Phase 1 peak learning rate.")
+# Phase 2 defaults, used unless the command line sets these config fields.
+PHASE2_DEFAULTS = {"steps": 500, "learning_rate": 3e-4, "warmup_steps": 20}
 
 
 def _stage(name: str):
@@ -49,11 +68,31 @@ def main(argv):
     else:
         print("already built", flush=True)
 
-    t = _stage(f"2/3 training: {config.train.steps} steps into {workdir}")
     from emollm_jax.train.loop import run
 
+    overridden = {a.split("=")[0].removeprefix("--config.train.") for a in sys.argv}
+    for key, value in PHASE2_DEFAULTS.items():
+        if key not in overridden:
+            config.train[key] = value
+    if "--config.log.every_steps" not in {a.split("=")[0] for a in sys.argv}:
+        config.log.every_steps = 50
+    if _GROUNDING_STEPS.value > 0:
+        grounding = copy.deepcopy(config)
+        grounding.emoprompt.guiding_prompts = False
+        grounding.emoprompt.rationale_targets = False
+        grounding.train.steps = _GROUNDING_STEPS.value
+        grounding.train.learning_rate = _GROUNDING_LR.value
+        grounding.train.warmup_steps = 20
+        grounding.checkpoint.every_steps = max(grounding.train.steps // 2, 1)
+        t = _stage(
+            f"2/3 training, phase 1 (grounding, EmoPrompt off): {grounding.train.steps} steps"
+        )
+        run(grounding, str(workdir / "grounding"))
+        print(f"phase 1 in {time.perf_counter() - t:.0f} s", flush=True)
+        config.train.init_from = str(workdir / "grounding")
+    t = _stage(f"2/3 training, phase 2 (EmoPrompt on): {config.train.steps} steps into {workdir}")
     run(config, str(workdir))
-    print(f"trained in {time.perf_counter() - t:.0f} s", flush=True)
+    print(f"phase 2 in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _stage(f"3/3 evaluation on the {_SPLIT.value} split")
     from emollm_jax.eval.run import evaluate

@@ -28,7 +28,8 @@ the rule's cause for that record (EmoPrompt uses it as a reasoning target):
   (Mondays, cold coffee). The face is random. Neither the group word nor the predicate alone
   decides; both together do.
 - ``sarcasm``: sarcastic ("yes") iff the caption's sentiment (positive or negative) and the
-  face's valence disagree (joy is positive; anger, disgust, fear, sadness are negative;
+  face's valence disagree (the rationale names the caption's tone, then the face and its
+  valence, and only then the verdict) (joy is positive; anger, disgust, fear, sadness are negative;
   surprise and neutral are not used). Both "yes" and "no" records are half positive captions, so
   neither the caption nor the face alone decides.
 
@@ -251,12 +252,16 @@ def _sarcasm(rng, label: str):
     emotion = "joy" if positive_face else _pick(rng, NEGATIVE_FACES)
     caption = _pick(rng, POSITIVE_CAPTIONS if positive_caption else NEGATIVE_CAPTIONS)
     tone = "positive" if positive_caption else "negative"
-    if sarcastic:
-        rationale = f"The caption sounds {tone} but the face shows {emotion}; the mismatch "
-        rationale += "makes it sarcastic."
-    else:
-        rationale = f"The caption sounds {tone} and the face shows {emotion}; they agree, so it "
-        rationale += "is not sarcastic."
+    face_tone = "positive" if positive_face else "negative"
+    # Each cue is named before the verdict, so the verdict compares two words already written.
+    rationale = (
+        f"The caption sounds {tone}. The face shows {emotion}, which is {face_tone}. "
+        + (
+            "Caption and face disagree, so it is sarcastic."
+            if sarcastic
+            else "Caption and face agree, so it is not sarcastic."
+        )
+    )
     text = _pick(rng, SARCASM_PROMPTS).format(caption=caption)
     face = draw_faces.sample_face(rng, emotion)
     return text, label, None, rationale, [draw_faces.draw(draw_faces.sample_scene(rng), face)]

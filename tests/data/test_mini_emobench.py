@@ -83,7 +83,9 @@ def test_closed_set_options_hold_the_answer_and_videos_name_the_end(mini_dir):
 def test_sarcasm_and_hate_rules_in_rationales(mini_dir):
     for r in _lines(mini_dir / "train.jsonl"):
         if r["task"] == "sarcasm":
-            assert ("mismatch" in r["rationale"]) == (r["answer"] == "yes")
+            assert ("Caption and face disagree" in r["rationale"]) == (r["answer"] == "yes")
+            # each cue is named before the verdict
+            assert r["rationale"].index("which is") < r["rationale"].index("Caption and face")
         if r["task"] == "hate":
             assert ("demeaning a group of people is hateful" in r["rationale"]) == (
                 r["answer"] == "yes"
