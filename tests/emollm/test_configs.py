@@ -75,11 +75,14 @@ def test_real_size_models_trace(name, params, projector_params):
     assert logits.shape == (1, n + 64, cfg.text.vocab_size)
 
 
-def _batch_with_video(config, tokenizer):
-    for batch in train_dataset(config, prompt_hook=hook_from_config(config), tokenizer=tokenizer):
+def _batch_with_video(config, tokenizer, max_batches=20):
+    """The first batch holding a video. The stream is endless: a config whose buckets drop every
+    video (too long for the largest) must fail here, not loop forever."""
+    batches = train_dataset(config, prompt_hook=hook_from_config(config), tokenizer=tokenizer)
+    for _, batch in zip(range(max_batches), batches):
         if batch["frame_media"].shape[1] > 1:  # the 8-frame bucket: a video is in
             return batch
-    raise AssertionError("no batch with a video")
+    raise AssertionError(f"no batch with a video in the first {max_batches}")
 
 
 @nnx.jit

@@ -53,7 +53,7 @@ def _worker(data_dir, workdir, nproc, pid, port, devices):
 
 
 def _result(proc):
-    out, err = proc.communicate(timeout=900)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-4000:]
     return json.loads(out.strip().splitlines()[-1])
 
