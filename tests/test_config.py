@@ -28,7 +28,11 @@ def test_llava_7b_has_the_shapes_of_llava_1_5_7b():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("text.num_kv_heads", 3, r"config\.model\.text\.num_kv_heads: num_heads 4 is not divisible"),
+        (
+            "text.num_kv_heads",
+            3,
+            r"config\.model\.text\.num_kv_heads: num_heads 4 is not divisible",
+        ),
         ("vision.patch_size", 15, r"config\.model\.vision\.patch_size: image_size 64"),
         ("image_token_id", 5000, r"config\.model\.image_token_id: 5000 is outside"),
         ("vision_feature_layer", -7, r"config\.model\.vision_feature_layer: -7 is outside"),
