@@ -13,7 +13,7 @@ Training runs in two phases (our recipe for a model whose towers start random):
    1500 steps, against 75% on emotion without them).
 2. EmoPrompt: the configured model (guiding prompts + rationale targets) from phase 1's weights,
    ``config.train.steps`` steps (defaults below unless given on the command line). The
-   rationales make sarcasm (caption tone vs face valence) a sequence of easy steps.
+   rationales name each cue (caption tone, face, its valence) before the verdict.
 
 Rerunning with the same workdir resumes each phase from its last checkpoint and evaluation from
 the predictions already written.

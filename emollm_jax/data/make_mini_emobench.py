@@ -27,11 +27,12 @@ the rule's cause for that record (EmoPrompt uses it as a reasoning target):
   the same groups with a neutral predicate, and the same demeaning predicates aimed at things
   (Mondays, cold coffee). The face is random. Neither the group word nor the predicate alone
   decides; both together do.
-- ``sarcasm``: sarcastic ("yes") iff the caption's sentiment (positive or negative) and the
-  face's valence disagree (the rationale names the caption's tone, then the face and its
-  valence, and only then the verdict) (joy is positive; anger, disgust, fear, sadness are negative;
-  surprise and neutral are not used). Both "yes" and "no" records are half positive captions, so
-  neither the caption nor the face alone decides.
+- ``sarcasm``: sarcastic ("yes") iff a positive caption sits over a negative face: sarcasm as
+  the contrast of positive words with a negative situation (Riloff et al., 2013). Joy is
+  positive; anger, disgust, fear and sadness are negative; surprise and neutral are not used.
+  "no" records are half positive captions over a joyful face and half negative captions (meant
+  as said) over a face of either valence, so neither the caption nor the face alone decides.
+  The rationale names the caption's tone, then the face and its valence, then the verdict.
 
 Background colour, distractor objects, skin tone, face position, size and stroke width are
 sampled independently of every label.
@@ -246,21 +247,29 @@ def _hate(rng, label: str):
 
 
 def _sarcasm(rng, label: str):
-    positive_caption = bool(rng.random() < 0.5)
     sarcastic = label == "yes"
-    positive_face = positive_caption != sarcastic
+    # yes: positive caption, negative face. no: positive caption over joy, or a negative caption
+    # over either valence (half each).
+    positive_caption = sarcastic or bool(rng.random() < 0.5)
+    if sarcastic:
+        positive_face = False
+    elif positive_caption:
+        positive_face = True
+    else:
+        positive_face = bool(rng.random() < 0.5)
     emotion = "joy" if positive_face else _pick(rng, NEGATIVE_FACES)
     caption = _pick(rng, POSITIVE_CAPTIONS if positive_caption else NEGATIVE_CAPTIONS)
     tone = "positive" if positive_caption else "negative"
     face_tone = "positive" if positive_face else "negative"
-    # Each cue is named before the verdict, so the verdict compares two words already written.
+    if sarcastic:
+        verdict = "Positive words over a negative face, so it is sarcastic."
+    elif positive_caption:
+        verdict = "The words match the face, so it is not sarcastic."
+    else:
+        verdict = "A negative caption means what it says, so it is not sarcastic."
+    # Each cue is named before the verdict.
     rationale = (
-        f"The caption sounds {tone}. The face shows {emotion}, which is {face_tone}. "
-        + (
-            "Caption and face disagree, so it is sarcastic."
-            if sarcastic
-            else "Caption and face agree, so it is not sarcastic."
-        )
+        f"The caption sounds {tone}. The face shows {emotion}, which is {face_tone}. {verdict}"
     )
     text = _pick(rng, SARCASM_PROMPTS).format(caption=caption)
     face = draw_faces.sample_face(rng, emotion)

@@ -34,8 +34,8 @@ TASK_CUES: dict[str, str] = {
         "facial expression."
     ),
     "sarcasm": (
-        "Compare the sentiment of the caption with the facial expression and the scene: a "
-        "mismatch signals sarcasm."
+        "Compare the sentiment of the caption with the facial expression and the scene: "
+        "positive words over a negative face signal sarcasm."
     ),
 }
 # Added after the cues when the record's media include a video.

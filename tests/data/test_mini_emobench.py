@@ -83,9 +83,12 @@ def test_closed_set_options_hold_the_answer_and_videos_name_the_end(mini_dir):
 def test_sarcasm_and_hate_rules_in_rationales(mini_dir):
     for r in _lines(mini_dir / "train.jsonl"):
         if r["task"] == "sarcasm":
-            assert ("Caption and face disagree" in r["rationale"]) == (r["answer"] == "yes")
-            # each cue is named before the verdict
-            assert r["rationale"].index("which is") < r["rationale"].index("Caption and face")
+            positive_words = "The caption sounds positive." in r["rationale"]
+            negative_face = "which is negative." in r["rationale"]
+            assert (positive_words and negative_face) == (r["answer"] == "yes"), r
+            assert r["rationale"].endswith(
+                "so it is sarcastic." if r["answer"] == "yes" else "so it is not sarcastic."
+            )
         if r["task"] == "hate":
             assert ("demeaning a group of people is hateful" in r["rationale"]) == (
                 r["answer"] == "yes"

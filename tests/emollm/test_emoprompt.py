@@ -55,8 +55,8 @@ def test_guiding_prompts_name_cues_and_answer_format():
         "Answer with one word naming the emotion."
     )
     assert templates.guiding_prompt("sarcasm", ["yes", "no"], has_video=False, reason=True) == (
-        "Compare the sentiment of the caption with the facial expression and the scene: a "
-        f"mismatch signals sarcasm. {REASON}'Answer: <label>' where <label> is exactly one of: "
+        "Compare the sentiment of the caption with the facial expression and the scene: "
+        f"positive words over a negative face signal sarcasm. {REASON}'Answer: <label>' where <label> is exactly one of: "
         "yes, no."
     )
     assert templates.guiding_prompt("emotion_open", [], has_video=False, reason=True) == (
