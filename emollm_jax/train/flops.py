@@ -2,7 +2,9 @@
 
 Counted: every matmul of the vision encoder (patch embedding, attention projections, attention
 scores and values, MLP), the projector and the LLM (incl. the LM head), for the tokens actually
-present (padding included, as the hardware computes it). A multiply-add is 2 FLOPs. Training
+present (padding included, as the hardware computes it). The multi-perspective projector has no
+closed form here: its count per frame is XLA's cost analysis of its forward pass, lowered once
+from shapes alone (nothing allocated or compiled). A multiply-add is 2 FLOPs. Training
 costs 3x the forward pass (forward, backward to activations, backward to weights) for the
 projector and LLM; the frozen vision encoder costs its forward pass only (no gradient reaches
 it: it sits before every trainable parameter) unless ``train_vision`` is on.
@@ -12,6 +14,7 @@ MFU = model FLOPs per second / (devices x peak FLOP/s per device).
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -41,10 +44,33 @@ def vision_forward_flops(cfg: ModelConfig, num_images: int) -> float:
 
 
 def projector_forward_flops(cfg: ModelConfig, num_images: int) -> float:
+    if cfg.projector.type != "mlp":
+        return num_images * _lowered_projector_flops(cfg)
     tokens = cfg.vision.num_patches + (cfg.vision_feature_select_strategy == "full")
     d_in = cfg.vision.hidden_size * len(cfg.feature_layers)
     d = cfg.text.hidden_size
     return num_images * 2 * tokens * (d_in * d + d * d)
+
+
+@functools.cache
+def _lowered_projector_flops(cfg: ModelConfig) -> float:
+    """XLA's FLOP count of the projector's forward pass on one frame."""
+    from flax import nnx
+
+    from emollm_jax.models.build import abstract_model
+
+    projector = abstract_model(cfg).projector
+    v = cfg.vision
+    # The stacked ViT hidden states it reads: [1 + layers, frames, 1 + patches, D_vision].
+    states = jax.ShapeDtypeStruct(
+        (1 + projector.vision_layers, 1, v.num_positions, v.hidden_size), cfg.jnp_dtype
+    )
+    graphdef, state = nnx.split(projector)
+    lowered = jax.jit(lambda s, x: nnx.merge(graphdef, s).images(x)).lower(state, states)
+    cost = lowered.cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0]
+    return float(cost["flops"])
 
 
 def llm_forward_flops(cfg: ModelConfig, batch: int, seq: int) -> float:
