@@ -45,15 +45,27 @@ def vision_forward_flops(cfg: ModelConfig, num_images: int) -> float:
 
 def projector_forward_flops(cfg: ModelConfig, num_images: int) -> float:
     if cfg.projector.type != "mlp":
-        return num_images * _lowered_projector_flops(cfg)
+        lowered = _lowered_projector_flops(cfg)
+        if lowered is not None:
+            return num_images * lowered
+    # LLaVA's MLP (also the floor for a projector XLA gives no count for: its patch MLP).
     tokens = cfg.vision.num_patches + (cfg.vision_feature_select_strategy == "full")
     d_in = cfg.vision.hidden_size * len(cfg.feature_layers)
     d = cfg.text.hidden_size
     return num_images * 2 * tokens * (d_in * d + d * d)
 
 
+def xla_flops(fn, *args) -> float | None:
+    """XLA's FLOP count of ``jax.jit(fn)`` on ``args`` (arrays or ``ShapeDtypeStruct``s), from
+    the lowered program; None where the backend gives no count."""
+    cost = jax.jit(fn).lower(*args).cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0] if cost else None
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+
 @functools.cache
-def _lowered_projector_flops(cfg: ModelConfig) -> float:
+def _lowered_projector_flops(cfg: ModelConfig) -> float | None:
     """XLA's FLOP count of the projector's forward pass on one frame."""
     from flax import nnx
 
@@ -66,11 +78,7 @@ def _lowered_projector_flops(cfg: ModelConfig) -> float:
         (1 + projector.vision_layers, 1, v.num_positions, v.hidden_size), cfg.jnp_dtype
     )
     graphdef, state = nnx.split(projector)
-    lowered = jax.jit(lambda s, x: nnx.merge(graphdef, s).images(x)).lower(state, states)
-    cost = lowered.cost_analysis()
-    if isinstance(cost, list | tuple):
-        cost = cost[0]
-    return float(cost["flops"])
+    return xla_flops(lambda s, x: nnx.merge(graphdef, s).images(x), state, states)
 
 
 def llm_forward_flops(cfg: ModelConfig, batch: int, seq: int) -> float:

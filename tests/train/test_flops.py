@@ -14,16 +14,11 @@ def _model_cfg(arg):
     return from_config_dict(load_config("emollm_tiny", arg).model)
 
 
-def _xla_flops(fn, *args) -> float:
-    cost = jax.jit(fn).lower(*args).cost_analysis()
-    return float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
-
-
 def test_llm_count_is_the_matmuls_of_the_forward_pass():
     cfg = _model_cfg("baseline")
     graphdef, state = nnx.split(abstract_model(cfg).language_model)
     ids = jax.ShapeDtypeStruct((2, 48), jnp.int32)
-    xla = _xla_flops(lambda s, i: nnx.merge(graphdef, s)(i), state, ids)
+    xla = flops.xla_flops(lambda s, i: nnx.merge(graphdef, s)(i), state, ids)
     counted = flops.llm_forward_flops(cfg, 2, 48)
     # XLA also counts elementwise work (norms, softmax, SwiGLU), which the matmul count leaves
     # out: a few percent here (measured 2%).
