@@ -71,16 +71,11 @@ def _side_file(out: Path, suffix: str) -> Path:
 def teacher_generator(config, model, tokenizer, max_new_tokens: int) -> Callable:
     """``(arrays, meta) -> texts``: greedy decoding with ``emollm_jax.generate``."""
     from emollm_jax.generate import GenerateConfig, Generator
-    from emollm_jax.generate.text import decode_answers, stop_token_ids
+    from emollm_jax.generate.text import decode_answers, stop_settings
 
     e = config.eval
-    eos = stop_token_ids(tokenizer, model.config.text.eos_token_ids, e.stop_tokens)
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = eos[0] if eos else 0
-    generator = Generator(
-        model, GenerateConfig(max_new_tokens=max_new_tokens, eos_ids=eos, pad_id=pad_id)
-    )
+    stops = stop_settings(tokenizer, model.config.text.eos_token_ids, e.stop_tokens, e.stop_strings)
+    generator = Generator(model, GenerateConfig(max_new_tokens=max_new_tokens, **stops))
 
     def run(arrays, meta):
         out = generator(arrays)

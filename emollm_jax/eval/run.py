@@ -50,7 +50,7 @@ from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
 from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
-from emollm_jax.generate.text import decode_answers, stop_token_ids
+from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.models.config import ConfigError, ModelConfig, from_config_dict
 from emollm_jax.models.visual_tokens import tokens_per_frame
 
@@ -258,15 +258,11 @@ def evaluate(
         model, step = load_model(checkpoint, config, mesh, rules)
     check_model_matches(model.config, from_config_dict(config.model))
     tokenizer = load_tokenizer(config.data.tokenizer)
-    eos = stop_token_ids(tokenizer, model.config.text.eos_token_ids, e.stop_tokens)
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = eos[0] if eos else 0
+    stops = stop_settings(tokenizer, model.config.text.eos_token_ids, e.stop_tokens, e.stop_strings)
     gen_config = GenerateConfig(
         max_new_tokens=e.max_new_tokens,
-        eos_ids=eos,
-        pad_id=pad_id,
         sampling=SamplingConfig(e.temperature, e.top_k, e.top_p),
+        **stops,
     )
     generator = Generator(model, gen_config, mesh=mesh, rules=rules)
 

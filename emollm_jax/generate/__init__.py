@@ -13,7 +13,13 @@ from emollm_jax.generate.decode import (
 )
 from emollm_jax.generate.prompts import left_pad
 from emollm_jax.generate.sampling import SamplingConfig, filter_logits, next_token
-from emollm_jax.generate.text import decode_answers, stop_token_ids, truncate_at_stop
+from emollm_jax.generate.text import (
+    decode_answers,
+    stop_sequences,
+    stop_settings,
+    stop_token_ids,
+    truncate_at_stop,
+)
 
 __all__ = [
     "GenerateConfig",
@@ -26,6 +32,8 @@ __all__ = [
     "left_pad",
     "next_token",
     "prompt_positions",
+    "stop_sequences",
+    "stop_settings",
     "stop_token_ids",
     "truncate_at_stop",
 ]

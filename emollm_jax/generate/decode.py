@@ -18,10 +18,11 @@ Our choices:
   (``max(cumsum(mask) - 1, 0)``, what the pipeline's ``positions`` hold and what transformers
   computes from the attention mask); each new token takes the previous position + 1.
 - Stopping: a row stops at its first token in ``eos_ids`` (that token is kept in ``tokens`` and
-  counted in ``lengths``); everything after is ``pad_id``. A stopped row keeps being fed padding
-  until the loop ends (shapes are static), its results are masked. Stop *strings* are applied
-  to the decoded text afterwards (``text.py``): matching strings on token ids inside the loop
-  would need the tokenizer in the program.
+  counted in ``lengths``; ``finished`` says so), or once its new tokens end with one of
+  ``stop_sequences`` (token ids of the stop strings, ``text.stop_sequences``; kept and counted,
+  ``finished`` stays False: the caller cuts the decoded text at the string). Everything after
+  is ``pad_id``. A stopped row keeps being fed padding until the loop ends (shapes are static),
+  its results are masked; the loop ends when every row has stopped.
 - Randomness: step ``i`` samples with ``fold_in(key, i)``; greedy ignores the key.
 - Sharding: with ``mesh``, the program is jitted with explicit shardings: parameters as
   ``rules`` place them (moved there first if they live elsewhere), every batch array split on
@@ -79,17 +80,42 @@ class GenerateConfig:
     eos_ids: tuple[int, ...] = ()
     pad_id: int = 0
     sampling: SamplingConfig = SamplingConfig()
+    stop_sequences: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         object.__setattr__(self, "eos_ids", tuple(int(i) for i in self.eos_ids))
+        seqs = tuple(tuple(int(i) for i in seq) for seq in self.stop_sequences)
+        if any(not seq for seq in seqs):
+            raise ValueError("stop_sequences: an empty sequence would stop every row at once")
+        object.__setattr__(self, "stop_sequences", seqs)
 
 
 class GenerateOutput(NamedTuple):
     tokens: jax.Array | np.ndarray  # int32 [B, max_new_tokens], pad_id after a row stops
     lengths: jax.Array | np.ndarray  # int32 [B] tokens generated, the EOS token included
     finished: jax.Array | np.ndarray  # bool [B] the row stopped on an EOS id
+
+
+def _sequence_matcher(sequences: tuple[tuple[int, ...], ...]):
+    """``(L, matches)`` where ``matches(tail [B, L]) -> bool [B]`` says whether a row's last ``L``
+    tokens end with one of the sequences (right-aligned in ``L`` columns; the columns left of a
+    shorter one match anything). ``(1, None)`` when there are no sequences."""
+    if not sequences:
+        return 1, None
+    width = max(map(len, sequences))
+    ids = np.full((len(sequences), width), -1, np.int32)
+    care = np.zeros((len(sequences), width), bool)
+    for k, seq in enumerate(sequences):
+        ids[k, width - len(seq) :] = seq
+        care[k, width - len(seq) :] = True
+
+    def matches(tail):
+        hit = (tail[:, None, :] == ids[None]) | ~care[None]
+        return jnp.any(jnp.all(hit, axis=-1), axis=-1)
+
+    return width, matches
 
 
 def prompt_positions(attention_mask: jax.Array) -> jax.Array:
@@ -206,16 +232,25 @@ class Generator:
         )
         first = next_token(logits[:, -1], jax.random.fold_in(key, 0), cfg.sampling)
         tokens = jnp.full((b, n), cfg.pad_id, jnp.int32).at[:, 0].set(first)
-        done = jnp.isin(first, eos)
+        width, matches = _sequence_matcher(cfg.stop_sequences)
+        # The last few new tokens of each row, for the stop sequences (-1: nothing yet).
+        tail = jnp.full((b, width), -1, jnp.int32)
+
+        def stopped(token, tail, finished):
+            tail = jnp.concatenate([tail[:, 1:], token[:, None]], axis=1)
+            finished = finished | jnp.isin(token, eos)
+            return tail, finished, (finished | matches(tail)) if matches else finished
+
+        tail, finished, done = stopped(first, tail, jnp.zeros((b,), bool))
         lengths = jnp.ones((b,), jnp.int32)
         step_mask = jnp.ones((b, 1), jnp.int32)
 
         def cond(carry):
-            i, _, _, _, done, _, _ = carry
+            i, done = carry[0], carry[4]
             return (i < n) & ~jnp.all(done)
 
         def body(carry):
-            i, cache, last, pos, done, tokens, lengths = carry
+            i, cache, last, pos, done, finished, tail, tokens, lengths = carry
             logits, cache = model(
                 last[:, None], attention_mask=step_mask, positions=pos[:, None], cache=cache
             )
@@ -223,12 +258,18 @@ class Generator:
             token = jnp.where(done, cfg.pad_id, token)
             tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], i, 1)
             lengths = jnp.where(done, lengths, i + 1)
-            done = done | jnp.isin(token, eos)
-            return i + 1, self._constrain_cache(cache), token, pos + 1, done, tokens, lengths
+            new_tail, new_finished, new_done = stopped(token, tail, finished)
+            tail = jnp.where(done[:, None], tail, new_tail)
+            finished = jnp.where(done, finished, new_finished)
+            done = done | new_done
+            cache = self._constrain_cache(cache)
+            return i + 1, cache, token, pos + 1, done, finished, tail, tokens, lengths
 
-        carry = (jnp.int32(1), cache, first, positions[:, -1] + 1, done, tokens, lengths)
-        _, _, _, _, done, tokens, lengths = jax.lax.while_loop(cond, body, carry)
-        return GenerateOutput(tokens, lengths, done)
+        start = positions[:, -1] + 1
+        carry = (jnp.int32(1), cache, first, start, done, finished, tail, tokens, lengths)
+        carry = jax.lax.while_loop(cond, body, carry)
+        finished, tokens, lengths = carry[5], carry[7], carry[8]
+        return GenerateOutput(tokens, lengths, finished)
 
 
 def _pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:

@@ -8,8 +8,10 @@ Our choices:
 - A row's text is the decoding of its tokens before the stop token (``lengths`` counts the stop
   token, ``finished`` says whether there was one), special tokens skipped.
 - Stop strings cut the text at the earliest occurrence of any of them (the string itself is
-  dropped): they end an answer that a model continues with a new turn ("USER:") although the
-  loop could not see it. Surrounding whitespace is stripped.
+  dropped): they end an answer that a model continues with a new turn ("USER:"). Inside the
+  decoding loop a row already stops once its tokens end with a stop string's usual token ids
+  (``stop_sequences``: the string alone, after a space, after a newline); a string tokenized
+  some other way is still cut here, after the loop. Surrounding whitespace is stripped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,34 @@ def stop_token_ids(tokenizer, eos_ids: Iterable[int] = (), names: Iterable[str] 
     vocab = tokenizer.get_vocab()
     ids.update(vocab[name] for name in names if name in vocab)
     return tuple(sorted(ids))
+
+
+def stop_settings(tokenizer, eos_ids, stop_tokens, stop_strings) -> dict:
+    """``GenerateConfig``'s ``eos_ids``, ``pad_id`` and ``stop_sequences`` for a tokenizer (the
+    pad id falls back to the first stop token)."""
+    eos = stop_token_ids(tokenizer, eos_ids, stop_tokens)
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = eos[0] if eos else 0
+    return {
+        "eos_ids": eos,
+        "pad_id": pad_id,
+        "stop_sequences": stop_sequences(tokenizer, stop_strings),
+    }
+
+
+def stop_sequences(tokenizer, stop_strings: Iterable[str]) -> tuple[tuple[int, ...], ...]:
+    """Token ids that spell each stop string as it usually appears: alone, after a space, after
+    a newline (byte-level BPE merges the preceding space or newline into the first token).
+    Decoding any of them gives text that holds the string, so a loop stopping on them never
+    stops early."""
+    seqs = set()
+    for s in stop_strings:
+        for text in (s, " " + s, "\n" + s) if s else ():
+            ids = tuple(tokenizer.encode(text, add_special_tokens=False))
+            if ids and s in tokenizer.decode(list(ids)):
+                seqs.add(ids)
+    return tuple(sorted(seqs))
 
 
 def truncate_at_stop(text: str, stop_strings: Sequence[str]) -> str:

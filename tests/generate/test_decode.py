@@ -60,6 +60,32 @@ def test_rows_stop_on_their_own_eos(llama):
         assert (out.tokens[row, n:] == PAD).all()
 
 
+def _first_end(row, seqs):
+    """1 + the index where ``row`` first ends with one of ``seqs``, or None."""
+    for end in range(1, len(row) + 1):
+        if any(end >= len(q) and tuple(row[end - len(q) : end]) == q for q in seqs):
+            return end
+    return None
+
+
+def test_rows_stop_once_their_tokens_end_with_a_stop_sequence(llama):
+    batch = left_pad(_prompts(np.random.default_rng(1), (4, 7, 10, 2)), PAD)
+    free = Generator(llama, GenerateConfig(max_new_tokens=10, pad_id=PAD))(batch)
+    # Row 0's tokens 3-4 (two long) and row 2's token 1 (one long): each row stops at the
+    # first place its own tokens end with either; the stop tokens are kept, finished is False.
+    seqs = ((int(free.tokens[0, 3]), int(free.tokens[0, 4])), (int(free.tokens[2, 1]),))
+    config = GenerateConfig(max_new_tokens=10, pad_id=PAD, stop_sequences=seqs)
+    out = Generator(llama, config)(batch)
+    assert _first_end(free.tokens[0], seqs) <= 5 and _first_end(free.tokens[2], seqs) <= 2
+    for row in range(4):
+        n = _first_end(free.tokens[row], seqs) or 10
+        assert out.lengths[row] == n and not out.finished[row]
+        np.testing.assert_array_equal(out.tokens[row, :n], free.tokens[row, :n])
+        assert (out.tokens[row, n:] == PAD).all()
+    with pytest.raises(ValueError, match="stop_sequences"):
+        GenerateConfig(stop_sequences=((),))
+
+
 def test_sampling_is_reproducible_and_filters_apply(llama):
     batch = left_pad(_prompts(np.random.default_rng(2), (5, 8)), PAD)
 

@@ -11,6 +11,7 @@ from emollm_jax.generate import (
     decode_answers,
     filter_logits,
     left_pad,
+    stop_sequences,
     stop_token_ids,
     truncate_at_stop,
 )
@@ -67,6 +68,18 @@ def test_truncate_at_the_earliest_stop_string():
     assert truncate_at_stop("Answer: yes\n", ("USER:",)) == "Answer: yes"
     assert truncate_at_stop("USER:", ("USER:",)) == ""
     assert truncate_at_stop("no stop", ("", "###")) == "no stop"
+
+
+def test_stop_sequences_spell_the_stop_strings_as_they_appear_after_text():
+    tok = load_tokenizer("emollm_jax/assets/tokenizer")
+    seqs = stop_sequences(tok, ("USER:", ""))
+    assert seqs and all(seqs)
+    assert all("USER:" in tok.decode(list(q)) for q in seqs)
+    # A turn the model starts after its answer ends with one of them, whatever came before.
+    for text in ("joy USER:", "joy\nUSER:", "Answer: yes USER:"):
+        ids = tuple(tok.encode(text, add_special_tokens=False))
+        assert any(ids[-len(q) :] == q for q in seqs), (text, ids, seqs)
+    assert stop_sequences(tok, ()) == ()
 
 
 def test_answers_end_at_the_stop_token_and_skip_special_tokens():
