@@ -93,14 +93,11 @@ def default_out_dir(checkpoint: str, split: str) -> Path:
 
 def mesh_and_rules(config) -> tuple[Any, tuple]:
     """The mesh and rule table of ``config.mesh``, or (None, ()) when the config has none."""
-    m = config.get("mesh")
-    if m is None:
+    if config.get("mesh") is None:
         return None, ()
-    from emollm_jax.sharding.mesh import make_mesh
-    from emollm_jax.sharding.strategies import get_rules
+    from emollm_jax.sharding.mesh import mesh_and_rules as from_config
 
-    rules = m.get("rules")
-    return make_mesh(dict(m.shape)), get_rules(m.strategy, dict(rules) if rules else None)
+    return from_config(config)
 
 
 def load_model(checkpoint: str, config, mesh=None, rules=()) -> tuple[Any, int | None]:

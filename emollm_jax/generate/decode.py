@@ -55,10 +55,11 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from emollm_jax.data.global_batch import to_global
+from emollm_jax.data.global_batch import batch_sharding, to_global
 from emollm_jax.generate.sampling import SamplingConfig, next_token
 from emollm_jax.models.decoder import init_cache
 from emollm_jax.sharding.context import constrain, use_mesh_rules
+from emollm_jax.sharding.mesh import batch_axes
 from emollm_jax.sharding.rules import logical_to_spec, state_shardings
 from emollm_jax.sharding.strategies import Rules
 
@@ -118,14 +119,23 @@ def _sequence_matcher(sequences: tuple[tuple[int, ...], ...]):
     return width, matches
 
 
+def cache_shardings(cfg, batch: int, length: int, mesh: Mesh, rules: Rules) -> dict:
+    """The KV cache of ``batch`` rows of ``length`` slots as ``ShapeDtypeStruct``s carrying the
+    shardings that decoding constrains it to."""
+    shapes = jax.eval_shape(lambda: init_cache(cfg.text, batch, length, cfg.jnp_dtype))
+    return {
+        name: jax.ShapeDtypeStruct(
+            x.shape,
+            x.dtype,
+            sharding=NamedSharding(mesh, logical_to_spec(_CACHE_AXES[name], x.shape, rules, mesh)),
+        )
+        for name, x in shapes.items()
+    }
+
+
 def prompt_positions(attention_mask: jax.Array) -> jax.Array:
     """Positions of left-padded prompts: 0, 1, ... over each row's real tokens, 0 on padding."""
     return jnp.maximum(jnp.cumsum(attention_mask.astype(jnp.int32), axis=1) - 1, 0)
-
-
-def batch_spec(rules: Rules, mesh: Mesh) -> PartitionSpec:
-    """The leading-axis spec of batch arrays under ``rules`` (the ``batch`` rule)."""
-    return logical_to_spec(("batch",), None, rules, mesh)
 
 
 class Generator:
@@ -154,14 +164,24 @@ class Generator:
             self._fn = jax.jit(self._decode)
             return
         shardings = state_shardings(state, mesh, rules)
-        self.state = jax.device_put(state, shardings)  # a no-op where already placed so
-        self._batch = NamedSharding(mesh, batch_spec(rules, mesh))
-        replicated = NamedSharding(mesh, PartitionSpec())
+        if all(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(state)):
+            # An abstract model (``abstract_model``): the program can be lowered, not run.
+            self.state = jax.tree.map(
+                lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), state, shardings
+            )
+        else:
+            self.state = jax.device_put(state, shardings)  # a no-op where already placed so
+        self.batch_sharding = self._batch = batch_sharding(mesh, rules)
+        self.replicated = replicated = NamedSharding(mesh, PartitionSpec())
         self._fn = jax.jit(
             self._decode,
             in_shardings=(shardings, self._batch, replicated),
             out_shardings=GenerateOutput(self._batch, self._batch, self._batch),
         )
+
+    def lower(self, inputs: Mapping[str, jax.ShapeDtypeStruct], key: jax.ShapeDtypeStruct):
+        """The decoding program lowered for a global batch of ``inputs`` (ahead of time)."""
+        return self._fn.lower(self.state, dict(inputs), key)
 
     def __call__(
         self, batch: Mapping[str, np.ndarray | jax.Array], key: jax.Array | None = None
@@ -183,7 +203,7 @@ class Generator:
             return GenerateOutput(*(np.asarray(x) for x in self._fn(self.state, inputs, key)))
         rows = len(inputs["input_ids"])
         inputs = {k: _pad_rows(v, self._local_shards()) for k, v in inputs.items()}
-        out = self._fn(self.state, to_global(inputs, self.mesh, self._batch_axes()), key)
+        out = self._fn(self.state, to_global(inputs, self.mesh, self.rules), key)
         local = multihost_utils.global_array_to_host_local_array(
             tuple(out), self.mesh, self._batch.spec
         )
@@ -195,10 +215,7 @@ class Generator:
         return max(1, shards // jax.process_count())
 
     def _batch_axes(self) -> tuple[str, ...]:
-        entry = self._batch.spec[0] if len(self._batch.spec) else None
-        if entry is None:
-            return ()
-        return (entry,) if isinstance(entry, str) else tuple(entry)
+        return batch_axes(self.rules, self.mesh)
 
     def _constrain_cache(self, cache: dict) -> dict:
         return {name: constrain(x, _CACHE_AXES[name]) for name, x in cache.items()}

@@ -1,7 +1,10 @@
 """The device mesh, built from config: axes ``data``, ``fsdp``, ``tensor``; a size of -1 fills.
 
 Axes are ``Auto`` (GSPMD): shardings come from the jit in/out shardings and the models'
-logical constraints, and XLA propagates the rest.
+logical constraints, and XLA propagates the rest. Device order is topology-aware
+(``jax.experimental.mesh_utils``). When the devices span several TPU slices, ``config.mesh.shape``
+describes one slice and the strategy's ``dcn_axis`` (``data`` for most) is multiplied by the
+number of slices: only that axis crosses the data-centre network.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ import math
 from collections.abc import Mapping, Sequence
 
 import jax
+from jax.experimental import mesh_utils
 from jax.sharding import AxisType, Mesh
 
+from emollm_jax.sharding.strategies import Rules, get_rules, get_strategy
+
 AXES = ("data", "fsdp", "tensor")
-BATCH_AXES = ("data", "fsdp")
 
 
 class MeshError(ValueError):
@@ -48,7 +53,50 @@ def resolve_shape(sizes: Mapping[str, int], num_devices: int) -> tuple[int, ...]
     return tuple(shape)
 
 
-def make_mesh(sizes: Mapping[str, int], devices: Sequence[jax.Device] | None = None) -> Mesh:
+def num_slices(devices: Sequence[jax.Device]) -> int:
+    return len({getattr(d, "slice_index", 0) or 0 for d in devices}) or 1
+
+
+def make_mesh(
+    sizes: Mapping[str, int],
+    devices: Sequence[jax.Device] | None = None,
+    dcn_axis: str = "data",
+) -> Mesh:
+    """A mesh of ``sizes`` (per slice) over ``devices`` (default: all), ``dcn_axis`` across
+    slices."""
     devices = list(devices if devices is not None else jax.devices())
-    shape = resolve_shape(sizes, len(devices))
-    return jax.make_mesh(shape, AXES, axis_types=(AxisType.Auto,) * len(AXES), devices=devices)
+    slices = num_slices(devices)
+    if len(devices) % slices:
+        raise MeshError(f"{len(devices)} devices cannot be split evenly into {slices} slices")
+    shape = resolve_shape(sizes, len(devices) // slices)
+    if slices > 1:
+        if dcn_axis not in AXES:
+            raise MeshError(f"dcn_axis {dcn_axis!r} is not a mesh axis ({', '.join(AXES)})")
+        dcn = tuple(slices if a == dcn_axis else 1 for a in AXES)
+        grid = mesh_utils.create_hybrid_device_mesh(
+            shape, dcn, devices, allow_split_physical_axes=True
+        )
+    else:
+        grid = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
+    return Mesh(grid, AXES, axis_types=(AxisType.Auto,) * len(AXES))
+
+
+def mesh_and_rules(config, devices: Sequence[jax.Device] | None = None) -> tuple[Mesh, Rules]:
+    """The mesh and rule table that ``config.mesh`` asks for (train, evaluate, annotate and the
+    ahead-of-time compiler all build them here)."""
+    m = config.mesh
+    strategy = get_strategy(m.strategy)
+    overrides = m.get("rules")
+    rules = get_rules(m.strategy, dict(overrides) if overrides else None)
+    return make_mesh(dict(m.shape), devices, strategy.dcn_axis), rules
+
+
+def batch_axes(rules: Rules, mesh: Mesh) -> tuple[str, ...]:
+    """The mesh axes the ``batch`` rule splits the leading dimension over (those the mesh has)."""
+    entry = dict(rules).get("batch")
+    names = () if entry is None else ((entry,) if isinstance(entry, str) else tuple(entry))
+    return tuple(a for a in names if a in mesh.axis_names)
+
+
+def batch_ways(rules: Rules, mesh: Mesh) -> int:
+    return math.prod(mesh.shape[a] for a in batch_axes(rules, mesh))

@@ -3,18 +3,18 @@ the numbers."""
 
 from __future__ import annotations
 
-import math
-
 from jax.sharding import Mesh
 
 from emollm_jax.models.config import ModelConfig
+from emollm_jax.sharding.mesh import batch_axes, batch_ways
+from emollm_jax.sharding.strategies import Rules
 
 
 class TrainConfigError(ValueError):
     pass
 
 
-def check(config, model_cfg: ModelConfig, mesh: Mesh) -> None:
+def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:
     t = config.train
     if t.steps <= 0:
         raise TrainConfigError(f"config.train.steps: must be positive, got {t.steps}")
@@ -23,7 +23,7 @@ def check(config, model_cfg: ModelConfig, mesh: Mesh) -> None:
             f"config.train.grad_accum_steps: must be positive, got {t.grad_accum_steps}"
         )
     tensor = mesh.shape["tensor"]
-    if config.mesh.strategy in ("tp", "fsdp_tp") or tensor > 1:
+    if tensor > 1:
         checks = []
         if model_cfg.has_text:
             checks += [
@@ -38,11 +38,12 @@ def check(config, model_cfg: ModelConfig, mesh: Mesh) -> None:
                     f"config.{field}={heads} is not divisible by the tensor axis "
                     f"(config.mesh.shape.tensor={tensor})"
                 )
-    data_ways = math.prod(mesh.shape[a] for a in ("data", "fsdp"))
+    axes = batch_axes(rules, mesh)
+    data_ways = batch_ways(rules, mesh)
     per_step = config.data.batch_size
     if per_step % (data_ways * t.grad_accum_steps):
         raise TrainConfigError(
-            f"config.data.batch_size={per_step} is not divisible by the data axes "
-            f"(data x fsdp = {data_ways}) x train.grad_accum_steps ({t.grad_accum_steps}) = "
-            f"{data_ways * t.grad_accum_steps}"
+            f"config.data.batch_size={per_step} is not divisible by the batch axes "
+            f"({' x '.join(axes) or 'none'} = {data_ways}) x train.grad_accum_steps "
+            f"({t.grad_accum_steps}) = {data_ways * t.grad_accum_steps}"
         )
