@@ -13,22 +13,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
-from emollm_jax.data.global_batch import batch_sharding, to_global
+from emollm_jax.data.global_batch import to_global
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.config import ModelConfig, from_config_dict, to_dict
-from emollm_jax.sharding.mesh import make_mesh
-from emollm_jax.sharding.rules import state_shardings
-from emollm_jax.sharding.strategies import get_rules
+from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.train import distributed, flops, partition, validate
 from emollm_jax.train.metrics_log import MetricsLog
-from emollm_jax.train.optimizer import make_optimizer, schedule
+from emollm_jax.train.program import build_train_program
 from emollm_jax.train.state import TrainState
-from emollm_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +116,6 @@ def _initial_model(config, model_cfg, mesh, rules):
     return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
 
 
-def _sds(tree, shardings):
-    return jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
-    )
-
-
 def _batch_flops(cfg: ModelConfig, batch: dict, train_vision: bool) -> float:
     b, s = batch["input_ids"].shape
     b *= jax.process_count()
@@ -161,10 +151,8 @@ class Trainer:
         self.workdir = workdir = pathlib.Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self.model_cfg = model_cfg = from_config_dict(config.model)
-        self.mesh = mesh = make_mesh(config.mesh.shape, devices)
-        self.rules = rules = get_rules(config.mesh.strategy, config.mesh.rules)
-        validate.check(config, model_cfg, mesh)
-        tc = config.train
+        self.mesh, self.rules = mesh, rules = mesh_and_rules(config, devices)
+        validate.check(config, model_cfg, mesh, rules)
         if jax.process_index() == 0:
             (workdir / "train_config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
         log.info(
@@ -175,30 +163,13 @@ class Trainer:
         )
 
         # Abstract state and shardings first: nothing is allocated before we know where it goes.
-        self.trainable_filter = partition.trainable_filter(model_cfg, tc.stage, tc.train_vision)
+        # The program is the one `python -m emollm_jax.compile` compiles ahead of time.
+        self.program = program = build_train_program(config, mesh, rules)
+        self.trainable_filter = program.trainable_filter
+        self.tx = tx = program.tx
+        self.replicated = replicated = program.replicated
+        self.state_shardings = program.state_shardings
         abstract_full = nnx.state(abstract_model(model_cfg))
-        _, abstract_trainable, abstract_frozen = partition.split(
-            abstract_model(model_cfg), self.trainable_filter
-        )
-        trainable_sh = state_shardings(abstract_trainable, mesh, rules)
-        frozen_sh = state_shardings(abstract_frozen, mesh, rules)
-        self.tx = tx = make_optimizer(tc, abstract_trainable)
-        abstract_trainable_sds = _sds(abstract_trainable, trainable_sh)
-        opt_shapes = jax.eval_shape(tx.init, abstract_trainable_sds)
-        self.replicated = replicated = NamedSharding(mesh, PartitionSpec())
-        # XLA picks the optimizer state's layout (it follows the parameters); values that do
-        # not depend on them (step counters) come back on one device: replicate those.
-        opt_sh = jax.tree.map(
-            lambda s: s if s.num_devices == mesh.size else replicated,
-            jax.jit(tx.init).lower(abstract_trainable_sds).compile().output_shardings,
-        )
-        self.state_shardings = TrainState(
-            step=replicated,
-            trainable=trainable_sh,
-            frozen=frozen_sh,
-            opt_state=opt_sh,
-            rng=replicated,
-        )
 
         self.iterator = iter(train_dataset(config, prompt_hook=_prompt_hook(config)))
         self.checkpoints = RunCheckpoints(
@@ -211,7 +182,7 @@ class Trainer:
             restored = self.checkpoints.restore(
                 latest,
                 params=params_target(abstract_full, mesh, rules),
-                opt_state=_sds(opt_shapes, opt_sh),
+                opt_state=program.abstract_state.opt_state,
                 train={
                     "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
                     "rng": jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated),
@@ -241,24 +212,11 @@ class Trainer:
                 step=step0,
                 trainable=trainable,
                 frozen=frozen,
-                opt_state=jax.jit(tx.init, out_shardings=opt_sh)(trainable),
+                opt_state=jax.jit(tx.init, out_shardings=self.state_shardings.opt_state)(trainable),
                 rng=rng,
             )
         self.graphdef = graphdef
-        step_fn = make_train_step(
-            graphdef,
-            tx,
-            schedule(tc),
-            grad_accum_steps=tc.grad_accum_steps,
-            mesh=mesh,
-            rules=rules,
-        )
-        self._step = jax.jit(
-            step_fn,
-            in_shardings=(self.state_shardings, batch_sharding(mesh)),
-            out_shardings=(self.state_shardings, replicated),
-            donate_argnums=(0,),
-        )
+        self._step = program.step
         self.meta = {
             "model": to_dict(model_cfg),
             "config": json.loads(config.to_json_best_effort()),
@@ -276,7 +234,7 @@ class Trainer:
 
     def train_step(self, batch: dict) -> dict:
         """One step on a per-process numpy batch; returns the step's metrics (on device)."""
-        self.state, metrics = self._step(self.state, to_global(batch, self.mesh))
+        self.state, metrics = self._step(self.state, to_global(batch, self.mesh, self.rules))
         return metrics
 
     def save(self, force: bool = True) -> None:

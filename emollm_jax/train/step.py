@@ -12,6 +12,7 @@ import optax
 from flax import nnx
 
 from emollm_jax.sharding.context import use_mesh_rules
+from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.train.loss import loss_sums
 from emollm_jax.train.optimizer import nonfinite_counts
 from emollm_jax.train.state import TrainState
@@ -43,6 +44,15 @@ def _split_microbatches(batch: dict, accum: int) -> dict:
     return jax.tree.map(split, batch)
 
 
+def _constrain_like(trainable, mesh, rules):
+    """A function constraining a tree shaped like ``trainable`` to the parameters' shardings
+    (the identity without a mesh)."""
+    if mesh is None:
+        return lambda tree: tree
+    shardings = state_shardings(trainable, mesh, rules)
+    return lambda tree: jax.lax.with_sharding_constraint(tree, shardings)
+
+
 def make_train_step(
     graphdef: nnx.GraphDef,
     tx: optax.GradientTransformation,
@@ -62,24 +72,33 @@ def make_train_step(
 
     def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         with use_mesh_rules(mesh, rules) if mesh is not None else contextlib.nullcontext():
-            micro = _split_microbatches(batch, grad_accum_steps)
-            zeros = jax.tree.map(jnp.zeros_like, state.trainable)
+            # Gradients live where their parameters do: left to itself, XLA may keep an
+            # accumulator (or the whole gradient) replicated, a full copy of the model per chip.
+            like_params = _constrain_like(state.trainable, mesh, rules)
+            if grad_accum_steps == 1:
+                (loss_sum, count), grads = grad_fn(state.trainable, state.frozen, batch)
+                grads = like_params(grads)
+            else:
+                micro = _split_microbatches(batch, grad_accum_steps)
+                zeros = like_params(jax.tree.map(jnp.zeros_like, state.trainable))
 
-            def accumulate(carry, mb):
-                grads, loss_sum, count = carry
-                (s, n), g = grad_fn(state.trainable, state.frozen, mb)
-                return (jax.tree.map(jnp.add, grads, g), loss_sum + s, count + n), None
+                def accumulate(carry, mb):
+                    grads, loss_sum, count = carry
+                    (s, n), g = grad_fn(state.trainable, state.frozen, mb)
+                    grads = like_params(jax.tree.map(jnp.add, grads, like_params(g)))
+                    return (grads, loss_sum + s, count + n), None
 
-            init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
-            (grads, loss_sum, count), _ = jax.lax.scan(accumulate, init, micro)
+                init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+                (grads, loss_sum, count), _ = jax.lax.scan(accumulate, init, micro)
             denom = jnp.maximum(count, 1.0)
             loss = loss_sum / denom
             grads = jax.tree.map(lambda g: g / denom, grads)
             # A non-finite loss poisons the gradient, so apply_if_finite skips the update.
             grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(loss), g, jnp.nan), grads)
-            grad_norm = optax.tree.norm(grads)
-            updates, opt_state = tx.update(grads, state.opt_state, state.trainable)
-            trainable = optax.apply_updates(state.trainable, updates)
+            with jax.named_scope("optimizer"):
+                grad_norm = optax.tree.norm(grads)
+                updates, opt_state = tx.update(grads, state.opt_state, state.trainable)
+                trainable = optax.apply_updates(state.trainable, updates)
             consecutive, total = nonfinite_counts(opt_state)
             metrics = dict(
                 loss=loss,
