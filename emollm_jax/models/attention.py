@@ -25,15 +25,17 @@ def dot_product_attention(
     q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float
 ) -> jax.Array:
     """Grouped-query attention: ``heads`` must be a multiple of ``kv_heads``."""
-    b, tq, h, d = q.shape
-    kv = k.shape[2]
-    q = q.reshape(b, tq, kv, h // kv, d)  # [batch, q_len, kv_heads, group, head_dim]
-    logits = jnp.einsum("bqkgd,bskd->bkgqs", q, k, preferred_element_type=jnp.float32) * scale
-    if mask is not None:
-        logits = jnp.where(mask[:, :, None, :, :], logits, _MASKED)
-    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgqs,bskd->bqkgd", probs, v)
-    return out.reshape(b, tq, h, d)
+    with jax.named_scope("attention"):  # names its ops in the compiled program (cost reports)
+        b, tq, h, d = q.shape
+        kv = k.shape[2]
+        q = q.reshape(b, tq, kv, h // kv, d)  # [batch, q_len, kv_heads, group, head_dim]
+        logits = jnp.einsum("bqkgd,bskd->bkgqs", q, k, preferred_element_type=jnp.float32)
+        logits = logits * scale
+        if mask is not None:
+            logits = jnp.where(mask[:, :, None, :, :], logits, _MASKED)
+        probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+        out = jnp.einsum("bkgqs,bskd->bqkgd", probs, v)
+        return out.reshape(b, tq, h, d)
 
 
 def make_mask(

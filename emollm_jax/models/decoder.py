@@ -166,8 +166,9 @@ class DecoderLM(nnx.Module):
         return self.norm(h), new_cache
 
     def logits(self, h: jax.Array) -> jax.Array:
-        out = self.embed_tokens.attend(h) if self.lm_head is None else self.lm_head(h)
-        return constrain(out, ("batch", "length", "vocab"))
+        with jax.named_scope("lm_head"):
+            out = self.embed_tokens.attend(h) if self.lm_head is None else self.lm_head(h)
+            return constrain(out, ("batch", "length", "vocab"))
 
     def __call__(
         self,

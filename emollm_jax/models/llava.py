@@ -48,9 +48,10 @@ class Llava(nnx.Module):
     def vision_states(self, pixel_values: jax.Array) -> jax.Array:
         """``[N, C, H, W]`` -> hidden states ``[1 + layers, N, tokens, D_vision]`` of the ViT
         layers the projector reads (later layers are not computed)."""
-        return self.vision_tower.hidden_states(
-            pixel_values, num_layers=self.projector.vision_layers
-        )
+        with jax.named_scope("vision_tower"):
+            return self.vision_tower.hidden_states(
+                pixel_values, num_layers=self.projector.vision_layers
+            )
 
     def vision_features(self, pixel_values: jax.Array) -> jax.Array:
         """``[N, C, H, W]`` -> HF LLaVA's selected features ``[N, tokens, D_vision * layers]``."""
@@ -58,7 +59,9 @@ class Llava(nnx.Module):
 
     def image_features(self, pixel_values: jax.Array) -> jax.Array:
         """``[N, C, H, W]`` -> projected visual tokens ``[N, tokens, D_text]``."""
-        return self.projector.images(self.vision_states(pixel_values))
+        states = self.vision_states(pixel_values)
+        with jax.named_scope("projector"):
+            return self.projector.images(states)
 
     def embed(
         self,

@@ -17,9 +17,10 @@ IGNORE = -100
 def loss_sums(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``logits [B, T, V]``, ``labels [B, T]`` (HF convention, unshifted; -100 = ignore) ->
     (sum of cross-entropy over target tokens, number of target tokens)."""
-    targets = labels[:, 1:]
-    mask = targets != IGNORE
-    ce = optax.softmax_cross_entropy_with_integer_labels(
-        logits[:, :-1].astype(jnp.float32), jnp.where(mask, targets, 0)
-    )
-    return jnp.sum(ce * mask), jnp.sum(mask).astype(jnp.float32)
+    with jax.named_scope("loss"):
+        targets = labels[:, 1:]
+        mask = targets != IGNORE
+        ce = optax.softmax_cross_entropy_with_integer_labels(
+            logits[:, :-1].astype(jnp.float32), jnp.where(mask, targets, 0)
+        )
+        return jnp.sum(ce * mask), jnp.sum(mask).astype(jnp.float32)

@@ -1,0 +1,1 @@
+"""Ahead-of-time compilation: topologies and what a compiled program costs."""
