@@ -12,7 +12,14 @@ nothing allocated, and return one report row (``sharding.report.REQUIRED_FIELDS`
   recomputation included);
 - time: a roofline ESTIMATE (``sharding.roofline``) from the HLO's FLOPs, HBM bytes and
   collectives and the chip table (``sharding.chips``), not a measurement. On ``cpu:N`` the step
-  is also run and timed (``measured_step_s``).
+  is also run and timed (``measured_step_s``);
+- where the time goes: ``parts`` splits FLOPs, HBM bytes and collective bytes by model part
+  (the named scopes of ``sharding.hlo_stats.PARTS``), each with its roofline seconds;
+- ``params_sharding_ratio``: the fullest chip's parameter bytes over an even share (1.0:
+  perfectly sharded; the chip count: replicated).
+
+A program the compiler refuses for want of HBM is a row with ``fits`` false and the temp it
+asked for; any other failure is a row with its ``error``: a sweep never stops on one.
 """
 
 from __future__ import annotations
@@ -257,6 +264,7 @@ def train_row(
             program.abstract_params, mesh, rules)]  # fmt: skip
         state = program.abstract_state
         batch = program.abstract_batch(batch_per_chip * n, seq_len, frames)
+        row["params_sharding_ratio"] = sufficiency((state.trainable, state.frozen)).ratio
         parts = {
             "params": per_device_bytes((state.trainable, state.frozen)),
             "opt_state": per_device_bytes(state.opt_state),
@@ -380,8 +388,11 @@ def generate_row(
             compiled, row["compile_s"] = _compile(gen.lower(batch, key))
         except DoesNotFit as e:
             return _does_not_fit(row, parts, e, start)
+        # The prefill's logits are read at the last position only (XLA computes no others).
+        unread_logits = 2 * cfg.text.hidden_size * cfg.text.vocab_size * b * (prompt_len - 1)
         model_flops = (
             flops.llm_forward_flops(cfg, b, prompt_len)
+            - unread_logits
             + (max_new_tokens - 1) * flops.llm_forward_flops(cfg, b, 1)
         ) / n
         if cfg.arch == "llava" and frames:

@@ -199,15 +199,6 @@ def is_control_edge(instr: _Instr, attr: str) -> bool:
     )
 
 
-def scalar_int_constants(comp: str, computations: dict[str, list[_Instr]]) -> list[int]:
-    values = []
-    for instr in computations.get(comp, []):
-        if instr.opcode == "constant" and re.fullmatch(r"[su]\d+\[\]", instr.shape.split("{")[0]):
-            values += [int(v) for v in instr.operands if re.fullmatch(r"-?\d+", v)]
-        values += [v for _, c in callees(instr) for v in scalar_int_constants(c, computations)]
-    return values
-
-
 def _ref(operand: str) -> str:
     return operand.rpartition(" ")[2].lstrip("%")
 
@@ -225,6 +216,13 @@ def _tuple_index(instr: _Instr | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _through(instr: _Instr | None, names: dict[str, _Instr]) -> _Instr | None:
+    """``instr`` with copies, bitcasts and converts looked through."""
+    while instr is not None and instr.opcode in ("copy", "bitcast", "convert") and instr.operands:
+        instr = names.get(_ref(instr.operands[0]))
+    return instr
+
+
 def counted_loop(instr: _Instr, computations: dict[str, list[_Instr]], caller: str) -> int | None:
     """Trips of a loop ``i = init; while i < limit: i += step`` read from its condition, body and
     initial tuple (XLA:TPU's windowed einsums step by 2 and carry no known_trip_count)."""
@@ -236,16 +234,16 @@ def counted_loop(instr: _Instr, computations: dict[str, list[_Instr]], caller: s
     if not cond or not body or cond[-1].opcode != "compare" or "direction=LT" not in cond[-1].attrs:
         return None
     names = {i.name: i for i in cond}
-    lhs, rhs = (names.get(_ref(o)) for o in cond[-1].operands[:2])
+    lhs, rhs = (_through(names.get(_ref(o)), names) for o in cond[-1].operands[:2])
     index, limit = _tuple_index(lhs), _int_constant(rhs)
     root = body[-1]
     if index is None or limit is None or root.opcode != "tuple" or index >= len(root.operands):
         return None
     body_names = {i.name: i for i in body}
-    update = body_names.get(_ref(root.operands[index]))
+    update = _through(body_names.get(_ref(root.operands[index])), body_names)
     if update is None or update.opcode != "add":
         return None
-    parts = [body_names.get(_ref(o)) for o in update.operands[:2]]
+    parts = [_through(body_names.get(_ref(o)), body_names) for o in update.operands[:2]]
     steps = [_int_constant(x) for x in parts if _tuple_index(x) != index]
     if len(steps) != 1 or not steps[0] or steps[0] < 0 or index not in map(_tuple_index, parts):
         return None
@@ -253,7 +251,8 @@ def counted_loop(instr: _Instr, computations: dict[str, list[_Instr]], caller: s
     init_tuple = caller_names.get(_ref(instr.operands[0])) if instr.operands else None
     init = 0
     if init_tuple is not None and init_tuple.opcode == "tuple" and index < len(init_tuple.operands):
-        init = _int_constant(caller_names.get(_ref(init_tuple.operands[index]))) or 0
+        start = _through(caller_names.get(_ref(init_tuple.operands[index])), caller_names)
+        init = _int_constant(start) or 0
     return max(0, -(-(limit - init) // steps[0]))
 
 
@@ -263,12 +262,9 @@ def trip_count(
     known = re.search(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"(\d+)"', instr.attrs)
     if known:
         return int(known.group(1))
-    counted = counted_loop(instr, computations, caller)
-    if counted is not None:
-        return counted
-    condition = dict(callees(instr)).get("condition")
-    limits = scalar_int_constants(condition, computations) if condition else []
-    return limits[0] if len(limits) == 1 and limits[0] > 0 else None
+    # Anything but a plain counted loop stays unknown: guessing a step of 1 from the limit alone
+    # doubled the FLOPs of every windowed einsum whose counter steps by 2.
+    return counted_loop(instr, computations, caller)
 
 
 def multipliers(

@@ -74,6 +74,10 @@ def test_every_strategy_compiles_for_v5e8(strategy, v5e8):
     # few times more (remat off here; elementwise work is not counted by either).
     assert row["flops"] <= row["hlo_flops"] * 1.05
     assert row["hlo_flops"] < 4 * row["flops"]
+    # Every part's work is found under its named scope.
+    parts = row["parts"]
+    assert parts["attention"]["flops"] > 0 and parts["vision_tower"]["flops"] > 0
+    assert parts["lm_head"]["flops"] > 0 and parts["optimizer"]["bytes"] > 0
 
 
 def _param_bytes(strategy, devices):
@@ -240,3 +244,19 @@ def test_two_slices_put_the_strategys_dcn_axis_across_slices():
     for column in range(8):  # each fsdp group stays inside one slice
         assert len({d.slice_index for d in mesh.devices[0, column].flat}) == 1
     assert {d.slice_index for d in mesh.devices[:, 0, 0].flat} == {0, 1}
+
+
+def test_generate_program_reports_its_kv_cache(v5e8):
+    config = tiny("fsdp")
+    row = analysis.generate_row(config, v5e8, batch_per_chip=2, prompt_len=64, max_new_tokens=16)
+    assert row["error"] is None, row.get("traceback")
+    t = config.model.text
+    rows, slots, head_dim = 2 * 8, 64 + 16, t.hidden_size // t.num_heads
+    kv = 2 * t.num_layers * rows * slots * t.num_kv_heads * head_dim * 4  # k and v, float32
+    valid = rows * slots  # the slot mask, one byte each
+    assert row["kv_cache_bytes_per_chip"] == (kv + valid) // 8 + 4  # batch split 8 ways; index
+    assert row["bytes_per_chip"]["opt_state"] == 0 and row["fits"]
+    # The decoding loop may stop early, so its cost is the upper bound: 15 steps after prefill.
+    assert any(trips is None for _, trips in row["while_loops"])
+    assert 0.8 * row["flops"] <= row["hlo_flops"] <= 1.25 * row["flops"]
+    assert row["parts"]["attention"]["flops"] > 0 and row["parts"]["vision_tower"]["flops"] > 0

@@ -326,3 +326,13 @@ def test_padded_convolution_counts_real_taps_like_xla(padding):
     lowered = jax.jit(conv).lower(x, w)
     xla = lowered.cost_analysis()["flops"]
     assert analyze(lowered.compile().as_text()).flops == pytest.approx(xla, rel=0.01)
+
+
+def test_counted_loop_looks_through_copies():
+    text = TPU_STEP.replace(', backend_config={"known_trip_count":{"n":"32"}}', "")
+    text = text.replace("%one = s32[] constant(1)", "%one = s32[] constant(2)")
+    text = text.replace(
+        "%next = s32[] add(s32[] %i, s32[] %one)",
+        "%ic = s32[] copy(s32[] %i)\n  %next = s32[] add(s32[] %ic, s32[] %one)",
+    )
+    assert analyze(text).while_loops == [("body", 16)]
