@@ -502,3 +502,44 @@ def write_report(
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     return final
+
+
+def winners_table(reports: Sequence[dict]) -> str:
+    """A Markdown table of each report's fastest fitting combination (the README quotes it):
+    ``python -m emollm_jax.sharding.report docs/sharding/*/report.json``."""
+    lines = [
+        "| topology | fastest that fits | mesh | memory / HBM per chip (GiB) | est. step s | "
+        "est. tokens/s/chip | est. MFU | bound | largest batch per chip that fits |",
+        "|---|---|---|---|---:|---:|---:|---|---|",
+    ]
+    for report in reports:
+        row = best(report["rows"])
+        largest = ", ".join(
+            f"{s} {'-' if b is None else b}"
+            for s, b in largest_batch_that_fits(report["rows"]).items()
+        )
+        if row is None:
+            lines.append(f"| {report['topology']} | none fits | | | | | | | {largest} |")
+            continue
+        total = row["bytes_per_chip"]["total"]
+        lines.append(
+            f"| {report['topology']} | `{label(row)}` | {_mesh_cell(row.get('mesh'))} | "
+            f"{_gib(total)} / {_gib(row['hbm_bytes'])} | {row['est_step_s']:.3g} | "
+            f"{_num(row.get('est_tokens_per_s_per_chip'), '.0f')} | "
+            f"{_num(row.get('est_mfu'), '.1f', 100.0)}% | "
+            f"{(row.get('roofline') or {}).get('bound', '?')} | {largest} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> None:
+    paths = [pathlib.Path(a) for a in argv]
+    if not paths:
+        raise SystemExit("usage: python -m emollm_jax.sharding.report REPORT.json [...]")
+    print(winners_table([json.loads(p.read_text()) for p in paths]))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

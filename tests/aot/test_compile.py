@@ -103,7 +103,7 @@ def test_vision_tower_replicated_only_under_fsdp_vision_dp(v5e8):
     def vision_spec(strategy):
         _, program = _param_bytes(strategy, v5e8)
         frozen = program.abstract_state.frozen
-        leaf = frozen["vision_tower"]["layers"]["mlp"]["fc1"]["kernel"].value
+        leaf = frozen["vision_tower"]["layers"]["mlp"]["fc1"]["kernel"].get_value()
         return leaf.sharding.spec
 
     assert "fsdp" in jax.tree.leaves(tuple(vision_spec("fsdp")))

@@ -209,3 +209,16 @@ def test_failure_keeps_the_previous_report(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path, **(kwargs | {"command": "second"}))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_winners_table_names_each_topologys_fastest_fit():
+    from emollm_jax.sharding.report import winners_table
+
+    table = winners_table(
+        [{"topology": "v5p-64", "rows": _rows()}, {"topology": "v5e-8", "rows": _rows()[3:5]}]
+    )
+    lines = table.splitlines()
+    assert len(lines) == 4
+    assert "| v5p-64 | `fsdp/full/b4` | data=1 fsdp=16 tensor=1 |" in lines[2]
+    assert "| 8192 | 50.0% | compute | fsdp 8, dp 4, tp - |" in lines[2]
+    assert lines[3].startswith("| v5e-8 | none fits |")
