@@ -78,11 +78,19 @@ def _ok(row: dict) -> bool:
 
 
 def best(rows: Iterable[dict]) -> dict | None:
-    """The fitting, error-free row with the smallest ``est_step_s`` (a tie: the larger batch)."""
+    """The fastest fitting, error-free row: the most estimated tokens per second per chip
+    (a smaller step time is not faster when it does less work); rows without a throughput
+    compare by ``est_step_s``; a tie goes to the larger batch."""
     candidates = [r for r in rows if _ok(r) and _finite(r.get("est_step_s"))]
     if not candidates:
         return None
-    return min(candidates, key=lambda r: (r["est_step_s"], -(r.get("batch_per_chip") or 0)))
+
+    def key(r):
+        tokens = r.get("est_tokens_per_s_per_chip")
+        speed = -tokens if _finite(tokens) else math.inf
+        return (speed, r["est_step_s"], -(r.get("batch_per_chip") or 0))
+
+    return min(candidates, key=key)
 
 
 def largest_batch_that_fits(rows: Iterable[dict]) -> dict[str, int | None]:

@@ -222,3 +222,11 @@ def test_winners_table_names_each_topologys_fastest_fit():
     assert "| v5p-64 | `fsdp/full/b4` | data=1 fsdp=16 tensor=1 |" in lines[2]
     assert "| 8192 | 50.0% | compute | fsdp 8, dp 4, tp - |" in lines[2]
     assert lines[3].startswith("| v5e-8 | none fits |")
+
+
+def test_best_is_the_highest_throughput_not_the_shortest_step():
+    small = _row("fsdp", "full", 1, step=0.4, mfu=0.48, total_gib=7.0)
+    large = _row("fsdp", "full", 8, step=2.5, mfu=0.60, total_gib=12.0)
+    small["est_tokens_per_s_per_chip"] = 1 * 2048 / 0.4
+    large["est_tokens_per_s_per_chip"] = 8 * 2048 / 2.5
+    assert best([small, large]) is large
