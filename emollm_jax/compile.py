@@ -167,4 +167,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from emollm_jax.aot.cli import underscore_flags
+
+    app.run(main, argv=underscore_flags(sys.argv))

@@ -223,8 +223,9 @@ def notes_for(rows, seq_len: int, frames: int) -> list[str]:
         "counts them: 6 x params x tokens plus attention, without recomputation) / (est. step "
         "x peak).",
         "XLA's own cost_analysis() is not used: with scanned layers it counts the loop body once.",
-        f"Sweep: {len(rows)} combinations, {len(compiled)} compiled; {seconds / 60:.1f} min of "
-        f"building, compiling and reading HLO summed over the rows, on this host "
+        f"Sweep: {len(rows)} combinations, {len(compiled)} compiled; {seconds / 60:.1f} min "
+        f"summed over the rows (each row's wall time where recorded, else its compile time), "
+        f"on this host "
         f"({platform.machine()}, {os.cpu_count()} cores, no accelerator).",
     ]
 
@@ -275,4 +276,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from emollm_jax.aot.cli import underscore_flags
+
+    app.run(main, argv=underscore_flags(sys.argv))

@@ -68,3 +68,12 @@ def test_compare_writes_the_report_and_resumes(tmp_path):
     assert [r["compile_s"] for r in rerun] == [r["compile_s"] for r in rows]
     assert [r["est_step_s"] for r in rerun] == pytest.approx([r["est_step_s"] for r in rows])
     assert len((out / "rows.jsonl").read_text().splitlines()) == len(before.splitlines())
+
+
+def test_flags_may_be_spelled_with_hyphens():
+    from emollm_jax.aot.cli import underscore_flags
+
+    argv = ["prog", "--num-slices=2", "--batch-per-chip", "1,2", "--config.mesh.shape.fsdp=-1"]
+    assert underscore_flags(argv) == [
+        "prog", "--num_slices=2", "--batch_per_chip", "1,2", "--config.mesh.shape.fsdp=-1"
+    ]  # fmt: skip
