@@ -344,7 +344,7 @@ def generate_row(
     from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
     from emollm_jax.models.build import abstract_model
     from emollm_jax.models.config import from_config_dict
-    from emollm_jax.train.program import with_shardings
+    from emollm_jax.train.program import abstract_batch, with_shardings
 
     config = config.copy_and_resolve_references()
     n = len(devices)
@@ -359,17 +359,9 @@ def generate_row(
         gen = Generator(model, GenerateConfig(max_new_tokens=max_new_tokens), mesh=mesh,
                         rules=rules)  # fmt: skip
         b = batch_per_chip * n
-        sh = gen.batch_sharding
-        batch = {
-            "input_ids": jax.ShapeDtypeStruct((b, prompt_len), jnp.int32, sharding=sh),
-            "attention_mask": jax.ShapeDtypeStruct((b, prompt_len), jnp.int32, sharding=sh),
-        }
-        if cfg.arch == "llava" and frames:
-            v = cfg.vision
-            batch["pixel_values"] = jax.ShapeDtypeStruct(
-                (b, frames, v.num_channels, v.image_size, v.image_size), jnp.float32, sharding=sh
-            )
-            batch["frame_media"] = jax.ShapeDtypeStruct((b, frames), jnp.int32, sharding=sh)
+        batch = abstract_batch(
+            cfg, gen.batch_sharding, b, prompt_len, frames, ("input_ids", "attention_mask")
+        )
         key = jax.eval_shape(lambda: jax.random.key(0))
         key = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=gen.replicated)
         params = with_shardings(nnx.state(model), jax.tree.map(lambda x: x.sharding, gen.state))

@@ -122,12 +122,7 @@ def _map_variables(fn, state, rules: Rules = (), other=None):
 
 def state_shardings(state: nnx.State, mesh: Mesh, rules: Rules) -> nnx.State:
     """A ``NamedSharding`` per variable of ``state`` (abstract or concrete)."""
-
-    def one(path, scope, v):
-        spec = logical_to_spec(variable_axes(v), v.shape, rules, mesh, scope)
-        return v.replace(NamedSharding(mesh, spec))
-
-    return _map_variables(one, state, rules)
+    return tree_shardings(state, mesh, rules)
 
 
 def tree_shardings(tree, mesh: Mesh, rules: Rules):

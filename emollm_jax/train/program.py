@@ -37,6 +37,23 @@ def with_shardings(tree, shardings):
     )
 
 
+def abstract_batch(
+    model_cfg: ModelConfig, sharding, batch_size: int, seq_len: int, frames: int, token_keys
+) -> dict:
+    """``token_keys`` as ``[batch, seq]`` int32 and, for a LLaVA model with ``frames``, the
+    frames ``[batch, frames, C, H, W]`` and their media index, all split by ``sharding``."""
+    tokens = jax.ShapeDtypeStruct((batch_size, seq_len), jnp.int32, sharding=sharding)
+    batch = {k: tokens for k in token_keys}
+    if model_cfg.arch == "llava" and frames:
+        v = model_cfg.vision
+        pixels = (batch_size, frames, v.num_channels, v.image_size, v.image_size)
+        batch["pixel_values"] = jax.ShapeDtypeStruct(pixels, jnp.float32, sharding=sharding)
+        batch["frame_media"] = jax.ShapeDtypeStruct(
+            (batch_size, frames), jnp.int32, sharding=sharding
+        )
+    return batch
+
+
 @dataclasses.dataclass
 class TrainProgram:
     model_cfg: ModelConfig
@@ -54,20 +71,9 @@ class TrainProgram:
 
     def abstract_batch(self, batch_size: int, seq_len: int, frames: int = 1) -> dict:
         """A global batch of ``batch_size`` rows as ``ShapeDtypeStruct``s (the pipeline's keys)."""
-        tokens = jax.ShapeDtypeStruct(
-            (batch_size, seq_len), jnp.int32, sharding=self.batch_sharding
+        return abstract_batch(
+            self.model_cfg, self.batch_sharding, batch_size, seq_len, frames, TOKEN_KEYS
         )
-        batch = {k: tokens for k in TOKEN_KEYS}
-        if self.model_cfg.arch == "llava" and frames:
-            v = self.model_cfg.vision
-            pixels = (batch_size, frames, v.num_channels, v.image_size, v.image_size)
-            batch["pixel_values"] = jax.ShapeDtypeStruct(
-                pixels, jnp.float32, sharding=self.batch_sharding
-            )
-            batch["frame_media"] = jax.ShapeDtypeStruct(
-                (batch_size, frames), jnp.int32, sharding=self.batch_sharding
-            )
-        return batch
 
     def lower(self, batch: dict):
         """The step lowered for ``batch`` (arrays or ``ShapeDtypeStruct``s)."""
