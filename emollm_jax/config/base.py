@@ -83,6 +83,9 @@ def base_config() -> config_dict.ConfigDict:
             grad_clip_norm=1.0,
             # Microbatches per step, accumulated inside one jitted step.
             grad_accum_steps=1,
+            # Loss over this many positions at a time, from the hidden states (no
+            # [batch, seq, vocab] logits in memory; train/loss.py). 0: the full logits at once.
+            loss_chunk=0,
             # Non-finite loss or gradient: the update is skipped and counted; this many in a
             # row stop the run (after a checkpoint is saved).
             max_consecutive_nonfinite=5,

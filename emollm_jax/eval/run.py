@@ -51,7 +51,8 @@ from emollm_jax.eval.predictions import PredictionStore, row_key
 from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
-from emollm_jax.models.config import ConfigError, ModelConfig, from_config_dict
+from emollm_jax.models.attention import check_platform
+from emollm_jax.models.config import ATTENTION_FIELDS, ConfigError, ModelConfig, from_config_dict
 from emollm_jax.models.visual_tokens import tokens_per_frame
 
 PREDICTIONS = "predictions.jsonl"
@@ -102,11 +103,16 @@ def mesh_and_rules(config) -> tuple[Any, tuple]:
 
 def load_model(checkpoint: str, config, mesh=None, rules=()) -> tuple[Any, int | None]:
     """The model of a Hugging Face folder (has config.json) or of an Orbax training run's
-    latest complete checkpoint, and that checkpoint's step (None for Hugging Face)."""
+    latest complete checkpoint, and that checkpoint's step (None for Hugging Face). The
+    attention implementation is ``config.model``'s (this machine's), not the stored one."""
+    wanted = from_config_dict(config.model)
+    if mesh is not None:
+        check_platform(wanted, mesh.devices.flat[0])
+    attention = {k: getattr(wanted, k) for k in ATTENTION_FIELDS}
     if (Path(checkpoint) / "config.json").exists():
         import emollm_jax
 
-        return emollm_jax.load_hf(checkpoint, mesh=mesh, rules=rules), None
+        return emollm_jax.load_hf(checkpoint, mesh=mesh, rules=rules, **attention), None
     from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
     from emollm_jax.checkpoint.restore import load_model as restore
 
@@ -118,7 +124,7 @@ def load_model(checkpoint: str, config, mesh=None, rules=()) -> tuple[Any, int |
             f"--checkpoint {checkpoint}: neither a Hugging Face folder (no config.json) nor a "
             f"training run with a complete checkpoint"
         )
-    return restore(checkpoint, config, step=step, mesh=mesh, rules=rules), step
+    return restore(checkpoint, config, step=step, mesh=mesh, rules=rules, **attention), step
 
 
 def eval_prompt_hook(config) -> Callable[[dict], dict] | None:

@@ -34,10 +34,8 @@ Our choices:
   multi-process evaluation needs no special casing; rows are padded (the last one repeated) up
   to a multiple of the process's batch shards and the padding is dropped from the outputs.
   Given ``jax.Array``s, global arrays return (their batch must divide over the batch axes).
-- The prefill computes logits for every prompt position although only the last is used: it
-  calls the model's public ``__call__`` so that any model (LLaVA, EmoLLM, a bare LLM) decodes
-  the same way. A model option for last-position logits would save ``batch * prompt * vocab``
-  floats per batch.
+- The prefill computes the logits of the last prompt position only (``last_only``): the LM head
+  never produces ``[batch, prompt, vocab]`` logits.
 """
 
 from __future__ import annotations
@@ -245,6 +243,7 @@ class Generator:
             attention_mask=mask,
             positions=positions,
             cache=self._constrain_cache(cache),
+            last_only=True,  # the next token needs the last column's logits only
             **media,  # only when present: a bare LLM takes neither keyword
         )
         first = next_token(logits[:, -1], jax.random.fold_in(key, 0), cfg.sampling)

@@ -1,66 +1,171 @@
-"""One attention implementation for the vision encoder (bidirectional) and the LLM (causal, GQA,
-KV cache).
+"""The attention seam shared by the vision encoder (bidirectional) and the LLM (causal, GQA,
+KV cache), and the multi-head attention module built on it.
+
+``attend(q, k, v, mask, scale, settings)`` picks the implementation that ``settings``
+(``config.model.attention``) names:
+
+- ``xla``: the reference: one einsum + softmax in float32 (``xla_attention``); it materialises
+  the logits ``[batch, kv_heads, group, q_len, kv_len]``.
+- ``splash``: Pallas splash attention for TPUs (``splash_attention.py``), flash-style: no logits
+  in memory. ``attention_interpret`` runs it in Pallas interpret mode on any platform (tests).
+- ``cudnn``: ``jax.nn.dot_product_attention(implementation="cudnn")`` on NVIDIA GPUs (bfloat16 or
+  float16 only).
+- ``auto``: splash on TPU, cuDNN on an NVIDIA GPU for 16-bit compute, xla otherwise; never fails.
+
+The platform is that of the active mesh (compile-only TPU devices count as TPUs), else JAX's
+default backend. Decoding with a KV cache (queries and keys in different slots) always takes the
+XLA path, which works with the preallocated cache on every platform.
 
 Layouts: queries ``[batch, q_len, heads, head_dim]``, keys/values
-``[batch, kv_len, kv_heads, head_dim]``; a boolean mask ``[batch, 1, q_len, kv_len]`` says which
-keys a query may see. Logits and softmax run in float32. A query that may see no key (a padding
-position) gets a uniform distribution instead of NaN; its output is never used.
+``[batch, kv_len, kv_heads, head_dim]``; the mask is an ``AttentionMask`` (``attention_mask.py``).
+In the XLA path a query that may see no key (a padding position) gets a uniform distribution
+instead of NaN; its output is never used.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
 
 from emollm_jax.models import rope
-from emollm_jax.models.config import LoraConfig
+from emollm_jax.models.attention_mask import AttentionMask
+from emollm_jax.models.config import ConfigError, LoraConfig, ModelConfig
 from emollm_jax.models.layers import Dense, lora_kwargs
-from emollm_jax.sharding.context import constrain
+from emollm_jax.models.splash_attention import splash_attention
+from emollm_jax.sharding.context import active, constrain
 
 _MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)
+KINDS = ("xla", "splash", "cudnn", "auto")
+# Checkpoint names of what the "attention" remat policy saves (models/stack.py).
+SAVED_NAMES = ("attention_q", "attention_k", "attention_v", "attention_out")
 
 
-def dot_product_attention(
+@dataclasses.dataclass(frozen=True)
+class AttentionSettings:
+    """The implementation and its options (static: part of the compiled program)."""
+
+    kind: str = "xla"
+    interpret: bool = False
+    block_q: int = 512
+    block_kv: int = 512
+
+    @classmethod
+    def of(cls, cfg: ModelConfig) -> AttentionSettings:
+        return cls(
+            cfg.attention, cfg.attention_interpret, cfg.attention_block_q, cfg.attention_block_kv
+        )
+
+
+def _is_nvidia(device) -> bool:
+    return device.platform == "gpu" and "nvidia" in getattr(device, "device_kind", "").lower()
+
+
+def _device():
+    current = active()
+    return current[0].devices.flat[0] if current is not None else jax.devices()[0]
+
+
+def resolve(settings: AttentionSettings, device, dtype) -> str:
+    """The implementation ``settings`` asks for on ``device`` for ``dtype`` compute."""
+    if settings.kind != "auto":
+        return settings.kind
+    if device.platform == "tpu":
+        return "splash"
+    if _is_nvidia(device) and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16):
+        return "cudnn"
+    return "xla"
+
+
+def check_platform(cfg: ModelConfig, device) -> None:
+    """Fail at start-up, naming the field, when ``cfg.attention`` cannot run on ``device``."""
+    field = "config.model.attention"
+    if cfg.attention == "splash" and device.platform != "tpu" and not cfg.attention_interpret:
+        raise ConfigError(
+            f"{field}: 'splash' is a TPU kernel and this platform is {device.platform!r}; use "
+            "'auto' or 'xla', or set config.model.attention_interpret=True to run it in Pallas "
+            "interpret mode (slow: tests only)"
+        )
+    if cfg.attention == "cudnn":
+        if not _is_nvidia(device):
+            raise ConfigError(
+                f"{field}: 'cudnn' needs an NVIDIA GPU and this platform is {device.platform!r} "
+                f"({getattr(device, 'device_kind', '?')}); use 'auto' or 'xla'"
+            )
+        if cfg.dtype not in ("bfloat16", "float16"):
+            raise ConfigError(
+                f"{field}: 'cudnn' computes in bfloat16 or float16 only, and "
+                f"config.model.dtype is {cfg.dtype!r}"
+            )
+
+
+def xla_attention(
     q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float
 ) -> jax.Array:
-    """Grouped-query attention: ``heads`` must be a multiple of ``kv_heads``."""
-    with jax.named_scope("attention"):  # names its ops in the compiled program (cost reports)
-        b, tq, h, d = q.shape
-        kv = k.shape[2]
-        q = q.reshape(b, tq, kv, h // kv, d)  # [batch, q_len, kv_heads, group, head_dim]
-        logits = jnp.einsum("bqkgd,bskd->bkgqs", q, k, preferred_element_type=jnp.float32)
-        logits = logits * scale
-        if mask is not None:
-            logits = jnp.where(mask[:, :, None, :, :], logits, _MASKED)
-        probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-        out = jnp.einsum("bkgqs,bskd->bqkgd", probs, v)
-        return out.reshape(b, tq, h, d)
+    """The reference: grouped-query attention with a dense boolean ``mask``
+    ``[batch or 1, 1, q_len, kv_len]``; ``heads`` must be a multiple of ``kv_heads``."""
+    b, tq, h, d = q.shape
+    kv = k.shape[2]
+    q = q.reshape(b, tq, kv, h // kv, d)  # [batch, q_len, kv_heads, group, head_dim]
+    logits = jnp.einsum("bqkgd,bskd->bkgqs", q, k, preferred_element_type=jnp.float32)
+    logits = logits * scale
+    if mask is not None:
+        logits = jnp.where(mask[:, :, None, :, :], logits, _MASKED)
+    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgqs,bskd->bqkgd", probs, v)
+    return out.reshape(b, tq, h, d)
 
 
-def make_mask(
-    q_slots: jax.Array,
-    k_slots: jax.Array,
-    *,
-    causal: bool,
-    k_valid: jax.Array | None = None,
-    q_segments: jax.Array | None = None,
-    k_segments: jax.Array | None = None,
+def _cudnn_attention(q, k, v, mask: AttentionMask | None, scale: float) -> jax.Array:
+    dense = None
+    if mask is not None:
+        dense = AttentionMask(
+            kv_valid=mask.kv_valid, q_segments=mask.q_segments, kv_segments=mask.kv_segments
+        ).dense(q.shape[1], k.shape[1])
+    return jax.nn.dot_product_attention(
+        q,
+        k,
+        v,
+        mask=dense,
+        scale=scale,
+        is_causal=mask is not None and mask.causal,
+        implementation="cudnn",
+    )
+
+
+def attend(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    mask: AttentionMask | None,
+    scale: float,
+    settings: AttentionSettings = AttentionSettings(),
 ) -> jax.Array:
-    """A ``[batch, 1, q_len, kv_len]`` boolean mask.
-
-    ``q_slots [q_len]`` and ``k_slots [kv_len]`` are the positions of queries and keys in the
-    (cached) sequence, used for causality; ``k_valid [batch, kv_len]`` marks real keys;
-    segment ids ``[batch, len]`` keep packed examples apart.
-    """
-    mask = jnp.ones((1, 1, q_slots.shape[0], k_slots.shape[0]), bool)
-    if causal:
-        mask = mask & (k_slots[None, :] <= q_slots[:, None])[None, None]
-    if k_valid is not None:
-        mask = mask & k_valid[:, None, None, :].astype(bool)
-    if q_segments is not None and k_segments is not None:
-        mask = mask & (q_segments[:, None, :, None] == k_segments[:, None, None, :])
-    return mask
+    """Attention through the implementation ``settings`` picks (see the module docstring)."""
+    with jax.named_scope("attention"):  # names its ops in the compiled program (cost reports)
+        kind = resolve(settings, _device(), q.dtype)
+        if kind == "xla" or (mask is not None and mask.cached):
+            dense = None if mask is None else mask.dense(q.shape[1], k.shape[1])
+            out = xla_attention(q, k, v, dense, scale)
+        elif kind == "splash":
+            out = splash_attention(
+                q,
+                k,
+                v,
+                mask,
+                scale,
+                block_q=settings.block_q,
+                block_kv=settings.block_kv,
+                interpret=settings.interpret,
+            )
+        elif kind == "cudnn":
+            out = _cudnn_attention(q, k, v, mask, scale)
+        else:
+            raise ConfigError(f"config.model.attention: {kind!r} is not one of {KINDS}")
+        return checkpoint_name(out, "attention_out")
 
 
 class Attention(nnx.Module):
@@ -79,8 +184,10 @@ class Attention(nnx.Module):
         dtype,
         rngs: nnx.Rngs,
         lora: LoraConfig | None = None,
+        settings: AttentionSettings = AttentionSettings(),
     ):
         self.head_dim = head_dim
+        self.settings = settings
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs)
         adapters = {name: lora_kwargs(lora, name) for name in ("q", "k", "v", "o")}
         self.q = Dense(
@@ -123,7 +230,7 @@ class Attention(nnx.Module):
     def __call__(
         self,
         x: jax.Array,
-        mask: jax.Array | None,
+        mask: AttentionMask | None,
         *,
         cos_sin: tuple[jax.Array, jax.Array] | None = None,
         cache: tuple[jax.Array, jax.Array, jax.Array] | None = None,
@@ -140,11 +247,14 @@ class Attention(nnx.Module):
         if cos_sin is not None:
             q = rope.apply(q, *cos_sin)
             k = rope.apply(k, *cos_sin)
+        q = checkpoint_name(q, "attention_q")
+        k = checkpoint_name(k, "attention_k")
+        v = checkpoint_name(v, "attention_v")
         new_cache = None
         if cache is not None:
             k_cache, v_cache, index = cache
             k = jax.lax.dynamic_update_slice_in_dim(k_cache, k.astype(k_cache.dtype), index, 1)
             v = jax.lax.dynamic_update_slice_in_dim(v_cache, v.astype(v_cache.dtype), index, 1)
             new_cache = (k, v)
-        out = dot_product_attention(q, k, v, mask, self.head_dim**-0.5)
+        out = attend(q, k, v, mask, self.head_dim**-0.5, self.settings)
         return self.o(out), new_cache

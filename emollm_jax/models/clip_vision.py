@@ -12,12 +12,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from emollm_jax.models import stack
-from emollm_jax.models.attention import Attention
+from emollm_jax.models.attention import Attention, AttentionSettings
+from emollm_jax.models.attention_mask import AttentionMask
 from emollm_jax.models.config import ModelConfig, VisionConfig
 from emollm_jax.models.layers import ACTIVATIONS, Dense, LayerNorm, normal_init, param
 from emollm_jax.sharding.context import constrain
 
 _ACT = ("batch", "length", "act_embed")
+_BIDIRECTIONAL = AttentionMask(causal=False)  # every patch sees every patch
 
 
 class VisionMLP(nnx.Module):
@@ -45,7 +47,15 @@ class VisionMLP(nnx.Module):
 
 
 class VisionLayer(nnx.Module):
-    def __init__(self, cfg: VisionConfig, *, param_dtype, dtype, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        cfg: VisionConfig,
+        *,
+        param_dtype,
+        dtype,
+        rngs: nnx.Rngs,
+        attention: AttentionSettings = AttentionSettings(),
+    ):
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs)
         norm = dict(eps=cfg.layer_norm_eps, **common)
         self.norm1 = LayerNorm(cfg.hidden_size, **norm)
@@ -56,13 +66,14 @@ class VisionLayer(nnx.Module):
             cfg.head_dim,
             qkv_bias=True,
             o_bias=True,
+            settings=attention,
             **common,
         )
         self.norm2 = LayerNorm(cfg.hidden_size, **norm)
         self.mlp = VisionMLP(cfg, **common)
 
     def __call__(self, x):
-        x = x + self.attn(self.norm1(x), None)[0]
+        x = x + self.attn(self.norm1(x), _BIDIRECTIONAL)[0]
         x = x + self.mlp(self.norm2(x))
         return constrain(x, _ACT)
 
@@ -92,8 +103,9 @@ class CLIPVision(nnx.Module):
             rngs, normal_init, (cfg.num_positions, d), param_dtype, (None, "embed")
         )
         self.pre_norm = LayerNorm(d, eps=cfg.layer_norm_eps, rngs=rngs, **common)
+        attention = AttentionSettings.of(model_cfg)
         self.layers = stack.create(
-            lambda r: VisionLayer(cfg, rngs=r, **common), cfg.num_layers, rngs
+            lambda r: VisionLayer(cfg, rngs=r, attention=attention, **common), cfg.num_layers, rngs
         )
         self.post_norm = LayerNorm(d, eps=cfg.layer_norm_eps, rngs=rngs, **common)
 

@@ -20,7 +20,11 @@ SELECT_STRATEGIES = ("default", "full")
 DTYPES = ("float32", "bfloat16", "float16")
 VISION_ACTS = ("quick_gelu", "gelu", "gelu_pytorch_tanh")
 PROJECTOR_ACTS = ("gelu", "gelu_pytorch_tanh", "quick_gelu", "silu", "relu")
-REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "attention")
+ATTENTION_KINDS = ("xla", "splash", "cudnn", "auto")
+# ModelConfig fields that choose how the forward pass runs and shape no parameter.
+ATTENTION_FIELDS = ("attention", "attention_interpret", "attention_block_q", "attention_block_kv")
+FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELDS)
 PROJECTOR_TYPES = ("mlp", "multi_perspective")
 PERSPECTIVES = ("patch", "depth", "relation", "global")
 VIDEO_MODES = ("frames", "pooled")
@@ -181,6 +185,13 @@ class ModelConfig:
     # Forward-pass choices; they change no parameter.
     scan_layers: bool = False
     remat: str = "none"
+    # Attention implementation (models/attention.py): xla | splash | cudnn | auto. Interpret
+    # runs splash in Pallas interpret mode on any platform (tests); block sizes are splash's
+    # (multiples of 128; lowered to what divides the padded sequence).
+    attention: str = "xla"
+    attention_interpret: bool = False
+    attention_block_q: int = 512
+    attention_block_kv: int = 512
 
     @property
     def jnp_param_dtype(self):
@@ -311,6 +322,12 @@ def validate(cfg: ModelConfig) -> ModelConfig:
             raise _fail(f"model.{name}", f"{getattr(cfg, name)!r} is not one of {DTYPES}")
     if cfg.remat not in REMAT_POLICIES:
         raise _fail("model.remat", f"{cfg.remat!r} is not one of {REMAT_POLICIES}")
+    if cfg.attention not in ATTENTION_KINDS:
+        raise _fail("model.attention", f"{cfg.attention!r} is not one of {ATTENTION_KINDS}")
+    for name in ("attention_block_q", "attention_block_kv"):
+        size = getattr(cfg, name)
+        if size <= 0 or size % 128:
+            raise _fail(f"model.{name}", f"must be a positive multiple of 128, got {size}")
     if cfg.has_vision:
         v = cfg.vision
         if v is None:

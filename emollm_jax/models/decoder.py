@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from emollm_jax.models import rope, stack
-from emollm_jax.models.attention import Attention, make_mask
+from emollm_jax.models.attention import Attention, AttentionSettings
+from emollm_jax.models.attention_mask import cache_mask, self_attention_mask
 from emollm_jax.models.config import ModelConfig, TextConfig
 from emollm_jax.models.layers import Dense, Embed, RMSNorm, lora_kwargs
 from emollm_jax.sharding.context import constrain
@@ -60,7 +61,16 @@ class MLP(nnx.Module):
 
 
 class DecoderLayer(nnx.Module):
-    def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs, lora=None):
+    def __init__(
+        self,
+        cfg: TextConfig,
+        *,
+        param_dtype,
+        dtype,
+        rngs: nnx.Rngs,
+        lora=None,
+        attention: AttentionSettings = AttentionSettings(),
+    ):
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs)
         self.input_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, **common)
         self.attn = Attention(
@@ -71,6 +81,7 @@ class DecoderLayer(nnx.Module):
             qkv_bias=cfg.qkv_bias,
             o_bias=cfg.o_bias,
             lora=lora,
+            settings=attention,
             **common,
         )
         self.post_attn_norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, **common)
@@ -94,8 +105,11 @@ class DecoderLM(nnx.Module):
         self.dtype = dtype = model_cfg.jnp_dtype
         common = dict(param_dtype=model_cfg.jnp_param_dtype, dtype=dtype)
         self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, rngs=rngs, **common)
+        attention = AttentionSettings.of(model_cfg)
         self.layers = stack.create(
-            lambda r: DecoderLayer(cfg, rngs=r, lora=model_cfg.lora, **common), cfg.num_layers, rngs
+            lambda r: DecoderLayer(cfg, rngs=r, lora=model_cfg.lora, attention=attention, **common),
+            cfg.num_layers,
+            rngs,
         )
         self.norm = RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps, rngs=rngs, **common)
         self.lm_head = (
@@ -134,22 +148,14 @@ class DecoderLM(nnx.Module):
         inv_freq = rope.inverse_frequencies(cfg.resolved_head_dim, cfg.rope_theta, cfg.rope_scaling)
         cos_sin = rope.cos_sin(positions, inv_freq)
         if cache is None:
-            mask = make_mask(
-                q_slots,
-                q_slots,
-                causal=True,
-                k_valid=attention_mask,
-                q_segments=segment_ids,
-                k_segments=segment_ids,
-            )
+            mask = self_attention_mask(attention_mask, segment_ids, causal=True)
             xs = None
         else:
             new_valid = jnp.ones((b, t), bool) if attention_mask is None else attention_mask
             slot_mask = jax.lax.dynamic_update_slice_in_dim(
                 cache["mask"], new_valid.astype(bool), offset, 1
             )
-            k_slots = jnp.arange(cache["mask"].shape[1])
-            mask = make_mask(q_slots, k_slots, causal=True, k_valid=slot_mask)
+            mask = cache_mask(q_slots, slot_mask)
             xs = (cache["k"], cache["v"])
 
         def body(layer, h, layer_cache):
@@ -170,6 +176,27 @@ class DecoderLM(nnx.Module):
             out = self.embed_tokens.attend(h) if self.lm_head is None else self.lm_head(h)
             return constrain(out, ("batch", "length", "vocab"))
 
+    def features(
+        self,
+        input_ids: jax.Array | None = None,
+        attention_mask: jax.Array | None = None,
+        *,
+        inputs_embeds: jax.Array | None = None,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+    ) -> jax.Array:
+        """The final-normed hidden states ``[B, T, D]`` that ``logits`` maps to the vocabulary
+        (the chunked loss computes logits a few positions at a time from these)."""
+        if inputs_embeds is None:
+            inputs_embeds = self.embed(input_ids)
+        h, _ = self.hidden(
+            inputs_embeds,
+            attention_mask=attention_mask,
+            positions=positions,
+            segment_ids=segment_ids,
+        )
+        return h
+
     def __call__(
         self,
         input_ids: jax.Array | None = None,
@@ -180,8 +207,10 @@ class DecoderLM(nnx.Module):
         positions: jax.Array | None = None,
         segment_ids: jax.Array | None = None,
         cache: Cache | None = None,
+        last_only: bool = False,
     ):
-        """Logits, or ``(logits, cache)`` when a cache is passed."""
+        """Logits ``[B, T, vocab]`` (``[B, 1, vocab]``, the last position's, with ``last_only``),
+        or ``(logits, cache)`` when a cache is passed."""
         if pixel_values is not None:
             raise ValueError("a text-only LLM takes no pixel_values")
         if inputs_embeds is None:
@@ -193,5 +222,5 @@ class DecoderLM(nnx.Module):
             segment_ids=segment_ids,
             cache=cache,
         )
-        logits = self.logits(h)
+        logits = self.logits(h[:, -1:] if last_only else h)
         return logits if cache is None else (logits, new_cache)

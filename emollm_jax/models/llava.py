@@ -93,6 +93,29 @@ class Llava(nnx.Module):
             f"got shape {pixel_values.shape}"
         )
 
+    def features(
+        self,
+        input_ids: jax.Array,
+        pixel_values: jax.Array | None = None,
+        attention_mask: jax.Array | None = None,
+        *,
+        frame_media: jax.Array | None = None,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+    ) -> jax.Array:
+        """The LLM's final-normed hidden states ``[B, T, D_text]`` (``logits`` maps them to the
+        vocabulary)."""
+        embeds = self.embed(input_ids, pixel_values, frame_media)
+        return self.language_model.features(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            positions=positions,
+            segment_ids=segment_ids,
+        )
+
+    def logits(self, h: jax.Array) -> jax.Array:
+        return self.language_model.logits(h)
+
     def __call__(
         self,
         input_ids: jax.Array,
@@ -103,8 +126,10 @@ class Llava(nnx.Module):
         positions: jax.Array | None = None,
         segment_ids: jax.Array | None = None,
         cache: Cache | None = None,
+        last_only: bool = False,
     ):
-        """Logits ``[B, T, vocab]``, or ``(logits, cache)`` when a cache is passed.
+        """Logits ``[B, T, vocab]`` (the last position's only with ``last_only``), or
+        ``(logits, cache)`` when a cache is passed.
 
         ``frame_media`` (which media item each frame is; -1 for padding) goes with the
         ``[batch, frames, C, H, W]`` layout; the baseline projector needs no more than the frame
@@ -117,4 +142,5 @@ class Llava(nnx.Module):
             positions=positions,
             segment_ids=segment_ids,
             cache=cache,
+            last_only=last_only,
         )

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from emollm_jax.models.attention import Attention, dot_product_attention
+from emollm_jax.models.attention import Attention, xla_attention
 from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.layers import ACTIVATIONS, Dense, LayerNorm, normal_init, param, zeros_init
 from emollm_jax.models.projector import MLPProjector, feature_layer_indices, select_features
@@ -152,7 +152,7 @@ def cross_attend(attn: Attention, queries: jax.Array, context: jax.Array) -> jax
     """``queries [N, Q, D]`` attend to ``context [N, S, D]`` (no mask) through ``attn``'s
     projections."""
     q, k, v = attn.q(queries), attn.k(context), attn.v(context)
-    return attn.o(dot_product_attention(q, k, v, None, attn.head_dim**-0.5))
+    return attn.o(xla_attention(q, k, v, None, attn.head_dim**-0.5))
 
 
 class GlobalPerspective(nnx.Module):

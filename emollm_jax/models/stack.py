@@ -19,6 +19,12 @@ REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
     "dots": jax.checkpoint_policies.checkpoint_dots,
     "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    # What attention kernels need for their backward pass: the projected queries, keys and
+    # values, the attention output and splash's residuals (its log-sum-exp); the MLP and the
+    # norms are recomputed.
+    "attention": jax.checkpoint_policies.save_only_these_names(
+        "attention_q", "attention_k", "attention_v", "attention_out", "attention_residuals"
+    ),
 }
 
 

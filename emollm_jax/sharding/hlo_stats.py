@@ -16,6 +16,18 @@ The numbers are estimates for a roofline, not measurements:
   ``jax.named_scope`` names (``PARTS``) in each op's metadata; the rest is ``other`` (the LLM's
   dense layers, embeddings, the step's glue).
 
+Pallas kernels are opaque custom calls; their cost is modelled (``kernel_cost``):
+
+- splash attention (``splash_{mha,mqa}_{fwd,dq,dkv}...``): queries ``[..., q_len, head_dim]``
+  (every leading dimension counts as a head), keys ``[..., kv_len, head_dim]``. FLOPs are
+  ``2 * heads * q_len * kv_len * head_dim`` per matmul: 2 in the forward kernel (QK^T, PV), 3 in
+  the dq kernel (QK^T, dO V^T, dS K) and 4 in the dkv kernel (QK^T, dO V^T, P^T dO, dS^T Q).
+  Causal block skipping is assumed everywhere but in the vision tower (the only bidirectional
+  user), computing ``(n + 1) / 2n`` of the ``n x n`` blocks read from the block-mask operand's
+  shape. HBM bytes: every float operand and result once, plus the side streamed again per block
+  (keys and values once per query block in fwd/dq, queries and output gradients once per key
+  block in dkv).
+
 Bytes are those of device memory: values the compiler placed in an on-chip memory space (layout
 ``S(n)``: TPU VMEM / SMEM) are not HBM traffic, and dynamic-(update-)slices move their slice,
 not the whole buffer (they run in place).
@@ -421,6 +433,56 @@ def _slice_bytes(instr, root, operand_bytes, symbols, computations) -> float | N
     return max(operand_bytes - source, 0.0) + 2 * out
 
 
+# Pallas kernels (see the module docstring).
+_SPLASH = re.compile(r"splash_(mha|mqa)_(fwd|dq|dkv)")
+_MATMULS = {"fwd": 2, "dq": 3, "dkv": 4}
+_FLOATS = ("bf16", "f16", "f32")
+
+
+def _constraints(attrs: str) -> list[tuple[str, list[int]]]:
+    start = attrs.find("operand_layout_constraints={")
+    if start < 0:
+        return []
+    depth, i = 0, start + len("operand_layout_constraints=")
+    for j in range(i, len(attrs)):
+        depth += {"{": 1, "}": -1}.get(attrs[j], 0)
+        if depth == 0:
+            return [(t, parse_dims(d)) for t, d in _ARRAY.findall(attrs[i : j + 1])]
+    return []
+
+
+def _bytes(dtype: str, dims: list[int]) -> float:
+    return math.prod(dims) * element_bits(dtype) / 8
+
+
+def kernel_cost(instr: _Instr, part: str) -> tuple[float, float] | None:
+    """(flops, HBM bytes) of one splash attention kernel call, or None if it is not one."""
+    if instr.opcode != "custom-call":
+        return None
+    attrs = instr.attrs
+    kind = _SPLASH.search(instr.name) or _SPLASH.search(attrs.split("backend_config", 1)[0])
+    if kind is None:
+        return None
+    phase = kind.group(2)
+    arrays = _constraints(attrs)
+    floats = [(t, d) for t, d in arrays if t in _FLOATS and len(d) >= 3]
+    masks = [d for t, d in arrays if t == "s8" and len(d) == 3]
+    if len(floats) < 2:
+        return None
+    (q_type, q), (k_type, k) = floats[0], floats[1]
+    heads, q_len, head_dim, kv_len = math.prod(q[:-2]), q[-2], q[-1], k[-2]
+    n_q, n_kv = (masks[0][-2], masks[0][-1]) if masks else (1, 1)
+    causal = part != "vision_tower" and n_q == n_kv
+    fraction = (n_q + 1) / (2 * n_q) if causal else 1.0
+    flops = _MATMULS[phase] * 2.0 * heads * q_len * kv_len * head_dim * fraction
+    once = sum(_bytes(t, d) for t, d in floats) + shape_bytes(instr.shape)
+    if phase == "dkv":
+        again = 2 * _bytes(q_type, q) * max(n_kv * fraction - 1, 0)
+    else:
+        again = 2 * _bytes(k_type, k) * max(n_q * fraction - 1, 0)
+    return flops, once + again
+
+
 def instruction_bytes(
     instr: _Instr, operand_bytes: float, symbols=None, computations=None
 ) -> float:
@@ -463,8 +525,11 @@ def analyze(hlo_text: str, unknown_trip_count: int = 1) -> HloStats:
                 continue
             part = part_of(instr)
             operand_bytes = sum(shape_bytes(operand_shape(o, symbols)) for o in instr.operands)
+            kernel = kernel_cost(instr, part)
             try:
-                if instr.opcode == "dot":
+                if kernel is not None:
+                    flops = kernel[0] * m
+                elif instr.opcode == "dot":
                     flops = dot_flops(instr, symbols) * m
                 elif instr.opcode == "convolution":
                     flops = convolution_flops(instr, symbols) * m
@@ -482,7 +547,10 @@ def analyze(hlo_text: str, unknown_trip_count: int = 1) -> HloStats:
                 _add_part(stats, part, "collective_bytes", moved)
             if comp in top_level:
                 operand_bytes = sum(hbm_bytes(operand_shape(o, symbols)) for o in instr.operands)
-                moved = instruction_bytes(instr, operand_bytes, symbols, computations) * m
+                if kernel is not None:
+                    moved = kernel[1] * m
+                else:
+                    moved = instruction_bytes(instr, operand_bytes, symbols, computations) * m
                 stats.bytes_accessed += moved
                 if moved:
                     _add_part(stats, part, "bytes", moved)

@@ -19,7 +19,7 @@ from emollm_jax.checkpoint.restore import params_target
 from emollm_jax.data.global_batch import to_global
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.models.build import abstract_model, build_model
-from emollm_jax.models.config import ModelConfig, from_config_dict, to_dict
+from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
 from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.train import distributed, flops, partition, validate
 from emollm_jax.train.metrics_log import MetricsLog
@@ -50,7 +50,7 @@ def _prompt_hook(config):
 
 def _differing_fields(a: ModelConfig, b: ModelConfig, ignore=()) -> list[str]:
     """ModelConfig fields (those that shape parameters) in which ``a`` and ``b`` differ."""
-    forward_only = {"dtype", "param_dtype", "scan_layers", "remat", *ignore}
+    forward_only = {*FORWARD_ONLY, *ignore}
     da, db = to_dict(a), to_dict(b)
     return sorted(k for k in da if k not in forward_only and da[k] != db.get(k))
 
@@ -62,7 +62,7 @@ def _initial_model(config, model_cfg, mesh, rules):
     folder) and ``train.init_llm_from`` (a HF LLM folder). Whatever they do not provide
     (e.g. EmoLLM's new perspectives, LoRA adapters) starts fresh."""
     tc = config.train
-    forward = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers", "remat")}
+    forward = {k: getattr(model_cfg, k) for k in FORWARD_ONLY}
     source = pathlib.Path(tc.init_from) if tc.init_from else None
     if source is not None and not (source / "config.json").exists():
         from emollm_jax.checkpoint.restore import load_model

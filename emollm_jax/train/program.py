@@ -18,6 +18,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from emollm_jax.data.global_batch import batch_sharding
+from emollm_jax.models.attention import check_platform
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import ModelConfig, from_config_dict
 from emollm_jax.sharding.rules import state_shardings, tree_shardings, warn_indivisible
@@ -83,6 +84,7 @@ class TrainProgram:
 def build_train_program(config, mesh: Mesh, rules: Rules, *, warn: bool = True) -> TrainProgram:
     """Everything about the training step that the config and the mesh decide."""
     model_cfg = from_config_dict(config.model)
+    check_platform(model_cfg, mesh.devices.flat[0])
     tc = config.train
     model = abstract_model(model_cfg)
     abstract_params = nnx.state(model)
@@ -114,6 +116,7 @@ def build_train_program(config, mesh: Mesh, rules: Rules, *, warn: bool = True) 
         tx,
         schedule(tc),
         grad_accum_steps=tc.grad_accum_steps,
+        loss_chunk=tc.get("loss_chunk", 0),
         mesh=mesh,
         rules=rules,
     )

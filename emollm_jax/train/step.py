@@ -1,5 +1,6 @@
 """One jitted training step: microbatches accumulated inside the step, loss normalised by the
-global number of target tokens, clipped AdamW update skipped when not finite."""
+global number of target tokens (optionally chunked over the sequence: ``train.loss_chunk``),
+clipped AdamW update skipped when not finite."""
 
 from __future__ import annotations
 
@@ -13,20 +14,35 @@ from flax import nnx
 
 from emollm_jax.sharding.context import use_mesh_rules
 from emollm_jax.sharding.rules import state_shardings
-from emollm_jax.train.loss import loss_sums
+from emollm_jax.train.loss import chunked_loss_sums, loss_sums
 from emollm_jax.train.optimizer import nonfinite_counts
 from emollm_jax.train.state import TrainState
 
 MODEL_INPUTS = ("pixel_values", "attention_mask", "frame_media", "positions", "segment_ids")
 
 
-def forward(model: nnx.Module, batch: dict[str, jax.Array]) -> jax.Array:
-    """Logits for a pipeline batch (keys the model does not take are ignored)."""
+def _model_kwargs(model: nnx.Module, batch: dict[str, jax.Array]) -> dict:
     kwargs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
     if model.config.arch != "llava":
         kwargs.pop("pixel_values", None)
         kwargs.pop("frame_media", None)
-    return model(batch["input_ids"], **kwargs)
+    return kwargs
+
+
+def forward(model: nnx.Module, batch: dict[str, jax.Array]) -> jax.Array:
+    """Logits for a pipeline batch (keys the model does not take are ignored)."""
+    return model(batch["input_ids"], **_model_kwargs(model, batch))
+
+
+def batch_loss_sums(
+    model: nnx.Module, batch: dict[str, jax.Array], loss_chunk: int = 0
+) -> tuple[jax.Array, jax.Array]:
+    """(summed cross-entropy, target tokens) of a batch: from the full logits, or with
+    ``loss_chunk`` > 0 from the hidden states ``loss_chunk`` positions at a time."""
+    if loss_chunk <= 0:
+        return loss_sums(forward(model, batch), batch["labels"])
+    hidden = model.features(batch["input_ids"], **_model_kwargs(model, batch))
+    return chunked_loss_sums(hidden, model.logits, batch["labels"], loss_chunk)
 
 
 def _split_microbatches(batch: dict, accum: int) -> dict:
@@ -59,6 +75,7 @@ def make_train_step(
     lr_schedule: optax.Schedule,
     *,
     grad_accum_steps: int = 1,
+    loss_chunk: int = 0,
     mesh=None,
     rules=(),
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
@@ -66,7 +83,7 @@ def make_train_step(
 
     def loss_fn(trainable, frozen, batch):
         model = nnx.merge(graphdef, trainable, frozen)
-        return loss_sums(forward(model, batch), batch["labels"])
+        return batch_loss_sums(model, batch, loss_chunk)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 

@@ -22,6 +22,10 @@ def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:
         raise TrainConfigError(
             f"config.train.grad_accum_steps: must be positive, got {t.grad_accum_steps}"
         )
+    if t.get("loss_chunk", 0) < 0:
+        raise TrainConfigError(
+            f"config.train.loss_chunk: must be >= 0 (0: no chunking), got {t.loss_chunk}"
+        )
     tensor = mesh.shape["tensor"]
     if tensor > 1:
         checks = []

@@ -16,8 +16,8 @@ MESHES = {
 }
 
 
-def _one_step(tmp_path, data_dir, strategy, shape, devices):
-    cfg = train_config(data_dir, **{"mesh.strategy": strategy, "mesh.shape": shape})
+def _one_step(tmp_path, data_dir, strategy, shape, devices, **overrides):
+    cfg = train_config(data_dir, **{"mesh.strategy": strategy, "mesh.shape": shape, **overrides})
     trainer = Trainer(cfg, tmp_path / strategy, devices=devices)
     batch = next(trainer.iterator)
     metrics = jax.device_get(trainer.train_step(batch))
@@ -38,11 +38,23 @@ def reference(tmp_path_factory, small_emobench):
     return batch, metrics, params
 
 
-@pytest.mark.parametrize("strategy", list(MESHES))
-def test_step_matches_one_device(tmp_path, small_emobench, reference, strategy):
+# Splash attention (Pallas interpret mode, inside shard_map) and the chunked loss under FSDP+TP.
+KERNELS = {
+    "model.attention": "splash",
+    "model.attention_interpret": True,
+    "train.loss_chunk": 48,
+}
+
+
+@pytest.mark.parametrize(
+    "strategy, overrides",
+    [(s, {}) for s in MESHES] + [("fsdp_tp", KERNELS)],
+    ids=[*MESHES, "fsdp_tp-splash-chunked_loss"],
+)
+def test_step_matches_one_device(tmp_path, small_emobench, reference, strategy, overrides):
     ref_batch, ref_metrics, ref_params = reference
     batch, metrics, params, trainer = _one_step(
-        tmp_path, small_emobench, strategy, MESHES[strategy], None
+        tmp_path, small_emobench, strategy, MESHES[strategy], None, **overrides
     )
     assert trainer.mesh.size == 8
     for key in ref_batch:
