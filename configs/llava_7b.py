@@ -11,7 +11,7 @@ from its towers with ``:stage1`` (projector only, the LLaVA recipe's pre-trainin
 
 from ml_collections import config_dict
 
-from emollm_jax.config.base import base_config
+from emollm_jax.config.base import base_config, forward_options
 from emollm_jax.config.shapes import CLIP_VIT_L_14_336, VICUNA_7B
 
 LLAVA_7B = "checkpoints/llava-1.5-7b-hf"
@@ -31,10 +31,9 @@ def get_config(arg: str | None = None):
             image_token_id=32000,
             vision_feature_layer=-2,
             vision_feature_select_strategy="default",
-            param_dtype="float32",
-            dtype="bfloat16",
-            scan_layers=True,
-            remat="full",
+            **forward_options(
+                param_dtype="float32", dtype="bfloat16", scan_layers=True, remat="full"
+            ),
         )
     )
     c.data.dir = "data/emobench"

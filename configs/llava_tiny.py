@@ -6,7 +6,7 @@ Override any field on the command line, e.g. ``--config.train.steps=200``.
 
 from ml_collections import config_dict
 
-from emollm_jax.config.base import base_config
+from emollm_jax.config.base import base_config, forward_options
 
 
 def get_config(arg: str | None = None):
@@ -49,8 +49,7 @@ def get_config(arg: str | None = None):
             lora=dict(rank=0, alpha=16.0, targets=("q", "k", "v", "o", "gate", "up", "down")),
             # float32 compute here: on this CPU a bfloat16 matmul is slower than a float32 one
             # (512x512: 21 ms vs 12 ms). Accelerator configs (llava_7b.py) compute in bfloat16.
-            param_dtype="float32",
-            dtype="float32",
+            **forward_options(param_dtype="float32", dtype="float32"),
         )
     )
     return c

@@ -1,6 +1,22 @@
 """Fields every experiment config shares; each config file fills in or overrides its own."""
 
+import dataclasses
+
 from ml_collections import config_dict
+
+from emollm_jax.models.config import FORWARD_ONLY, ModelConfig
+
+
+def forward_options(**overrides) -> dict:
+    """``config.model`` fields that choose how the forward pass runs (dtypes, layer scan, remat,
+    the attention implementation; no parameter depends on them), at ModelConfig's defaults
+    unless overridden: a config that spreads them into its model dict lets every one be set on
+    the command line (``--config.model.attention=splash``)."""
+    options = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in FORWARD_ONLY}
+    unknown = set(overrides) - set(options)
+    if unknown:
+        raise ValueError(f"not forward-pass options: {sorted(unknown)}")
+    return {**options, **overrides}
 
 
 def base_config() -> config_dict.ConfigDict:

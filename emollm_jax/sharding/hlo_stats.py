@@ -173,10 +173,36 @@ def parse_instruction(line: str) -> _Instr | None:
     return _Instr(name.lstrip("%"), shape, opcode, operands, rest[close + 1 :])
 
 
+def _open_brackets(line: str) -> int:
+    """Brackets a line leaves open, outside quoted strings."""
+    plain = _STRING.sub('""', line)
+    return sum(plain.count(c) for c in "({[") - sum(plain.count(c) for c in ")}]")
+
+
+def _joined_lines(text: str):
+    """Lines, with an instruction that spans several (a Pallas kernel's multi-line
+    ``kernel_metadata``) joined into one."""
+    pending, depth = None, 0
+    for line in text.splitlines():
+        if pending is not None:
+            pending += " " + line.strip()
+            depth += _open_brackets(line)
+            if depth <= 0:
+                yield pending
+                pending = None
+            continue
+        if _INSTR.match(line) and (depth := _open_brackets(line)) > 0:
+            pending = line
+            continue
+        yield line
+    if pending is not None:
+        yield pending
+
+
 def parse_module(text: str) -> tuple[dict[str, list[_Instr]], str | None]:
     computations: dict[str, list[_Instr]] = {}
     current, entry = None, None
-    for line in text.splitlines():
+    for line in _joined_lines(text):
         header = _HEADER.match(line)
         if header and " = " not in line.split("(", 1)[0]:
             current = header.group(2).lstrip("%")

@@ -336,3 +336,56 @@ def test_counted_loop_looks_through_copies():
         "%ic = s32[] copy(s32[] %i)\n  %next = s32[] add(s32[] %ic, s32[] %one)",
     )
     assert analyze(text).while_loops == [("body", 16)]
+
+
+# A splash attention forward kernel as XLA:TPU prints it (body elided): MQA form, queries
+# [batch 2, kv heads 2, group 2, 1024, 128], keys [2, 2, 1024, 128], 2 x 2 blocks of 512.
+SPLASH_FWD = """
+HloModule m, num_partitions=1
+
+ENTRY %main (p0: bf16[2,2,2,1024,128], p1: bf16[2,2,1024,128], p2: bf16[2,2,1024,128]) -> bf16[2,2,2,1024,128] {
+  %p0 = bf16[2,2,2,1024,128]{4,3,2,1,0} parameter(0)
+  %p1 = bf16[2,2,1024,128]{3,2,1,0} parameter(1)
+  %p2 = bf16[2,2,1024,128]{3,2,1,0} parameter(2)
+  %m0 = s8[1,2,2]{2,1,0} constant({...})
+  %m1 = s8[1,2,2]{2,1,0} constant({...})
+  ROOT %splash_mqa_fwd_no_residuals.1 = bf16[2,2,2,1024,128]{4,3,2,1,0} custom-call(%m0, %m1, %p0, %p1, %p2), custom_call_target="tpu_custom_call", operand_layout_constraints={s8[1,2,2]{2,1,0}, s8[1,2,2]{2,1,0}, bf16[2,2,2,1024,128]{4,3,2,1,0}, bf16[2,2,1024,128]{3,2,1,0}, bf16[2,2,1024,128]{3,2,1,0}}, metadata={op_name="jit(f)/attention/shard_map/splash_mqa_fwd_no_residuals/pallas_call"}, backend_config={"custom_call_config":{"body":"TUzvUgFNTElS"}}
+}
+"""
+
+
+def test_splash_kernel_cost_is_modelled_from_its_shapes():
+    stats = analyze(SPLASH_FWD)
+    heads, t, d = 2 * 2 * 2, 1024, 128
+    causal = 3 / 4  # 2 x 2 blocks: the upper-right one is skipped
+    assert stats.flops == 2 * (2 * heads * t * t * d) * causal
+    assert stats.parts["attention"]["flops"] == stats.flops
+    q = kv = 2 * heads * t * d  # bytes of the queries (bf16); the output is the same size
+    k = 2 * (2 * 2) * t * d
+    once = q + 2 * k + q
+    again = 2 * k * (2 * causal - 1)  # keys and values streamed once more for the 2nd query block
+    assert stats.bytes_accessed == once + again
+
+
+def test_splash_in_the_vision_tower_counts_every_block():
+    text = SPLASH_FWD.replace("jit(f)/attention/", "jit(f)/vision_tower/attention/")
+    assert analyze(text).flops == 2 * (2 * 8 * 1024 * 1024 * 128)
+
+
+def test_an_instruction_spanning_lines_is_one_instruction():
+    """XLA:TPU prints a kernel's metadata over several lines; the next line starting with '}'
+    must not end the computation (the instruction after it still counts)."""
+    text = SPLASH_FWD.replace(
+        'backend_config={"custom_call_config":{"body":"TUzvUgFNTElS"}}',
+        'frontend_attributes={kernel_metadata={\n"xprof_metadata":"{\\\\"block_q\\\\": 512}"\n}}, '
+        'backend_config={"custom_call_config":{"body":"TUzvUgFNTElS"}}',
+    ).replace(
+        "  ROOT %splash",
+        "  %splash",
+    ).replace(
+        "\n}\n",
+        "\n  ROOT %d = f32[8,8]{1,0} dot(f32[8,8]{1,0} %x, f32[8,8]{1,0} %x), "
+        "lhs_contracting_dims={1}, rhs_contracting_dims={0}\n}\n",
+    )
+    stats = analyze(text)
+    assert stats.flops == analyze(SPLASH_FWD).flops + 2 * 8 * 8 * 8
