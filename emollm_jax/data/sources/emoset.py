@@ -30,7 +30,7 @@ from emollm_jax.data.sources.rows import (
     VALIDATION,
     BadRow,
     SourceRow,
-    json_document,
+    json_list_items,
     require_any,
 )
 from emollm_jax.data.sources.source import EMOTION, Source
@@ -57,12 +57,11 @@ def read(root: Path) -> Iterator[SourceRow | BadRow]:
     files = {s: root / n for s, n in SPLIT_FILES.items() if (root / n).exists()}
     require_any(root, list(files.values()), "EmoSet train.json/val.json/test.json")
     for split, path in files.items():
-        doc = json_document(path, list)
-        if isinstance(doc, BadRow):
-            yield doc
-            continue
-        for i, item in enumerate(doc):
-            where = f"{path.name}[{i}]"
+        for entry in json_list_items(path):
+            if isinstance(entry, BadRow):
+                yield entry
+                continue
+            where, item = entry
             try:
                 emotion, image_id, image_path = _entry(item, where)
             except BadRecord as e:

@@ -11,7 +11,8 @@ Layout read (``PATH`` holds the Kaggle challenge's CSV, and FER+'s file when pre
 The codes 0-6 mean angry, disgust, fear, happy, sad, surprise, neutral (as the data README of
 abhirup-ghosh/facial-expression-classifier-app and other copies of the Kaggle page state; the
 Kaggle page itself could not be read here). FER+'s columns are as microsoft/FERPlus README.md
-lists them. With fer2013new.csv present its majority vote is the label (ours: a tie, or a win
+lists them and its fer2013new.csv header reads (rows FER+ dropped have no image name and
+all votes on NF, so they skip as ``unknown_label``). With fer2013new.csv present its majority vote is the label (ours: a tie, or a win
 of contempt, unknown or NF, has no EmoBench emotion and is skipped as ``unknown_label``).
 
 Splits: Training -> train, PublicTest -> validation, PrivateTest -> test. Each face is written

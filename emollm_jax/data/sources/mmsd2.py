@@ -27,7 +27,7 @@ from emollm_jax.data.sources.rows import (
     SourceRow,
     field,
     first_existing,
-    json_document,
+    json_list_items,
     require_any,
 )
 from emollm_jax.data.sources.source import Source
@@ -43,12 +43,11 @@ def read(root: Path) -> Iterator[SourceRow | BadRow]:
     for split, path in files.items():
         if path is None:
             continue
-        doc = json_document(path, list)
-        if isinstance(doc, BadRow):
-            yield doc
-            continue
-        for i, obj in enumerate(doc):
-            where = f"{path.name}[{i}]"
+        for item in json_list_items(path):
+            if isinstance(item, BadRow):
+                yield item
+                continue
+            where, obj = item
             try:
                 image_id = str(field(obj, "image_id", where))
                 text, label = field(obj, "text", where), field(obj, "label", where)

@@ -92,6 +92,15 @@ def json_document(path: Path, kind: type) -> object | BadRow:
     return doc
 
 
+def json_list_items(path: Path) -> Iterator[tuple[str, object] | BadRow]:
+    """(``file[index]``, item) per item of a file holding one JSON list, or one ``BadRow``."""
+    doc = json_document(path, list)
+    if isinstance(doc, BadRow):
+        yield doc
+        return
+    yield from ((f"{path.name}[{i}]", item) for i, item in enumerate(doc))
+
+
 def table_rows(
     path: Path, columns: Sequence[str], delimiter: str = ","
 ) -> Iterator[tuple[str, dict[str, str]] | BadRow]:
