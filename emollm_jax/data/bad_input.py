@@ -22,6 +22,7 @@ REASONS = (
     "empty_conversation",  # no turns, an empty turn, or no human / no gpt turn
     "unknown_task",  # task not among emollm_jax.tasks.TASKS
     "answer_not_in_labels",  # answer outside the task's label set (or the record's options)
+    "unknown_label",  # a source data set's row whose label its label table does not know
     "path_escapes_root",  # a media path that leaves the split file's folder
     "missing_media",  # the media file does not exist
     "corrupt_media",  # undecodable image or video
