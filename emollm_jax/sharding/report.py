@@ -14,6 +14,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 
@@ -540,11 +541,47 @@ def winners_table(reports: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def variant_of(report: dict) -> str:
+    """The config overrides in a report's command (``attention=splash, loss_chunk=512``), or
+    ``config defaults``."""
+    overrides = re.findall(r"--config\.(?:\w+\.)*(\w+)=(\S+)", report.get("command", ""))
+    return ", ".join(f"{k}={v}" for k, v in overrides) or "config defaults"
+
+
+def variants_table(reports: Sequence[dict]) -> str:
+    """Every row of several reports (the same model compiled with different config overrides,
+    e.g. attention kernels and loss chunking), side by side by sequence length and batch:
+    ``python -m emollm_jax.sharding.report --variants DIR/*/report.json``."""
+    lines = [
+        "| variant | strategy | tokens/row | batch/chip | temp / total / HBM per chip (GiB) | "
+        "fits | est. step s | est. tokens/s/chip | est. MFU | largest batch that fits |",
+        "|---|---|---:|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for report in sorted(reports, key=lambda r: (r["rows"][0].get("seq_len", 0), variant_of(r))):
+        largest = largest_batch_that_fits(report["rows"])
+        for row in sorted(report["rows"], key=lambda r: r.get("batch_per_chip") or 0):
+            memory = row.get("bytes_per_chip") or {}
+            lines.append(
+                f"| {variant_of(report)} | {row.get('strategy')} | {row.get('seq_len')} | "
+                f"{row.get('batch_per_chip')} | {_gib(memory.get('temp'))} / "
+                f"{_gib(memory.get('total'))} / {_gib(row.get('hbm_bytes'))} | "
+                f"{_fits_cell(row)} | {_num(row.get('est_step_s'), '.3g')} | "
+                f"{_num(row.get('est_tokens_per_s_per_chip'), '.0f')} | "
+                f"{_num(row.get('est_mfu'), '.1f', 100.0)}% | "
+                f"{largest.get(row.get('strategy')) or '-'} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str]) -> None:
-    paths = [pathlib.Path(a) for a in argv]
+    variants = "--variants" in argv
+    paths = [pathlib.Path(a) for a in argv if a != "--variants"]
     if not paths:
-        raise SystemExit("usage: python -m emollm_jax.sharding.report REPORT.json [...]")
-    print(winners_table([json.loads(p.read_text()) for p in paths]))
+        raise SystemExit(
+            "usage: python -m emollm_jax.sharding.report [--variants] REPORT.json [...]"
+        )
+    reports = [json.loads(p.read_text()) for p in paths]
+    print(variants_table(reports) if variants else winners_table(reports))
 
 
 if __name__ == "__main__":
