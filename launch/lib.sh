@@ -28,9 +28,37 @@ die() {
   exit 2
 }
 
-# need_value FLAG VALUE: FLAG must be followed by a value.
-need_value() {
-  [ -n "${2:-}" ] || die "$1 needs a value"
+# parse_options "NAME ..." ARGS...: each `--NAME VALUE` in ARGS sets the variable NAME (dashes
+# become underscores); --dry-run sets DRY_RUN=1; what follows `--` is left in EXTRA_ARGS.
+EXTRA_ARGS=()
+# shellcheck disable=SC2034  # EXTRA_ARGS is read by the scripts that source this file
+parse_options() {
+  # (locals prefixed: printf -v must reach the caller's variables, not these)
+  local _names=" $1 " _opt
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --dry-run) DRY_RUN=1; shift ;;
+      --) shift; EXTRA_ARGS=("$@"); return ;;
+      --*)
+        _opt="${1#--}"
+        [[ "$_names" == *" $_opt "* ]] || die "unknown argument '$1' (training overrides go after --)"
+        [ -n "${2:-}" ] || die "$1 needs a value"
+        printf -v "${_opt//-/_}" '%s' "$2"
+        shift 2
+        ;;
+      *) die "unknown argument '$1' (training overrides go after --)" ;;
+    esac
+  done
+}
+
+# require NAME...: each --NAME option was given.
+require() {
+  local _opt _var
+  for _opt in "$@"; do
+    _var="${_opt//-/_}"
+    [ -n "${!_var:-}" ] || die "--$_opt is required"
+  done
 }
 
 # need_int NAME VALUE: VALUE is a positive integer.

@@ -15,23 +15,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=launch/lib.sh
 source "$HERE/lib.sh"
 
-config="" workdir="" processes=2 devices=4 port=12355
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --config) need_value "$1" "${2:-}"; config="$2"; shift 2 ;;
-    --workdir) need_value "$1" "${2:-}"; workdir="$2"; shift 2 ;;
-    --processes) need_value "$1" "${2:-}"; processes="$2"; shift 2 ;;
-    --devices-per-process) need_value "$1" "${2:-}"; devices="$2"; shift 2 ;;
-    --port) need_value "$1" "${2:-}"; port="$2"; shift 2 ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    --) shift; break ;;
-    *) die "unknown argument '$1' (training overrides go after --)" ;;
-  esac
-done
-[ -n "$config" ] || die "--config is required"
-[ -n "$workdir" ] || die "--workdir is required"
+config="" workdir="" processes=2 devices_per_process=4 port=12355
+parse_options "config workdir processes devices-per-process port" "$@"
+set -- "${EXTRA_ARGS[@]}"
+require config workdir
 need_int --processes "$processes"
-need_int --devices-per-process "$devices"
+need_int --devices-per-process "$devices_per_process"
 need_int --port "$port"
 
 if [ "$DRY_RUN" = 1 ]; then
@@ -40,14 +29,14 @@ else
   # shellcheck source=launch/env.sh
   [ -n "${EMOLLM_NO_VENV:-}" ] || source "$HERE/env.sh"
 fi
-note "$processes processes x $devices CPU devices = $((processes * devices)) devices," \
+note "$processes processes x $devices_per_process CPU devices = $((processes * devices_per_process)) devices," \
   "coordinator 127.0.0.1:$port, logs in $workdir/logs"
 run mkdir -p "$workdir/logs"
 
 pids=()
 for ((i = 0; i < processes; i++)); do
   cmd=(env JAX_PLATFORMS=cpu
-    "XLA_FLAGS=${XLA_FLAGS:+$XLA_FLAGS }--xla_force_host_platform_device_count=$devices"
+    "XLA_FLAGS=${XLA_FLAGS:+$XLA_FLAGS }--xla_force_host_platform_device_count=$devices_per_process"
     python -m emollm_jax.train --config "$config" --workdir "$workdir"
     --config.distributed.initialize=on
     "--config.distributed.coordinator_address=127.0.0.1:$port"

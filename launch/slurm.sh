@@ -17,35 +17,20 @@ ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=launch/lib.sh
 source "$HERE/lib.sh"
 
-config="" workdir="" nodes=1 gpus=8 time_limit="24:00:00" partition="" account=""
-job_name="emollm" lead=300
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --config) need_value "$1" "${2:-}"; config="$2"; shift 2 ;;
-    --workdir) need_value "$1" "${2:-}"; workdir="$2"; shift 2 ;;
-    --nodes) need_value "$1" "${2:-}"; nodes="$2"; shift 2 ;;
-    --gpus-per-node) need_value "$1" "${2:-}"; gpus="$2"; shift 2 ;;
-    --time) need_value "$1" "${2:-}"; time_limit="$2"; shift 2 ;;
-    --partition) need_value "$1" "${2:-}"; partition="$2"; shift 2 ;;
-    --account) need_value "$1" "${2:-}"; account="$2"; shift 2 ;;
-    --job-name) need_value "$1" "${2:-}"; job_name="$2"; shift 2 ;;
-    --signal-lead) need_value "$1" "${2:-}"; lead="$2"; shift 2 ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    --) shift; break ;;
-    *) die "unknown argument '$1' (training overrides go after --)" ;;
-  esac
-done
-[ -n "$config" ] || die "--config is required"
-[ -n "$workdir" ] || die "--workdir is required"
+config="" workdir="" nodes=1 gpus_per_node=8 time="24:00:00" partition="" account=""
+job_name="emollm" signal_lead=300
+parse_options "config workdir nodes gpus-per-node time partition account job-name signal-lead" "$@"
+set -- "${EXTRA_ARGS[@]}"
+require config workdir
 need_int --nodes "$nodes"
-need_int --gpus-per-node "$gpus"
-need_int --signal-lead "$lead"
+need_int --gpus-per-node "$gpus_per_node"
+need_int --signal-lead "$signal_lead"
 # The batch script runs on a compute node: hand it an absolute workdir.
 case "$workdir" in /*) ;; *) workdir="$(pwd)/$workdir" ;; esac
-note "$nodes node(s) x $gpus GPU(s) = $((nodes * gpus)) processes; logs in $workdir/logs"
+note "$nodes node(s) x $gpus_per_node GPU(s) = $((nodes * gpus_per_node)) processes; logs in $workdir/logs"
 
-sbatch=(sbatch "--job-name=$job_name" "--nodes=$nodes" "--ntasks-per-node=$gpus"
-  "--gpus-per-node=$gpus" "--time=$time_limit" --requeue "--signal=B:USR1@$lead"
+sbatch=(sbatch "--job-name=$job_name" "--nodes=$nodes" "--ntasks-per-node=$gpus_per_node"
+  "--gpus-per-node=$gpus_per_node" "--time=$time" --requeue "--signal=B:USR1@$signal_lead"
   "--output=$workdir/logs/%x-%j.out" "--chdir=$ROOT" "--export=ALL,EMOLLM_ROOT=$ROOT")
 [ -z "$partition" ] || sbatch+=("--partition=$partition")
 [ -z "$account" ] || sbatch+=("--account=$account")

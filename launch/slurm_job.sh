@@ -22,17 +22,9 @@ ROOT="${EMOLLM_ROOT:-${SLURM_SUBMIT_DIR:-$(pwd)}}"
 source "$ROOT/launch/lib.sh"
 
 config="" workdir=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --config) need_value "$1" "${2:-}"; config="$2"; shift 2 ;;
-    --workdir) need_value "$1" "${2:-}"; workdir="$2"; shift 2 ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    --) shift; break ;;
-    *) die "unknown argument '$1' (training overrides go after --)" ;;
-  esac
-done
-[ -n "$config" ] || die "--config is required"
-[ -n "$workdir" ] || die "--workdir is required"
+parse_options "config workdir" "$@"
+set -- "${EXTRA_ARGS[@]}"
+require config workdir
 nodes="${SLURM_JOB_NUM_NODES:-1}"
 gpus="${SLURM_GPUS_ON_NODE:-1}"
 note "job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}): $nodes node(s) x $gpus GPU(s)," \

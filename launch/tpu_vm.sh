@@ -30,40 +30,23 @@ source "$HERE/lib.sh"
 [ $# -gt 0 ] || die "usage: $0 create|setup|train|logs|stop|delete --name NAME --zone ZONE ..."
 action="$1"
 shift
-name="" zone="" project="" accel="v5p-8" slices=1 version="" repo="" ref="main"
+name="" zone="" project="" accelerator_type="v5p-8" num_slices=1 version="" repo="" ref="main"
 config="" workdir="" lines=20
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --name) need_value "$1" "${2:-}"; name="$2"; shift 2 ;;
-    --zone) need_value "$1" "${2:-}"; zone="$2"; shift 2 ;;
-    --project) need_value "$1" "${2:-}"; project="$2"; shift 2 ;;
-    --accelerator-type) need_value "$1" "${2:-}"; accel="$2"; shift 2 ;;
-    --num-slices) need_value "$1" "${2:-}"; slices="$2"; shift 2 ;;
-    --version) need_value "$1" "${2:-}"; version="$2"; shift 2 ;;
-    --repo) need_value "$1" "${2:-}"; repo="$2"; shift 2 ;;
-    --ref) need_value "$1" "${2:-}"; ref="$2"; shift 2 ;;
-    --config) need_value "$1" "${2:-}"; config="$2"; shift 2 ;;
-    --workdir) need_value "$1" "${2:-}"; workdir="$2"; shift 2 ;;
-    --lines) need_value "$1" "${2:-}"; lines="$2"; shift 2 ;;
-    --dry-run) DRY_RUN=1; shift ;;
-    --) shift; break ;;
-    *) die "unknown argument '$1' (training overrides go after --)" ;;
-  esac
-done
-[ -n "$name" ] || die "--name is required"
-[ -n "$zone" ] || die "--zone is required"
-need_int --num-slices "$slices"
+parse_options "name zone project accelerator-type num-slices version repo ref config workdir lines" "$@"
+set -- "${EXTRA_ARGS[@]}"
+require name zone
+need_int --num-slices "$num_slices"
 need_int --lines "$lines"
 
 # Workers (hosts) per slice: 4 chips per host, except single-host slices of up to 8 v5e/v6e chips.
-[[ "$accel" =~ ^(v4|v5p|v5e|v5litepod|v6e)-([0-9]+)$ ]] \
-  || die "--accelerator-type '$accel': expected v4-N, v5p-N, v5e-N (v5litepod-N) or v6e-N"
+[[ "$accelerator_type" =~ ^(v4|v5p|v5e|v5litepod|v6e)-([0-9]+)$ ]] \
+  || die "--accelerator-type '$accelerator_type': expected v4-N, v5p-N, v5e-N (v5litepod-N) or v6e-N"
 kind="${BASH_REMATCH[1]}" count="${BASH_REMATCH[2]}"
 case "$kind" in
   v4 | v5p) chips=$((count / 2)); single_host_max=4 ;;
   *) chips="$count"; single_host_max=8 ;;
 esac
-[ "$chips" -ge 1 ] || die "--accelerator-type '$accel' has no chips"
+[ "$chips" -ge 1 ] || die "--accelerator-type '$accelerator_type' has no chips"
 if [ "$chips" -le "$single_host_max" ]; then workers=1; else workers=$((chips / 4)); fi
 if [ -z "$version" ]; then
   case "$kind" in
@@ -75,19 +58,19 @@ if [ -z "$version" ]; then
 fi
 gflags=("--zone=$zone")
 [ -z "$project" ] || gflags+=("--project=$project")
-note "$accel x $slices slice(s): $chips chips and $workers worker(s) per slice," \
-  "$((workers * slices)) workers in all"
+note "$accelerator_type x $num_slices slice(s): $chips chips and $workers worker(s) per slice," \
+  "$((workers * num_slices)) workers in all"
 
 # The node names: one TPU VM, or the queued resource's nodes NAME-0 ... NAME-<slices-1>.
 nodes=("$name")
-if [ "$slices" -gt 1 ]; then
+if [ "$num_slices" -gt 1 ]; then
   nodes=()
-  for ((s = 0; s < slices; s++)); do nodes+=("$name-$s"); done
+  for ((s = 0; s < num_slices; s++)); do nodes+=("$name-$s"); done
 fi
 
 # on_all CMD: run the remote shell command CMD on every worker of every slice at once.
 on_all() {
-  if [ "$slices" -gt 1 ]; then
+  if [ "$num_slices" -gt 1 ]; then
     run gcloud compute tpus queued-resources ssh "$name" "${gflags[@]}" --node=all --worker=all \
       "--command=$1"
   else
@@ -99,13 +82,13 @@ on_all() {
 logdir="~/emollm_logs"
 case "$action" in
   create)
-    if [ "$slices" -gt 1 ]; then
+    if [ "$num_slices" -gt 1 ]; then
       run gcloud compute tpus queued-resources create "$name" "${gflags[@]}" \
-        "--accelerator-type=$accel" "--runtime-version=$version" \
-        "--node-count=$slices" "--node-prefix=$name"
+        "--accelerator-type=$accelerator_type" "--runtime-version=$version" \
+        "--node-count=$num_slices" "--node-prefix=$name"
     else
       run gcloud compute tpus tpu-vm create "$name" "${gflags[@]}" \
-        "--accelerator-type=$accel" "--version=$version"
+        "--accelerator-type=$accelerator_type" "--version=$version"
     fi
     ;;
   setup)
@@ -128,7 +111,7 @@ case "$action" in
   train)
     [ -n "$config" ] || die "train: --config is required"
     [ -n "$workdir" ] || die "train: --workdir is required"
-    [ "$((workers * slices))" -eq 1 ] \
+    [ "$((workers * num_slices))" -eq 1 ] \
       || note "every worker writes to $workdir: it must be one shared folder (e.g. NFS)"
     train=(.venv/bin/python -m emollm_jax.train --config "$config" --workdir "$workdir"
       --config.distributed.initialize=on "$@")
@@ -149,7 +132,7 @@ case "$action" in
     on_all "kill \$(cat $logdir/train.pid) 2>/dev/null || true"
     ;;
   delete)
-    if [ "$slices" -gt 1 ]; then
+    if [ "$num_slices" -gt 1 ]; then
       run gcloud compute tpus queued-resources delete "$name" "${gflags[@]}" --force --quiet
     else
       run gcloud compute tpus tpu-vm delete "$name" "${gflags[@]}" --quiet
