@@ -174,3 +174,27 @@ def test_folder_carries_processor_files_and_a_model_card(exported):
     assert RESULTS_MD in card and "checkpoint step: 40 of 40" in card
     assert 'AutoProcessor.from_pretrained(folder, trust_remote_code=True)' in card
     assert json.loads((folder / "emollm_train_config.json").read_text())["data"] == DATA
+
+
+def test_processor_takes_media_alone_or_listed_and_names_mismatches(exported):
+    from PIL import Image
+
+    from emollm_jax.export.hf_emollm.processing_emollm import EmoLLMProcessor
+
+    _, folder = exported
+    processor = EmoLLMProcessor.from_pretrained(folder)
+    image = Image.new("RGB", (80, 70), "peachpuff")
+    alone, listed = (processor(text="<image>\nhi", images=x) for x in (image, [image]))
+    assert alone["input_ids"].tolist() == listed["input_ids"].tolist()
+    assert (alone["input_ids"] == processor.image_token_id).sum() == processor.tokens_per_image
+    video = np.random.default_rng(0).integers(0, 255, (9, 48, 64, 3), dtype=np.uint8)
+    out = processor(text=["<video> a", "<image> b"], videos=video, images=[image])
+    assert tuple(out["pixel_values"].shape) == (2, FRAMES, 3, 64, 64)
+    assert out["frame_media"].tolist() == [[0] * FRAMES, [0] + [-1] * (FRAMES - 1)]
+    tokens = (out["input_ids"] == processor.image_token_id).sum(dim=1).tolist()
+    assert tokens == [processor.media_tokens(FRAMES, True), processor.tokens_per_image]
+    assert out["attention_mask"][1, 0] == 0  # the shorter row is left-padded
+    with pytest.raises(ValueError, match="had no placeholder"):
+        processor(text="hi", images=[image])
+    with pytest.raises(ValueError, match="more <image> placeholders than media"):
+        processor(text="<image><image>", images=[image])

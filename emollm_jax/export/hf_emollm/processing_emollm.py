@@ -33,6 +33,21 @@ def uniform_indices(total: int, num_frames: int) -> np.ndarray:
     return np.round(np.linspace(0, total - 1, num_frames)).astype(np.int64)
 
 
+def _ndim(x) -> int:
+    """3 for one image (PIL or [H, W, C]); 4 for one video (frames list or [T, H, W, C])."""
+    if hasattr(x, "getbands"):  # a PIL image
+        return 3
+    if isinstance(x, (list, tuple)):
+        return 1 + (_ndim(x[0]) if x else 0)
+    return np.ndim(x)
+
+
+def _listed(media, item_ndim: int) -> list:
+    if media is None:
+        return []
+    return [media] if _ndim(media) == item_ndim else list(media)
+
+
 class EmoLLMProcessor(ProcessorMixin):
     def __init__(
         self,
@@ -97,8 +112,8 @@ class EmoLLMProcessor(ProcessorMixin):
 
     def __call__(self, text=None, images=None, videos=None, return_tensors="pt", **kwargs):
         texts = [text] if isinstance(text, str) else list(text)
-        images = list(images) if images is not None else []
-        videos = list(videos) if videos is not None else []
+        images = _listed(images, item_ndim=3)  # one image alone, or a list of them
+        videos = _listed(videos, item_ndim=4)  # one video (frames list or array), or a list
         rows = [self._row(t, images, videos) for t in texts]
         if images or videos:
             raise ValueError(f"{len(images)} image(s) and {len(videos)} video(s) had no placeholder")
