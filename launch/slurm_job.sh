@@ -8,7 +8,9 @@
 # process through srun and the trainer saves a checkpoint before it exits. Before the time limit
 # SLURM sends this script USR1 (--signal=B:USR1@LEAD): it passes SIGTERM on to the processes,
 # waits for their checkpoint and requeues the job. A requeued job runs this script again with
-# the same workdir, and training resumes from the latest checkpoint there.
+# the same workdir, and training resumes from the latest checkpoint there. On preemption the
+# processes have only the cluster's grace time (GraceTime / KillWait, often 30 s) to save:
+# config.checkpoint.every_steps bounds the work lost when that is too short for a large model.
 #
 # Needs: SLURM (srun, scontrol), NVIDIA GPUs, the workdir and this checkout on storage every node
 # sees, and the venv of launch/env.sh made once beforehand with EMOLLM_ACCEL=gpu.
