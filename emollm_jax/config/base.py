@@ -113,6 +113,9 @@ def base_config() -> config_dict.ConfigDict:
             # vision tower and an LLM (override init_from's parts).
             init_vision_from="",
             init_llm_from="",
+            # A jax.profiler trace of steps start_step .. start_step + num_steps - 1 (counted
+            # from 1) under <workdir>/tensorboard; num_steps 0 = off.
+            profile=dict(start_step=3, num_steps=0),
         )
     )
     # Device mesh and sharding strategy (emollm_jax/sharding/).

@@ -182,7 +182,8 @@ class ParamsReader:
     """
 
     def __init__(self, path: str | os.PathLike, step: int | None = None):
-        self.root = checkpoint_root(path)
+        # Orbax reads only absolute paths (a relative one is resolved against the cwd here).
+        self.root = checkpoint_root(pathlib.Path(path).absolute())
         ckpts = RunCheckpoints(self.root, read_only=True)
         steps = ckpts.all_steps()
         if not steps:

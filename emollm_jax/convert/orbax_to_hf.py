@@ -32,6 +32,9 @@ from emollm_jax.convert.hf_io import (
 )
 from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.convert.safetensors_io import StreamingShardWriter, atomic_output_dir, parse_size
+from emollm_jax.export.emollm_layout import is_emollm
+from emollm_jax.export.model_card import write_card
+from emollm_jax.export.processor_files import write_processor
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import LoraConfig, ModelConfig, from_config_dict
 
@@ -69,6 +72,16 @@ def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader,
         tokenizer = side_files.tokenizer_folder(reader.meta)
         if tokenizer is not None:
             side_files.copy_side_files(tokenizer, tmp, skip=side_files.GENERATED)
+    if is_emollm(cfg):
+        _write_pytorch_side(tmp, cfg, reader)
+
+
+def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader) -> None:
+    """An EmoLLM export's processor (when it has a tokenizer) and model card."""
+    if side_files.has_tokenizer(tmp):
+        write_processor(tmp, cfg, (reader.meta.get("config") or {}).get("data") or {})
+    run = reader.root.parent if reader.root.name == "checkpoints" else reader.root
+    write_card(tmp, cfg, reader.meta, run)
 
 
 def orbax_to_hf(

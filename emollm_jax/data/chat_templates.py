@@ -46,7 +46,22 @@ CHATML_JINJA = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-
+# The Vicuna template as Jinja (exports ship it): the text ``_vicuna`` renders, bos left to the
+# tokenizer step (the export's processor adds it).
+VICUNA_JINJA = (
+    '{% set ns = namespace(system="' + VICUNA_SYSTEM + '") %}'
+    "{% set msgs = messages %}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set ns.system = messages[0]['content'] %}{% set msgs = messages[1:] %}"
+    "{% endif %}"
+    "{{ ns.system + ' ' }}"
+    "{% for message in msgs %}"
+    "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ASSISTANT:' }}"
+    "{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt and msgs and msgs[-1]['role'] == 'assistant' %}"
+    "{{ 'ASSISTANT:' }}{% endif %}"
+)
 _ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
 

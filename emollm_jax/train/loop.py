@@ -23,6 +23,7 @@ from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict
 from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.train import distributed, flops, partition, validate
 from emollm_jax.train.metrics_log import MetricsLog
+from emollm_jax.train.profile import StepProfiler
 from emollm_jax.train.program import build_train_program
 from emollm_jax.train.state import TrainState
 
@@ -259,6 +260,7 @@ class Trainer:
         start = self.step
         peak, peak_source = flops.peak_flops_per_device()
         log.info("peak FLOP/s per device: %.3g (%s)", peak, peak_source)
+        profiler = StepProfiler(tc.profile, self.workdir)
         metrics_log = MetricsLog(
             self.workdir,
             total_steps=tc.steps,
@@ -276,7 +278,9 @@ class Trainer:
                         break
                     batch = next(self.iterator)
                     batch_flops = _batch_flops(self.model_cfg, batch, tc.train_vision)
+                    profiler.before(step + 1)
                     metrics = self.train_step(batch)
+                    profiler.after(step + 1, metrics)
                     if pending is not None:  # read the previous step while this one runs
                         last = self._account(pending, window, metrics_log, peak) or last
                     pending = (step + 1, metrics, batch_flops)
@@ -300,6 +304,7 @@ class Trainer:
                 self.checkpoints.wait()
             raise
         finally:
+            profiler.close()
             metrics_log.close()
         return last
 
