@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 from collections.abc import Callable
@@ -41,7 +42,8 @@ def _flat(tree, prefix: str = "") -> dict:
 
 
 def _comparable(value):
-    return list(value) if isinstance(value, tuple) else value
+    """As stored in JSON (tuples become lists, at any depth)."""
+    return json.loads(json.dumps(value))
 
 
 def config_differences(stored: dict, model: dict, train: dict) -> list[str]:
