@@ -7,14 +7,20 @@
 Hugging Face model folder (one with a ``config.json``). Writes ``results.json``,
 ``results.md``, ``predictions.jsonl`` and ``confusion_<task>.png`` to ``OUT`` (default
 ``DIR/eval/<split>``); a rerun resumes, skipping the records already in ``predictions.jsonl``.
-Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``); the work
-is done by ``emollm_jax.eval.run.evaluate``.
+Refused with the message alone and exit status 2 (the traceback with ``--verbosity=1``): a bad
+config field, a missing checkpoint (nothing is created then), an output folder in use by
+another evaluation, overlapping the checkpoint, or holding predictions of another step or other
+settings. Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``);
+the work is done by ``emollm_jax.eval.run.evaluate``.
 """
 
 from __future__ import annotations
 
 from absl import app, flags
 from ml_collections import config_flags
+
+from emollm_jax.cli_errors import report_user_errors
+from emollm_jax.eval.run import OutputFolderError, evaluate
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (a get_config() Python file).", lock_config=True
@@ -29,10 +35,10 @@ _WORKDIR = flags.DEFINE_string(
 flags.mark_flags_as_required(["config", "checkpoint"])
 
 
+@report_user_errors(errors=(OutputFolderError,))
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from emollm_jax.eval.run import evaluate
     from emollm_jax.train.distributed import maybe_initialize
 
     config = _CONFIG.value

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+
+class _NoOrbaxTracebacks(logging.Filter):
+    """Orbax logs every failed background write with its traceback (one full disk gave 3,500
+    lines); the run reports the failure once itself (``CheckpointSaveError``). Orbax's lines
+    stay, their tracebacks go, unless ``EMOLLM_TRACEBACK=1``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and "orbax" in record.pathname:
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def setup(level: int = logging.INFO) -> None:
@@ -12,4 +25,7 @@ def setup(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    absl_logger = logging.getLogger("absl")
+    absl_logger.setLevel(logging.WARNING)
+    if os.environ.get("EMOLLM_TRACEBACK", "") in ("", "0"):
+        absl_logger.addFilter(_NoOrbaxTracebacks())

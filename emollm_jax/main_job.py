@@ -66,7 +66,7 @@ def main(argv):
     if not (data / f"{_SPLIT.value}.jsonl").exists():
         from emollm_jax.data import make_mini_emobench
 
-        make_mini_emobench.build(data)
+        make_mini_emobench.build(data, overwrite=True)  # an interrupted build's leftovers
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
     else:
         print("already built", flush=True)

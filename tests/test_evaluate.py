@@ -17,7 +17,7 @@ from emollm_jax.checkpoint.manager import RunCheckpoints
 from emollm_jax.data import make_mini_emobench
 from emollm_jax.eval import read_results
 from emollm_jax.eval.predictions import FIELDS
-from emollm_jax.eval.run import check_model_matches, evaluate
+from emollm_jax.eval.run import OutputFolderError, check_model_matches, evaluate
 from emollm_jax.models.build import build_model
 from emollm_jax.models.config import ConfigError, from_config_dict
 from emollm_jax.tasks import TASKS
@@ -201,3 +201,51 @@ def test_two_processes_share_the_split_and_answer_like_one(setup, tmp_path):
     again = evaluate(_config(data), "tiny", "test", str(out), model=model)
     assert (again.generated, again.skipped) == (0, 12)
     assert again.metrics == single.metrics == read_results(out)[0]
+
+
+def test_mistyped_checkpoint_creates_nothing(setup, tmp_path):
+    _, data, _ = setup
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        evaluate(_config(data), str(tmp_path / "typo"), "test")
+    assert not (tmp_path / "typo").exists()
+
+
+def _prompt_lengths(config):
+    """Tokens per prompt of the split, by record, as the eval pipeline encodes them."""
+    from emollm_jax.data.pipeline import make_encoder, open_source
+
+    encoder = make_encoder(config, "eval")
+    return [
+        (record["task"], len(encoder(record)["input_ids"]))
+        for record in open_source(config.data, "test")
+    ]
+
+
+@pytest.mark.slow
+def test_dropped_prompts_are_counted_and_other_settings_refused(setup, tmp_path):
+    _, data, model = setup
+    config = _config(data)
+    lengths = _prompt_lengths(config)
+    # A bucket between the shortest and the longest prompt: some sub-tasks lose rows.
+    bucket = sorted(n for _, n in lengths)[len(lengths) // 2]
+    config.data.seq_buckets = (bucket,)
+    expected = {task: 0 for task in TASKS}
+    for task, n in lengths:
+        expected[task] += n > bucket
+    assert 0 < sum(expected.values()) < len(lengths)
+
+    out = tmp_path / "out"
+    result = evaluate(config, "tiny", "test", str(out), model=model)
+    assert result.metrics.n == len(lengths) - sum(expected.values())
+    _, meta = read_results(out)
+    assert meta["dropped_per_task"] == expected
+    report = (out / "results.md").read_text()
+    assert "Records left out of the scores" in report
+    for task, n in expected.items():
+        assert (f"{task} {n}" in report) == (n > 0)
+    assert all(row["settings"]["eval.max_new_tokens"] == 6 for row in _rows(out))
+
+    config.eval.max_new_tokens = 5  # stored rows were made with 6: not reused
+    with pytest.raises(OutputFolderError, match="eval.max_new_tokens 6 there, 5 now"):
+        evaluate(config, "tiny", "test", str(out), model=model)
+    assert all(row["settings"]["eval.max_new_tokens"] == 6 for row in _rows(out))

@@ -14,6 +14,12 @@ Each checkpoint is a composite of items:
 Orbax writes each checkpoint into a temporary folder and renames it only once every item is
 complete, and lists only finished ones: a run killed mid-save resumes from the last complete
 checkpoint. Saves are asynchronous (the step loop goes on while arrays are written).
+
+Failures are reported once, by step and cause: a save that fails (disk full...) raises
+``CheckpointSaveError`` naming the step, the folder and the operating system's reason, after
+removing the temporary folders it left; ``check_for_errors()`` raises it as soon as a background
+save has failed, rather than at the next save. A checkpoint that cannot be read raises
+``CheckpointReadError`` naming the step and, where the error says, the file.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import json
 import logging
 import os
 import pathlib
+import re
+import shutil
+import threading
 from typing import Any
 
 import grain
@@ -31,14 +40,94 @@ import orbax.checkpoint as ocp
 log = logging.getLogger(__name__)
 
 ITEMS = ("params", "opt_state", "train", "data", "meta")
+TMP_MARK = ".orbax-checkpoint-tmp"  # in the names of Orbax's unfinished checkpoint folders
+
+
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written (its temporary folder has been removed)."""
+
+
+class CheckpointReadError(RuntimeError):
+    """A checkpoint could not be read."""
+
+    def __init__(self, message: str, step: int, file: str | None):
+        super().__init__(message)
+        self.step = step
+        self.file = file
+
+
+def _causes(error: BaseException):
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:500] if text else ""
+
+
+def root_cause(error: BaseException, near: pathlib.Path | None = None) -> str:
+    """One line: the operating system's reason when the chain holds one (``No space left on
+    device``), else the first error of the chain whose message names a path under ``near``
+    (TensorStore's, naming the array and file, rather than its wrappers), else the first."""
+    chain = [e for e in _causes(error) if not isinstance(e, StopIteration)] or [error]
+    for e in chain:
+        if isinstance(e, OSError) and e.errno:
+            where = f": {e.filename}" if e.filename else ""
+            return f"{os.strerror(e.errno)} [errno {e.errno}]{where}"
+    named = [e for e in chain if near is not None and str(near.absolute()) in _first_line(e)]
+    top = (named or chain)[0]
+    text = _first_line(top)
+    return f"{type(top).__name__}: {text}" if text else type(top).__name__
+
+
+def _join_background_writes(timeout_s: float = 120.0) -> None:
+    """Wait for Orbax's background write threads still running after one of them failed.
+    Orbax has no public handle on them: they are threads of its futures module."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and type(thread).__module__.startswith(
+            "orbax.checkpoint"
+        ):
+            try:
+                threading.Thread.join(thread, timeout_s)
+            except RuntimeError:
+                pass
+
+
+def _unreadable_json(step_dir: pathlib.Path) -> str | None:
+    """The first of Orbax's JSON metadata files in ``step_dir`` that does not parse."""
+    if not step_dir.is_dir():
+        return None
+    for path in sorted(step_dir.rglob("*")):
+        if path.is_file() and (path.name.startswith("_") or path.suffix == ".json"):
+            try:
+                json.loads(path.read_bytes())
+            except (ValueError, OSError):
+                return str(path)
+    return None
+
+
+def _file_in(error: BaseException, root: pathlib.Path) -> str | None:
+    """The first path under ``root`` that the error chain mentions."""
+    pattern = re.compile(re.escape(str(root.absolute())) + r"[^\s'\"\]\),]*")
+    for e in _causes(error):
+        found = pattern.search(str(e))
+        if found:
+            return found.group(0)
+        if isinstance(e, OSError) and e.filename:
+            return str(e.filename)
+    return None
 
 
 class _IteratorSnapshot:
     """The iterator's state captured when ``save`` is called (the iterator runs on while the
     checkpoint is written in the background). Grain's handler reads ``get_state()`` bytes."""
 
-    def __init__(self, iterator):
-        self._state = json.dumps(iterator.get_state(), indent=1).encode()
+    def __init__(self, state: dict):
+        self._state = json.dumps(state, indent=1).encode()
 
     def get_state(self) -> bytes:
         return self._state
@@ -67,6 +156,8 @@ class RunCheckpoints:
             cleanup_tmp_directories=not read_only,
         )
         self.manager = ocp.CheckpointManager(self.root.absolute(), options=options)
+        self._saving: int | None = None  # the step of the last save started
+        self.failed = False
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -83,8 +174,11 @@ class RunCheckpoints:
         train: dict,
         meta: dict,
         data_iterator=None,
+        data_state: dict | None = None,
         force: bool = True,
     ) -> bool:
+        """Save one step (``data_state``, when given, is the iterator state to store instead
+        of ``data_iterator``'s current one)."""
         items = dict(
             params=ocp.args.StandardSave(params),
             opt_state=ocp.args.StandardSave(opt_state),
@@ -92,14 +186,50 @@ class RunCheckpoints:
             meta=ocp.args.JsonSave(meta),
         )
         if data_iterator is not None:
-            items["data"] = grain.checkpoint.CheckpointSave(_IteratorSnapshot(data_iterator))
-        saved = self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+            state = data_iterator.get_state() if data_state is None else data_state
+            items["data"] = grain.checkpoint.CheckpointSave(_IteratorSnapshot(state))
+        try:
+            saved = self.manager.save(step, args=ocp.args.Composite(**items), force=force)
+        except Exception as e:  # an earlier async save's failure surfaces here too
+            self._save_failed(self._saving if self._saving is not None else step, e)
         if saved:
+            self._saving = step
             log.info("checkpoint %d: saving to %s", step, self.root)
         return saved
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        try:
+            self.manager.wait_until_finished()
+        except Exception as e:
+            self._save_failed(self._saving, e)
+
+    def check_for_errors(self) -> None:
+        """Raise ``CheckpointSaveError`` now if a background save has failed (cheap: call it
+        every step)."""
+        # Orbax keeps the background save's thread and its exception here (no public probe;
+        # wait_until_finished re-raises it).
+        thread_ref = getattr(self.manager, "_finalize_thread", None)
+        if thread_ref is not None and thread_ref.map(
+            lambda t: t is not None and not t.is_alive() and t.exception is not None
+        ):
+            self.wait()
+
+    def _save_failed(self, step: int | None, error: BaseException):
+        self.failed = True
+        _join_background_writes()  # the save's other writers may still be filling its folder
+        removed = []
+        if jax.process_index() == 0 and self.root.is_dir():
+            for path in self.root.iterdir():
+                if TMP_MARK in path.name:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path.name)
+        cleaned = f"; removed its temporary folder(s) {removed}" if removed else ""
+        raise CheckpointSaveError(
+            f"checkpoint {step} could not be written to {self.root}: "
+            f"{root_cause(error, self.root)}"
+            f"{cleaned}. Earlier complete checkpoints are untouched: free space (or fix the "
+            "cause) and rerun to resume from the latest of them."
+        ) from error
 
     def restore(
         self,
@@ -125,15 +255,54 @@ class RunCheckpoints:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         if meta:
             items["meta"] = ocp.args.JsonRestore()
-        restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as e:  # TensorStore (a bare Exception), JSON, Grain state...
+            file = _file_in(e, self.root) or _unreadable_json(self.root / str(step))
+            where = f" (file {file})" if file else ""
+            raise CheckpointReadError(
+                f"checkpoint {step} in {self.root} cannot be read{where}: "
+                f"{root_cause(e, self.root)}",
+                step,
+                file,
+            ) from e
         return {name: restored[name] for name in items} | {"step": step}
 
     def read_meta(self, step: int | None = None) -> dict:
         return self.restore(step, meta=True)["meta"]
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        try:
+            if not self.failed:
+                self.wait()
+        finally:
+            try:
+                self.manager.close()
+            except Exception:  # the failure was reported already
+                if not self.failed:
+                    raise
+
+
+def abandon_steps_after(root: str | os.PathLike, step: int, to: str | os.PathLike) -> list[int]:
+    """Move the checkpoints of ``root`` after ``step`` into ``to/<step>`` (kept, not deleted),
+    so that a run resumed from ``step`` can save those steps again. ``step`` must exist."""
+    root = pathlib.Path(root)
+    steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
+    if step not in steps:
+        raise FileNotFoundError(
+            f"config.train.resume_step={step}: {root} has no checkpoint {step} "
+            f"(it has {steps or 'none'})"
+        )
+    later = [s for s in steps if s > step]
+    for s in later:
+        dest, n = pathlib.Path(to) / str(s), 1
+        while dest.exists():  # abandoned before: keep both
+            dest, n = pathlib.Path(to) / f"{s}.{n}", n + 1
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root / str(s), dest)
+    if later:
+        log.warning("resuming from step %d: moved checkpoints %s to %s", step, later, to)
+    return later
 
 
 def abstract_like(tree, shardings=None):

@@ -63,6 +63,10 @@ def base_config() -> config_dict.ConfigDict:
             worker_buffer_size=2,
             # Bad input: skip and count (False) or raise on the first bad record (True).
             strict=False,
+            # Training stops (naming the reasons and counts) after this many records in a row
+            # are refused: a stream that refuses everything would never yield a batch. 0: no
+            # bound.
+            max_consecutive_bad=1000,
             # Largest image (or video frame) accepted, in pixels (decompression bombs).
             max_pixels=16_000_000,
         )
@@ -116,6 +120,10 @@ def base_config() -> config_dict.ConfigDict:
             # A jax.profiler trace of steps start_step .. start_step + num_steps - 1 (counted
             # from 1) under <workdir>/tensorboard; num_steps 0 = off.
             profile=dict(start_step=3, num_steps=0),
+            # Resume from this checkpoint step instead of the latest (-1): e.g. when the
+            # latest cannot be read. Later checkpoints are moved to
+            # <workdir>/abandoned_checkpoints/ (kept), so those steps can be saved again.
+            resume_step=-1,
         )
     )
     # Device mesh and sharding strategy (emollm_jax/sharding/).

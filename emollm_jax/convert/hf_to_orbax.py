@@ -24,6 +24,7 @@ from emollm_jax.convert.dtypes import declared_dtype, resolve_dtype
 from emollm_jax.convert.hf_io import HFCheckpoint, open_hf
 from emollm_jax.convert.orbax_stream import StreamedArray, save_streamed_params
 from emollm_jax.convert.safetensors_io import TensorSource, atomic_output_dir
+from emollm_jax.destinations import check_destination
 from emollm_jax.models.config import to_dict
 
 STEP = 0
@@ -67,6 +68,7 @@ def hf_to_orbax(
 
     ``dtype``: ``keep`` (the tensors' own dtype), ``float32``, ``bfloat16`` or ``float16``.
     """
+    check_destination(dst, src)
     src = pathlib.Path(src)
     source = TensorSource(src)
     present = {source.dtype(k) for k in source.keys()}

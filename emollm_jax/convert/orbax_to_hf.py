@@ -32,6 +32,7 @@ from emollm_jax.convert.hf_io import (
 )
 from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.convert.safetensors_io import StreamingShardWriter, atomic_output_dir, parse_size
+from emollm_jax.destinations import check_destination
 from emollm_jax.export.emollm_layout import is_emollm
 from emollm_jax.export.model_card import write_card
 from emollm_jax.export.processor_files import write_processor
@@ -100,6 +101,7 @@ def orbax_to_hf(
     ``dtype``: ``keep`` (the stored dtype), ``float32``, ``bfloat16`` or ``float16``.
     ``hf_files``: a folder to take config/tokenizer files from (see ``side_files``).
     """
+    check_destination(dst, src)
     reader = ParamsReader(src, step)
     cfg = from_config_dict(reader.meta["model"])
     params = flat_params(nnx.split(abstract_model(cfg))[1])

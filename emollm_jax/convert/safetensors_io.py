@@ -16,7 +16,7 @@ import os
 import pathlib
 import re
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 
 import ml_dtypes
@@ -378,9 +378,9 @@ class atomic_output_dir:
                 f"{self.dest} exists; pass overwrite=True (--overwrite) to replace it"
             )
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = pathlib.Path(
-            tempfile.mkdtemp(prefix=f".{self.dest.name}.partial-", dir=self.dest.parent)
-        )
+        # Not tempfile.mkdtemp: its 0700 would stay on the result; mkdir honours the umask.
+        self.tmp = self.dest.parent / f".{self.dest.name}.partial-{uuid.uuid4().hex[:12]}"
+        self.tmp.mkdir()
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):

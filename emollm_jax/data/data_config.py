@@ -26,8 +26,8 @@ def check_data_config(d) -> None:
     for name in ("batch_size", "eval_batch_size", "video_frames", "max_pixels"):
         if d[name] <= 0:
             raise _fail(name, f"must be positive, got {d[name]}")
-    for name in ("num_epochs", "worker_count", "read_threads"):
-        if d[name] < 0:
+    for name in ("num_epochs", "worker_count", "read_threads", "max_consecutive_bad"):
+        if d.get(name, 0) < 0:
             raise _fail(name, f"must be >= 0, got {d[name]}")
     _buckets(d, "seq_buckets")
     _buckets(d, "frame_buckets")

@@ -31,7 +31,9 @@ from typing import ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
+from emollm_jax.cli_errors import report_user_errors
 from emollm_jax.data import records as records_lib
+from emollm_jax.destinations import check_destination
 
 NAME = "emo_bench"
 DATA_VERSION = "1.0.0"
@@ -182,7 +184,9 @@ def build(
     max_pixels: int = 16_000_000,
     strict: bool = False,
 ) -> EmoBench:
-    """Build (or reuse, when already complete) the ArrayRecord data set under ``tfds_dir``."""
+    """Build (or reuse, when already complete) the ArrayRecord data set under ``tfds_dir``
+    (which may lie in ``src_dir``, the default ``<src>/tfds``, but not be or contain it)."""
+    check_destination(tfds_dir, src_dir, what="tfds_dir", allow_inside=True)
     builder = EmoBench(
         data_dir=str(tfds_dir), file_format="array_record", max_pixels=max_pixels, strict=strict
     )
@@ -192,6 +196,7 @@ def build(
     return builder
 
 
+@report_user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src_dir")

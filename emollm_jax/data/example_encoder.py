@@ -70,11 +70,13 @@ class ExampleEncoder:
 
     def __call__(self, record: dict) -> dict | None:
         try:
-            return self.encode(record)
+            out = self.encode(record)
         except BadRecord as e:
             self.bad.skip(record["id"], e)
-            self.bad.log_counts()  # rare at this stage: log the running counts every time
+            self.bad.log_summary()  # a running summary, rate-limited
             return None
+        self.bad.accept()
+        return out
 
     def encode(self, record: dict) -> dict:
         if self.prompt_hook is not None:

@@ -4,7 +4,8 @@
 
 writes ``OUT/{train,validation,test}.jsonl`` (see ``emollm_jax/data/records.py`` for the record
 format) and the media under ``OUT/media/<split>/`` (128x128 PNG images, 128x128 H.264 mp4 videos
-of 8-16 frames). Same seed, same bytes. Default size 2000/200/200 records, a few MB.
+of 8-16 frames). Same seed, same bytes. Default size 2000/200/200 records, a few MB. A folder
+that already holds split files is refused unless ``--overwrite``.
 
 The six sub-tasks get equal shares and each task's labels are exactly balanced per split (labels
 are dealt in shuffled rounds). The labelling rules are ours; each record's ``rationale`` states
@@ -51,6 +52,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from emollm_jax.cli_errors import report_user_errors
 from emollm_jax.data import draw_faces
 from emollm_jax.tasks import EMOTIONS, INTENTS, TASK_LABELS, TASKS
 
@@ -371,11 +373,30 @@ _GENERATORS = {
 assert set(_GENERATORS) == set(TASKS)
 
 
-def build(out: str | os.PathLike, seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
-    """Write the mini EmoBench to ``out``; ``sizes`` overrides records per split."""
+def _existing(out: Path, sizes: dict[str, int]) -> list[str]:
+    """What a build would overwrite in ``out``."""
+    names = [f"{split}.jsonl" for split in sizes] + [f"media/{split}" for split in sizes]
+    return [name for name in names + ["dataset_info.json"] if (out / name).exists()]
+
+
+def build(
+    out: str | os.PathLike,
+    seed: int = 0,
+    sizes: dict[str, int] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the mini EmoBench to ``out``; ``sizes`` overrides records per split. A folder
+    that already holds split files or media is refused unless ``overwrite``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     sizes = {**SPLIT_SIZES, **(sizes or {})}
+    existing = _existing(out, sizes)
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds {', '.join(existing)}; pass overwrite=True (--overwrite) to "
+            "replace them, or choose another folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
     for split, n in sizes.items():
         make_split(out, split, n, seed)
     info = {"name": "mini_emobench", "version": FORMAT_VERSION, "seed": seed, "sizes": sizes}
@@ -383,16 +404,20 @@ def build(out: str | os.PathLike, seed: int = 0, sizes: dict[str, int] | None = 
     return out
 
 
+@report_user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the split files OUT already holds"
+    )
     for split, n in SPLIT_SIZES.items():
         parser.add_argument(f"--{split}", type=int, default=n, help=f"records (default {n})")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     sizes = {split: getattr(args, split) for split in SPLIT_SIZES}
-    out = build(args.out, seed=args.seed, sizes=sizes)
+    out = build(args.out, seed=args.seed, sizes=sizes, overwrite=args.overwrite)
     mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
     print(
         f"wrote {sum(sizes.values())} records ({mb:.1f} MB) to {out} in "

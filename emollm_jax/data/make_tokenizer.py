@@ -40,7 +40,7 @@ def corpus(data_dir: str | Path) -> Iterator[str]:
             continue
         for line in path.read_bytes().splitlines():
             try:
-                record = json.loads(line.decode("utf-8"))
+                record = json.loads(line.decode("utf-8-sig"))
                 conversations = list(record["conversations"])
             except (UnicodeDecodeError, ValueError, KeyError, TypeError):
                 continue  # the pipeline's reader reports bad lines; here they add no text

@@ -134,7 +134,12 @@ def make_encoder(
         max_pixels=d.max_pixels,
         mode=mode,
         prompt_hook=prompt_hook,
-        bad=BadInputLog(f"{mode} pipeline", strict=d.strict),
+        # Only the endless training stream can hang on refusals; eval passes end by themselves.
+        bad=BadInputLog(
+            f"{mode} pipeline",
+            strict=d.strict,
+            max_consecutive=d.get("max_consecutive_bad", 0) if mode == "train" else 0,
+        ),
     )
 
 

@@ -189,7 +189,7 @@ def _raw_records(path: Path, bad: BadInputLog):
     """(id for messages, parsed object) per record; undecodable lines are skipped here."""
     if path.suffix == ".json":  # one document: a failure loses the whole file
         try:
-            items = json.loads(path.read_bytes().decode("utf-8"))
+            items = json.loads(path.read_bytes().decode("utf-8-sig"))
             if not isinstance(items, list):
                 raise BadRecord("malformed_record", "a LLaVA .json file must hold a list")
         except UnicodeDecodeError as e:
@@ -206,7 +206,7 @@ def _raw_records(path: Path, bad: BadInputLog):
         if not line.strip():
             continue
         try:
-            yield where, json.loads(line.decode("utf-8"))
+            yield where, json.loads(line.decode("utf-8-sig"))  # a BOM is no record
         except UnicodeDecodeError as e:
             bad.skip(where, BadRecord("invalid_utf8", str(e)))
         except ValueError as e:

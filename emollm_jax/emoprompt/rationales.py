@@ -43,7 +43,7 @@ def check(text: str, label: str) -> tuple[str | None, str | None]:
 def read(path: str | Path) -> dict[str, str]:
     """``{record id: rationale}`` from a rationale file (ids as strings)."""
     out = {}
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for line in f:
             if line.strip():
                 row = json.loads(line)

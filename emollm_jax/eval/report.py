@@ -8,7 +8,8 @@ Our choices:
 - ``results.md`` mirrors the paper's table: one row per model, one column per sub-task in
   ``TASKS`` order plus the mean, as percentages with one decimal. A sub-task without rows shows
   "–" and a note says the mean covers only the sub-tasks present. A second table lists the
-  extras per sub-task (rows, unparsed, macro-F1).
+  extras per sub-task (rows, unparsed, macro-F1). Records of the split that were left out of
+  the scores (``meta["dropped_per_task"]``) are named in a warning under the table.
 - ``confusion_<task>.png`` per scored sub-task: counts written in the cells, colour by row
   share (so rare gold labels stay readable), an ``unparsed`` column. Drawn on a bare
   ``matplotlib.figure.Figure`` with the Agg canvas, so nothing touches pyplot's global state or
@@ -74,10 +75,27 @@ def extras_table(metrics: Metrics) -> str:
     return "\n".join(lines)
 
 
+def dropped_note(dropped: Mapping[str, int]) -> str:
+    """A warning naming the sub-tasks whose records were left out of the scores ("" if none)."""
+    lost = {task: n for task, n in dropped.items() if n}
+    if not lost:
+        return ""
+    counts = ", ".join(f"{task} {n}" for task, n in lost.items())
+    return (
+        f"**Records left out of the scores** (refused by the pipeline: too long for "
+        f"data.seq_buckets, undecodable media...; the log names the reasons): {counts}. "
+        "These sub-tasks are scored on the remaining records only."
+    )
+
+
 def results_markdown(metrics: Metrics, model: str = "model", meta: Mapping | None = None) -> str:
-    """The whole ``results.md``: the EmoBench table, the extras table and the run's meta."""
-    parts = ["# EmoBench results", "", markdown_table(metrics, model), "", "## Per sub-task"]
-    parts += ["", extras_table(metrics)]
+    """The whole ``results.md``: the EmoBench table (with a warning when records were left
+    out), the extras table and the run's meta."""
+    parts = ["# EmoBench results", "", markdown_table(metrics, model)]
+    note = dropped_note((meta or {}).get("dropped_per_task", {}))
+    if note:
+        parts += ["", note]
+    parts += ["", "## Per sub-task", "", extras_table(metrics)]
     if meta:
         parts += ["", "## Run", ""] + [f"- {key}: {value}" for key, value in meta.items()]
     return "\n".join(parts) + "\n"

@@ -44,18 +44,26 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from emollm_jax.checkpoint.manager import checkpoint_root
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer, open_source
+from emollm_jax.destinations import check_destination
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
 from emollm_jax.eval.report import markdown_table, write_results
+from emollm_jax.folder_lock import FolderLock
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.models.attention import check_platform
 from emollm_jax.models.config import ATTENTION_FIELDS, ConfigError, ModelConfig, from_config_dict
 from emollm_jax.models.visual_tokens import tokens_per_frame
+from emollm_jax.tasks import TASKS
 
 PREDICTIONS = "predictions.jsonl"
+
+
+class OutputFolderError(ValueError):
+    """The output folder holds predictions of another checkpoint step or other settings."""
 
 
 @dataclasses.dataclass
@@ -113,7 +121,7 @@ def load_model(checkpoint: str, config, mesh=None, rules=()) -> tuple[Any, int |
         import emollm_jax
 
         return emollm_jax.load_hf(checkpoint, mesh=mesh, rules=rules, **attention), None
-    from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+    from emollm_jax.checkpoint.manager import RunCheckpoints
     from emollm_jax.checkpoint.restore import load_model as restore
 
     if not Path(checkpoint).is_dir():
@@ -210,17 +218,46 @@ def _limited(batches: Iterator, limit_local: int | None, local_batch: int) -> It
         yield arrays, keep
 
 
-def _check_same_checkpoint(rows: list[dict], path: Path, step: int | None) -> None:
-    """Refuse to mix predictions of different checkpoint steps of a run in one folder."""
+def generation_settings(config) -> dict:
+    """The settings that shape a prediction row (prompt, decoding): stored with every row, so
+    that a rerun with other settings cannot reuse rows generated under these."""
+    e, d = config.eval, config.data
+    settings = {
+        f"eval.{k}": e[k]
+        for k in ("max_new_tokens", "temperature", "top_k", "top_p", "seed")
+    }
+    settings |= {f"eval.{k}": list(e[k]) for k in ("stop_tokens", "stop_strings")}
+    settings |= {"data.chat_template": d.chat_template, "data.video_frames": d.video_frames}
+    if config.get("emoprompt") is not None:
+        settings |= {f"emoprompt.{k}": v for k, v in config.emoprompt.to_dict().items()}
+    return settings
+
+
+def _check_same_run(rows: list[dict], path: Path, step: int | None, settings: dict) -> None:
+    """Refuse to mix predictions of different checkpoint steps, or of other generation
+    settings, in one folder."""
     steps = {row.get("checkpoint_step") for row in rows}
     if steps and steps != {step}:
-        raise ValueError(
+        raise OutputFolderError(
             f"{path.parent} holds predictions of checkpoint step(s) {sorted(steps, key=str)}, "
             f"but step {step} is evaluated now: pass another --workdir"
         )
+    for row in rows:
+        stored = row.get("settings")
+        if stored == settings:
+            continue
+        if stored is None:
+            problem = "rows that record no settings (an older version wrote them)"
+        else:
+            keys = settings.keys() | stored.keys()
+            fields = sorted(k for k in keys if stored.get(k) != settings.get(k))
+            problem = "rows made with other settings: " + ", ".join(
+                f"{k} {stored.get(k)!r} there, {settings.get(k)!r} now" for k in fields
+            )
+        raise OutputFolderError(f"{path.parent} holds {problem}: pass another --workdir")
 
 
-def _row(meta: dict, output: str, step: int | None) -> dict:
+def _row(meta: dict, output: str, step: int | None, settings: dict) -> dict:
     return {
         "id": meta["id"],
         "task": meta["task"],
@@ -230,7 +267,36 @@ def _row(meta: dict, output: str, step: int | None) -> dict:
         "gold": meta["answer"],
         "options": meta["options"],
         "checkpoint_step": step,
+        "settings": settings,
     }
+
+
+def check_out_dir(out_dir: Path, checkpoint: str) -> None:
+    """The output folder may live in the model's folder (the default ``<run>/eval/<split>``)
+    but must neither be it, contain it, nor lie in a run's ``checkpoints`` folder."""
+    check_destination(out_dir, checkpoint, what="--workdir", allow_inside=True)
+    root = checkpoint_root(checkpoint)
+    if root != Path(checkpoint):
+        check_destination(out_dir, root, what="--workdir")
+
+
+def _expected_per_task(source, limit_local: int | None, count: int) -> dict:
+    """Scored records of the split in this evaluation's scope (``eval.limit``), per task."""
+    per_task: dict[str, set] = {}
+    for index in range(count):
+        shard = range(index, len(source), count)
+        for i in shard if limit_local is None else shard[:limit_local]:
+            record = source[i]
+            if record["task"] in TASKS:
+                per_task.setdefault(record["task"], set()).add(row_key(record))
+    return per_task
+
+
+def _dropped(expected: dict, rows: list[dict]) -> dict[str, int]:
+    """Records of the scope with no prediction row: refused by the pipeline (too long for
+    ``data.seq_buckets``, undecodable media...; the log names the reasons)."""
+    done = {row_key(row) for row in rows}
+    return {task: len(keys - done) for task, keys in sorted(expected.items())}
 
 
 def evaluate(
@@ -251,15 +317,41 @@ def evaluate(
     eval hook when ``config.emoprompt`` enables it).
     """
     check_eval_config(config.eval)
-    e = config.eval
     out_dir = Path(workdir) if workdir else default_out_dir(checkpoint, split)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    process, count = _processes()
+    check_out_dir(out_dir, checkpoint)
+    process, _ = _processes()
 
     mesh, rules = mesh_and_rules(config)
     if model is None:
         model, step = load_model(checkpoint, config, mesh, rules)
     check_model_matches(model.config, from_config_dict(config.model))
+    # Only now (a mistyped --checkpoint fails above, leaving nothing behind).
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(out_dir, "evaluation folder")
+    if process == 0:
+        lock.acquire()
+    try:
+        return _evaluate_into(
+            out_dir,
+            config,
+            checkpoint,
+            split,
+            model=model,
+            step=step,
+            prompt_hook=prompt_hook,
+            log=log,
+            mesh=mesh,
+            rules=rules,
+        )
+    finally:
+        lock.release()
+
+
+def _evaluate_into(
+    out_dir: Path, config, checkpoint, split, *, model, step, prompt_hook, log, mesh, rules
+) -> EvalResult:
+    e = config.eval
+    process, count = _processes()
     tokenizer = load_tokenizer(config.data.tokenizer)
     stops = stop_settings(tokenizer, model.config.text.eos_token_ids, e.stop_tokens, e.stop_strings)
     gen_config = GenerateConfig(
@@ -274,10 +366,12 @@ def evaluate(
     if count > 1:
         multihost_utils.sync_global_devices("emollm_eval_stores_repaired")
     stored = _all_rows(out_dir, store)
-    _check_same_checkpoint(stored, store.path, step)
+    settings = generation_settings(config)
+    _check_same_run(stored, store.path, step, settings)
     done = {row_key(row) for row in stored}
 
-    n_records = len(open_source(config.data, split))
+    source = open_source(config.data, split)
+    n_records = len(source)
     limit_local = math.ceil(e.limit / count) if e.limit else None
     local_batch = config.data.eval_batch_size // count
     total = math.ceil(min(n_records, e.limit or n_records) / count)
@@ -297,7 +391,7 @@ def evaluate(
         out = generator(arrays, jax.random.fold_in(key, index))
         texts = decode_answers(tokenizer, out.tokens, out.lengths, out.finished, e.stop_strings)
         by_key = {row_key(m): text for m, text in zip(meta, texts)}
-        store.append(_row(m, by_key[row_key(m)], step) for m in pending)
+        store.append(_row(m, by_key[row_key(m)], step, settings) for m in pending)
         generated += len(pending)
         elapsed = time.perf_counter() - start
         rate = generated / elapsed if elapsed > 0 else 0.0
@@ -310,7 +404,11 @@ def evaluate(
 
     if count > 1:
         multihost_utils.sync_global_devices("emollm_eval_generated")
-    metrics = compute_metrics(_all_rows(out_dir, store))
+    rows = _all_rows(out_dir, store)
+    metrics = compute_metrics(rows)
+    dropped = _dropped(_expected_per_task(source, limit_local, count), rows)
+    if any(dropped.values()):
+        log(f"[eval {split}] records left out of the scores (refused by the pipeline): {dropped}")
     name = e.model_name or Path(checkpoint).resolve().name + ("" if step is None else f"@{step}")
     table = markdown_table(metrics, model=name)
     paths: dict[str, Path] = {}
@@ -324,6 +422,8 @@ def evaluate(
             "eval_batch_size": config.data.eval_batch_size,
             "processes": count,
             "devices": jax.device_count(),
+            "settings": settings,
+            "dropped_per_task": dropped,
         }
         paths = write_results(out_dir, metrics, model=name, meta=meta, plots=e.plots)
     return EvalResult(metrics, paths, out_dir, generated, skipped, table)

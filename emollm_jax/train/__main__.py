@@ -3,6 +3,13 @@
 Trains, writing Orbax checkpoints under DIR/checkpoints, one JSON object per logged step to
 DIR/metrics.jsonl and TensorBoard events under DIR/tensorboard. Rerunning with the same DIR
 resumes from the latest complete checkpoint.
+
+Exit status: 0 done; 2 refused at start (a bad config field, the workdir in use by another
+run, a checkpoint of another model config or one that cannot be read: the message alone, the
+traceback with ``--verbosity=1`` or ``EMOLLM_TRACEBACK=1``); 3 the run stopped itself (too many
+non-finite steps, a bad record in strict mode, ``data.max_consecutive_bad`` refused records in a
+row, a checkpoint that could not be written), the reason logged; 143 (128 + SIGTERM) stopped by
+SIGTERM after saving a checkpoint.
 """
 
 from __future__ import annotations
@@ -14,20 +21,25 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from emollm_jax import logs
+from emollm_jax.cli_errors import report_user_errors
+from emollm_jax.train.validate import TrainConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (checkpoints, metrics).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+@report_user_errors(errors=(TrainConfigError,))
 def main(argv):
     del argv
     logs.setup()
+    from emollm_jax.checkpoint.manager import CheckpointSaveError
+    from emollm_jax.data.bad_input import BadRecordError
     from emollm_jax.train.loop import NonFiniteError, run
 
     try:
         run(_CONFIG.value, _WORKDIR.value)
-    except NonFiniteError as e:
+    except (NonFiniteError, BadRecordError, CheckpointSaveError) as e:
         logging.error("%s", e)
         sys.exit(3)
 

@@ -3,6 +3,7 @@ saving on the way out (end of run, SIGTERM, too many non-finite steps, or a cras
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pathlib
@@ -13,15 +14,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 
-from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
+from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
+from emollm_jax.folder_lock import FolderLock
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
 from emollm_jax.sharding.mesh import mesh_and_rules
-from emollm_jax.train import distributed, flops, partition, validate
+from emollm_jax.train import distributed, flops, partition, resume, validate
 from emollm_jax.train.metrics_log import MetricsLog
 from emollm_jax.train.profile import StepProfiler
 from emollm_jax.train.program import build_train_program
@@ -125,17 +129,33 @@ def _batch_flops(cfg: ModelConfig, batch: dict, train_vision: bool) -> float:
 
 
 class _SigtermFlag:
+    """Sets ``raised`` on SIGTERM; while ``waiting()`` (for data, which may never come) the
+    signal also interrupts the wait by raising ``Terminated``."""
+
     def __init__(self):
         self.raised = False
         self._previous = None
+        self._waiting = False
 
     def __enter__(self):
         def handler(signum, frame):
-            log.warning("SIGTERM: saving a checkpoint after the current step, then exiting")
             self.raised = True
+            if self._waiting:
+                log.warning("SIGTERM while waiting for data: saving a checkpoint, then exiting")
+                self._waiting = False
+                raise Terminated(TERMINATED_EXIT_CODE)
+            log.warning("SIGTERM: saving a checkpoint after the current step, then exiting")
 
         self._previous = signal.signal(signal.SIGTERM, handler)
         return self
+
+    @contextlib.contextmanager
+    def waiting(self):
+        self._waiting = True
+        try:
+            yield
+        finally:
+            self._waiting = False
 
     def __exit__(self, *exc):
         signal.signal(signal.SIGTERM, self._previous)
@@ -151,11 +171,22 @@ class Trainer:
         self.config = config
         self.workdir = workdir = pathlib.Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
+        # One run per workdir (process 0 holds it for all); released by close().
+        self._lock = FolderLock(workdir, "training workdir")
+        if jax.process_index() == 0:
+            self._lock.acquire()
+        try:
+            self._set_up(config, workdir, devices)
+        except BaseException:
+            if hasattr(self, "checkpoints"):
+                self.checkpoints.close()
+            self._lock.release()
+            raise
+
+    def _set_up(self, config, workdir: pathlib.Path, devices) -> None:
         self.model_cfg = model_cfg = from_config_dict(config.model)
         self.mesh, self.rules = mesh, rules = mesh_and_rules(config, devices)
         validate.check(config, model_cfg, mesh, rules)
-        if jax.process_index() == 0:
-            (workdir / "train_config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
         log.info(
             "mesh %s, strategy %s, %d processes",
             dict(mesh.shape),
@@ -173,22 +204,30 @@ class Trainer:
         abstract_full = nnx.state(abstract_model(model_cfg))
 
         self.iterator = iter(train_dataset(config, prompt_hook=_prompt_hook(config)))
+        root = checkpoint_root(workdir / "checkpoints")
+        if jax.process_index() == 0:
+            resume.abandon_later_steps(root, config, workdir)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("emollm_resume_step")
         self.checkpoints = RunCheckpoints(
-            checkpoint_root(workdir / "checkpoints"),
-            keep=config.checkpoint.keep,
-            async_save=config.checkpoint.async_save,
+            root, keep=config.checkpoint.keep, async_save=config.checkpoint.async_save
         )
-        latest = self.checkpoints.latest_step()
+        latest = resume.resume_step(self.checkpoints, config)
         if latest is not None:
-            restored = self.checkpoints.restore(
+            resume.check_same_config(self.checkpoints, latest, to_dict(model_cfg), config.train)
+            restored = resume.restore(
+                self.checkpoints,
                 latest,
-                params=params_target(abstract_full, mesh, rules),
-                opt_state=program.abstract_state.opt_state,
-                train={
-                    "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
-                    "rng": jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated),
-                },
-                data_iterator=self.iterator,
+                lambda step: self.checkpoints.restore(
+                    step,
+                    params=params_target(abstract_full, mesh, rules),
+                    opt_state=program.abstract_state.opt_state,
+                    train={
+                        "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
+                        "rng": jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated),
+                    },
+                    data_iterator=self.iterator,
+                ),
             )
             nnx.replace_by_pure_dict(abstract_full, restored["params"])
             model = nnx.merge(nnx.graphdef(abstract_model(model_cfg)), abstract_full)
@@ -216,8 +255,13 @@ class Trainer:
                 opt_state=jax.jit(tx.init, out_shardings=self.state_shardings.opt_state)(trainable),
                 rng=rng,
             )
+        if jax.process_index() == 0:  # only now: a refused resume leaves the stored one as is
+            (workdir / "train_config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
         self.graphdef = graphdef
         self._step = program.step
+        # The data iterator's state before the batch being fetched: what a save made while
+        # that fetch was interrupted (SIGTERM, an error) must store.
+        self._data_state_before_next = None
         self.meta = {
             "model": to_dict(model_cfg),
             "config": json.loads(config.to_json_best_effort()),
@@ -251,8 +295,17 @@ class Trainer:
             train={"step": state.step, "rng": jax.random.key_data(state.rng)},
             meta=self.meta | {"step": step},
             data_iterator=self.iterator,
+            data_state=self._data_state_before_next,
             force=force,
         )
+
+    def _next_batch(self, sigterm: _SigtermFlag) -> dict:
+        """The next batch; SIGTERM interrupts the wait (``Terminated``)."""
+        self._data_state_before_next = self.iterator.get_state()
+        with sigterm.waiting():
+            batch = next(self.iterator)
+        self._data_state_before_next = None
+        return batch
 
     def train(self) -> dict:
         """The step loop up to ``train.steps``; returns the last logged metrics."""
@@ -276,7 +329,10 @@ class Trainer:
                 for step in range(start, tc.steps):
                     if sigterm.raised:
                         break
-                    batch = next(self.iterator)
+                    try:
+                        batch = self._next_batch(sigterm)
+                    except Terminated:
+                        break
                     batch_flops = _batch_flops(self.model_cfg, batch, tc.train_vision)
                     profiler.before(step + 1)
                     metrics = self.train_step(batch)
@@ -286,6 +342,7 @@ class Trainer:
                     pending = (step + 1, metrics, batch_flops)
                     if (step + 1) % config.checkpoint.every_steps == 0:
                         self.save(force=False)
+                    self.checkpoints.check_for_errors()  # a failed background save stops now
                 if pending is not None:
                     last = self._account(pending, window, metrics_log, peak) or last
                 self.save()
@@ -293,13 +350,16 @@ class Trainer:
                 if sigterm.raised:
                     log.warning("stopped by SIGTERM at step %d; checkpoint saved", self.step)
                     raise Terminated(TERMINATED_EXIT_CODE)
-        except (Terminated, NonFiniteError):
+        except (Terminated, NonFiniteError, CheckpointSaveError):
             raise
-        except BaseException:
+        except BaseException as e:
             # Anything else (a bad record in strict mode, Ctrl-C, an I/O error): keep the work
             # done so far if the state is intact (a step that failed mid-way donated it).
-            if not any(x.is_deleted() for x in jax.tree.leaves(self.state)):
-                log.exception("training failed at step %d; saving a checkpoint first", self.step)
+            intact = not any(x.is_deleted() for x in jax.tree.leaves(self.state))
+            if intact and self.step != start:
+                # A bad record's message says it all; anything else keeps its traceback.
+                report = log.error if isinstance(e, BadRecordError) else log.exception
+                report("training stopped at step %d; saving a checkpoint first", self.step)
                 self.save()
                 self.checkpoints.wait()
             raise
@@ -309,7 +369,14 @@ class Trainer:
         return last
 
     def close(self) -> None:
-        self.checkpoints.close()
+        try:
+            self.checkpoints.close()
+            # Stops Grain's reader threads and workers (they may be busy refusing records).
+            close_iterator = getattr(self.iterator, "close", None)
+            if close_iterator is not None:
+                close_iterator()
+        finally:
+            self._lock.release()
 
     def _account(self, pending, window, metrics_log, peak) -> dict | None:
         """Book-keep one finished step: non-finite checks, throughput, logging."""

@@ -1,6 +1,8 @@
 """Where training metrics go: ``metrics.jsonl`` (one JSON object per logged step), TensorBoard
 event files, and the terminal (a progress bar on an interactive one, plain lines otherwise).
-Only JAX process 0 writes."""
+Only JAX process 0 writes. A resumed run first drops the rows logged after its restored step
+(steps done again after a preemption would otherwise appear twice): ``metrics.jsonl`` is
+rewritten without them, and TensorBoard is told to purge its events from that step on."""
 
 from __future__ import annotations
 
@@ -31,11 +33,14 @@ class MetricsLog:
         self._file = self._tb = self._bar = None
         if not self.enabled:
             return
+        _drop_rows_after(self.path, start_step)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+            self._tb = SummaryWriter(
+                str(pathlib.Path(workdir) / "tensorboard"), purge_step=start_step + 1
+            )
         interactive = sys.stderr.isatty() and os.environ.get("CI") is None
         if progress_bar == "on" or (progress_bar == "auto" and interactive):
             from tqdm import tqdm
@@ -74,6 +79,27 @@ class MetricsLog:
             self._tb.close()
         if self._file is not None:
             self._file.close()
+
+
+def _drop_rows_after(path: pathlib.Path, step: int) -> None:
+    """Rewrite ``path`` (atomically) without the rows of steps after ``step``."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if _row_step(line) <= step]
+    if len(kept) == len(lines):
+        return
+    log.info("%s: dropping %d rows logged after step %d", path, len(lines) - len(kept), step)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _row_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return -1  # a torn or foreign line: kept
 
 
 def _plain(v):

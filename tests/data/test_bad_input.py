@@ -208,3 +208,12 @@ def test_counts_are_logged(folder, caplog):
     (message,) = [r.getMessage() for r in caplog.records]
     assert "skipped 2 bad records" in message
     assert "invalid_json=1" in message and "unknown_task=1 (e.g. bad-1)" in message
+
+
+def test_byte_order_mark_does_not_cost_the_first_record(folder):
+    root, image, video = folder
+    lines = [json.dumps(r).encode() for r in (image, video)]
+    (root / "train.jsonl").write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    records, bad = _read(root)
+    assert [r["id"] for r in records] == [image["id"], video["id"]]
+    assert bad.total == 0

@@ -1,7 +1,11 @@
 """Configs for training tests: the tiny LLaVA on the session's small mini EmoBench, one batch
 shape (so each test compiles one step), no TensorBoard."""
 
-from tests.configs import load_config
+import subprocess
+import sys
+import time
+
+from tests.configs import REPO, load_config
 
 
 def train_config(data_dir, **overrides):
@@ -25,3 +29,54 @@ def train_config(data_dir, **overrides):
             node = node[p]
         node[leaf] = value
     return c
+
+
+def train_command(workdir, data_dir, *extra, steps: int = 8) -> list[str]:
+    """``python -m emollm_jax.train`` on the tiny LLaVA with ``train_config``'s data settings;
+    a ``--config.x=v`` in ``extra`` replaces the default one (absl keeps the first)."""
+    defaults = {
+        "--config.data.dir": data_dir,
+        "--config.data.batch_size": 8,
+        "--config.data.seq_buckets": "(256,)",
+        "--config.data.frame_buckets": "(8,)",
+        "--config.data.read_threads": 1,
+        "--config.train.steps": steps,
+        "--config.train.warmup_steps": 2,
+        "--config.log.every_steps": 1,
+        "--config.log.tensorboard": False,
+    }
+    extra_keys = {e.split("=", 1)[0] for e in extra}
+    return [
+        sys.executable,
+        "-m",
+        "emollm_jax.train",
+        "--config",
+        str(REPO / "configs/llava_tiny.py"),
+        "--workdir",
+        str(workdir),
+        *(f"{k}={v}" for k, v in defaults.items() if k not in extra_keys),
+        *extra,
+    ]
+
+
+def start_training(workdir, data_dir, *extra, steps: int = 8) -> subprocess.Popen:
+    """A training subprocess, stdout and stderr merged into ``proc.stdout``."""
+    return subprocess.Popen(
+        train_command(workdir, data_dir, *extra, steps=steps),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(predicate, proc, timeout=300, poll=0.005):
+    """Poll ``predicate`` until true (True), ``proc`` ends or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    return False

@@ -8,49 +8,18 @@ checkpoint is being written resumes from the last complete one.
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.configs import REPO
+from tests.train.helpers import start_training, wait_for
 
 pytestmark = pytest.mark.slow
 
 STEPS = 8
 
 
-def _command(workdir, data_dir, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "emollm_jax.train",
-        "--config",
-        str(REPO / "configs/llava_tiny.py"),
-        "--workdir",
-        str(workdir),
-        f"--config.data.dir={data_dir}",
-        "--config.data.batch_size=8",
-        "--config.data.seq_buckets=(256,)",
-        "--config.data.frame_buckets=(8,)",
-        "--config.data.read_threads=1",
-        f"--config.train.steps={STEPS}",
-        "--config.train.warmup_steps=2",
-        "--config.log.every_steps=1",
-        "--config.log.tensorboard=False",
-        *extra,
-    ]
-
-
 def _start(workdir, data_dir, *extra):
-    return subprocess.Popen(
-        _command(workdir, data_dir, *extra),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_training(workdir, data_dir, *extra, steps=STEPS)
 
 
 def _finish(proc, timeout=600):
@@ -61,17 +30,6 @@ def _finish(proc, timeout=600):
 def _losses(workdir):
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row["loss"] for row in rows}
-
-
-def _wait_for(predicate, proc, timeout=300, poll=0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(poll)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +46,7 @@ def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, small_emobench, uninter
     workdir = tmp_path / "run"
     proc = _start(workdir, small_emobench, "--config.checkpoint.every_steps=100")
     metrics = workdir / "metrics.jsonl"
-    assert _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, proc)
+    assert wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, proc)
     proc.send_signal(signal.SIGTERM)
     code, out = _finish(proc)
     assert code == 128 + signal.SIGTERM, out
@@ -117,7 +75,7 @@ def test_sigkill_during_save_resumes_from_last_complete_checkpoint(
         complete = [p for p in ckpt_dir.iterdir() if p.name.isdigit()]
         return bool(partial) and bool(complete)  # a second save is under way
 
-    caught = _wait_for(saving, proc)
+    caught = wait_for(saving, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     assert caught, "the run ended before a save could be interrupted"

@@ -1,0 +1,123 @@
+"""Resuming a run from its checkpoints, refusing with a plain reason when it cannot be done.
+
+- The stored config is compared with the new one before anything is restored: a checkpoint
+  made with another model (or another set of trainable parameters: ``train.stage``,
+  ``train.train_vision``) is refused naming each differing field and both values; the stored
+  ``train_config.json`` is left as it is.
+- A checkpoint that cannot be read is named by step and file, with the latest earlier step that
+  does restore and the flag to resume from it: ``--config.train.resume_step=N``.
+- ``train.resume_step=N`` resumes from step N; checkpoints after it are moved (not deleted) to
+  ``<workdir>/abandoned_checkpoints/`` so that those steps can be saved again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+from collections.abc import Callable
+
+from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
+from emollm_jax.train.validate import TrainConfigError
+
+log = logging.getLogger(__name__)
+
+# Fields that change how the forward pass runs, not the stored arrays.
+FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat")
+TRAIN_FIELDS = ("stage", "train_vision")  # they decide the optimizer state's structure
+ABANDONED = "abandoned_checkpoints"
+
+
+class ResumeError(TrainConfigError):
+    """The run's checkpoints cannot be resumed with this config (or cannot be read)."""
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for k, v in tree.items():
+        out |= _flat(v, f"{prefix}.{k}" if prefix else str(k))
+    return out
+
+
+def _comparable(value):
+    """As stored in JSON (tuples become lists, at any depth)."""
+    return json.loads(json.dumps(value))
+
+
+def config_differences(stored: dict, model: dict, train: dict) -> list[str]:
+    """``config.<field>: <stored> in the checkpoint, <new> now`` for every field that differs
+    between a checkpoint's meta and the new run's model / train settings."""
+    old = {f"model.{k}": v for k, v in _flat(stored.get("model", {})).items()}
+    new = {f"model.{k}": v for k, v in _flat(model).items()}
+    stored_train = stored.get("config", {}).get("train", {})
+    old |= {f"train.{k}": stored_train.get(k) for k in TRAIN_FIELDS if k in stored_train}
+    new |= {f"train.{k}": train[k] for k in TRAIN_FIELDS if f"train.{k}" in old}
+    skip = {f"model.{k}" for k in FORWARD_ONLY}
+    return [
+        f"config.{k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now"
+        for k in sorted(old.keys() | new.keys())
+        if k not in skip and _comparable(old.get(k)) != _comparable(new.get(k))
+    ]
+
+
+def resume_step(checkpoints: RunCheckpoints, config) -> int | None:
+    """The step to resume from: ``train.resume_step`` when set (later steps moved aside), else
+    the latest complete one (None: a fresh run)."""
+    wanted = config.train.get("resume_step", -1)
+    if wanted is None or wanted < 0:
+        return checkpoints.latest_step()
+    return wanted
+
+
+def abandon_later_steps(root: pathlib.Path, config, workdir: pathlib.Path) -> None:
+    """For ``train.resume_step=N``: move the checkpoints after N aside (process 0 calls it
+    before the checkpoint manager lists the steps)."""
+    wanted = config.train.get("resume_step", -1)
+    if wanted is not None and wanted >= 0:
+        abandon_steps_after(root, wanted, workdir / ABANDONED)
+
+
+def check_same_config(checkpoints: RunCheckpoints, step: int, model: dict, train) -> None:
+    """Refuse to resume from a checkpoint made with another model config."""
+    stored = _read(checkpoints, step, lambda: checkpoints.read_meta(step))
+    differences = config_differences(stored, model, train)
+    if differences:
+        raise ResumeError(
+            f"{checkpoints.root} holds checkpoint {step} of another config; resuming would "
+            "need the same one:\n  " + "\n  ".join(differences) + "\nRerun with the "
+            "checkpoint's values (its train_config.json beside it) or use another --workdir."
+        )
+
+
+def restore(checkpoints: RunCheckpoints, step: int, do_restore: Callable[[int], dict]) -> dict:
+    """``do_restore(step)``; when that step cannot be read, say which earlier one can."""
+    return _read(checkpoints, step, lambda: do_restore(step), probe=do_restore)
+
+
+def _read(checkpoints, step: int, read: Callable[[], dict], probe=None) -> dict:
+    try:
+        return read()
+    except CheckpointReadError as e:
+        earlier = [s for s in sorted(checkpoints.all_steps(), reverse=True) if s < step]
+        intact = None
+        for candidate in earlier:
+            try:
+                (probe or checkpoints.read_meta)(candidate)
+            except CheckpointReadError:
+                continue
+            intact = candidate
+            break
+        if intact is None:
+            offer = (
+                f"No earlier checkpoint restores either ({earlier or 'there is none'}): "
+                "start again in another --workdir."
+            )
+        else:
+            offer = (
+                f"Checkpoint {intact} restores intact: rerun with "
+                f"--config.train.resume_step={intact} to resume from it (the checkpoints after "
+                f"it are then moved to {ABANDONED}/ beside checkpoints/)."
+            )
+        raise ResumeError(f"{e}. {offer}") from e
