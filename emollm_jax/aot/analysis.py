@@ -109,6 +109,8 @@ def _base_row(config, devices, batch_per_chip: int, program: str) -> dict:
         "program": program,
         "strategy": config.mesh.strategy,
         "remat": config.model.get("remat", "none"),
+        "attention": config.model.get("attention", "xla"),
+        "loss_chunk": config.train.get("loss_chunk", 0),
         "batch_per_chip": batch_per_chip,
         "fits": False,
         "bytes_per_chip": None,

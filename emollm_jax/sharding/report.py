@@ -541,28 +541,43 @@ def winners_table(reports: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def variant_of(report: dict) -> str:
-    """The config overrides in a report's command (``attention=splash, loss_chunk=512``), or
-    ``config defaults``."""
-    overrides = re.findall(r"--config\.(?:\w+\.)*(\w+)=(\S+)", report.get("command", ""))
-    return ", ".join(f"{k}={v}" for k, v in overrides) or "config defaults"
+def variant_of(row: dict, command: str = "") -> str:
+    """``attention=splash, loss_chunk=512``: the attention implementation and loss chunking a
+    row was compiled with; a row without those fields takes them from its report's command
+    line, else the defaults of the time (``xla``, 0)."""
+
+    def field(name: str, section: str, default):
+        if name in row:
+            return row[name]
+        given = re.search(rf"--config\.{section}\.{name}=(\S+)", command)
+        return given.group(1) if given else default
+
+    attention, chunk = field("attention", "model", "xla"), field("loss_chunk", "train", 0)
+    return f"attention={attention}, loss_chunk={chunk}"
 
 
-def variants_table(reports: Sequence[dict]) -> str:
-    """Every row of several reports (the same model compiled with different config overrides,
-    e.g. attention kernels and loss chunking), side by side by sequence length and batch:
-    ``python -m emollm_jax.sharding.report --variants DIR/*/report.json``."""
+def variants_table(reports: Sequence[dict], strategy: str | None = None) -> str:
+    """Every row (of ``strategy`` only, if given) of several reports (the same model compiled
+    with different config overrides, e.g. attention kernels and loss chunking), side by side by
+    sequence length and batch:
+    ``python -m emollm_jax.sharding.report --variants [--strategy=S] DIR/*/report.json``."""
     lines = [
         "| variant | strategy | tokens/row | batch/chip | temp / total / HBM per chip (GiB) | "
         "fits | est. step s | est. tokens/s/chip | est. MFU | largest batch that fits |",
         "|---|---|---:|---:|---|---|---:|---:|---:|---:|",
     ]
-    for report in sorted(reports, key=lambda r: (r["rows"][0].get("seq_len", 0), variant_of(r))):
+    def order(report):
+        row = report["rows"][0] if report["rows"] else {}
+        return row.get("seq_len", 0), variant_of(row, report.get("command", ""))
+
+    for report in sorted(reports, key=order):
         largest = largest_batch_that_fits(report["rows"])
-        for row in sorted(report["rows"], key=lambda r: r.get("batch_per_chip") or 0):
+        rows = [r for r in report["rows"] if strategy in (None, r.get("strategy"))]
+        for row in sorted(rows, key=lambda r: r.get("batch_per_chip") or 0):
             memory = row.get("bytes_per_chip") or {}
             lines.append(
-                f"| {variant_of(report)} | {row.get('strategy')} | {row.get('seq_len')} | "
+                f"| {variant_of(row, report.get('command', ''))} | {row.get('strategy')} | "
+                f"{row.get('seq_len')} | "
                 f"{row.get('batch_per_chip')} | {_gib(memory.get('temp'))} / "
                 f"{_gib(memory.get('total'))} / {_gib(row.get('hbm_bytes'))} | "
                 f"{_fits_cell(row)} | {_num(row.get('est_step_s'), '.3g')} | "
@@ -574,14 +589,16 @@ def variants_table(reports: Sequence[dict]) -> str:
 
 
 def main(argv: Sequence[str]) -> None:
-    variants = "--variants" in argv
-    paths = [pathlib.Path(a) for a in argv if a != "--variants"]
-    if not paths:
+    flags = [a for a in argv if a.startswith("--")]
+    paths = [pathlib.Path(a) for a in argv if not a.startswith("--")]
+    strategy = next((f.split("=", 1)[1] for f in flags if f.startswith("--strategy=")), None)
+    if not paths or set(flags) - {"--variants", f"--strategy={strategy}"}:
         raise SystemExit(
-            "usage: python -m emollm_jax.sharding.report [--variants] REPORT.json [...]"
+            "usage: python -m emollm_jax.sharding.report [--variants [--strategy=S]] "
+            "REPORT.json [...]"
         )
     reports = [json.loads(p.read_text()) for p in paths]
-    print(variants_table(reports) if variants else winners_table(reports))
+    print(variants_table(reports, strategy) if "--variants" in flags else winners_table(reports))
 
 
 if __name__ == "__main__":

@@ -232,26 +232,31 @@ def test_best_is_the_highest_throughput_not_the_shortest_step():
     assert best([small, large]) is large
 
 
-def test_variants_table_puts_config_overrides_side_by_side():
+def test_variants_table_puts_kernel_variants_side_by_side():
     from emollm_jax.sharding.report import variant_of, variants_table
 
-    cmd = "python -m emollm_jax.sharding.compare --config configs/emollm_7b.py --seq_len 8192"
     plain = {
-        "command": cmd,
         "rows": [
             _row("hsdp", "full", 2, step=2.0, mfu=0.4, total_gib=20, seq_len=8192),
             _row("hsdp", "full", 1, step=1.0, mfu=0.4, total_gib=10, seq_len=8192),
         ],
     }
     kernels = {
-        "command": cmd + " --config.model.attention=splash --config.train.loss_chunk=512",
-        "rows": [_row("hsdp", "full", b, step=b, mfu=0.5, total_gib=4 + 2 * b, seq_len=8192) for b in (1, 2, 4)],
-    }
-    assert variant_of(plain) == "config defaults"
-    assert variant_of(kernels) == "attention=splash, loss_chunk=512"
+        "rows": [
+            _row("hsdp", "full", b, step=b, mfu=0.5, total_gib=4 + 2 * b, seq_len=8192,
+                 attention="splash", loss_chunk=512)
+            for b in (1, 2, 4)
+        ],
+    }  # fmt: skip
+    # Rows predating the fields were compiled with the defaults of the time.
+    assert variant_of(plain["rows"][0]) == "attention=xla, loss_chunk=0"
+    assert variant_of(kernels["rows"][0]) == "attention=splash, loss_chunk=512"
+    command = "compare --config.model.attention=splash --config.train.loss_chunk=256"
+    assert variant_of(plain["rows"][0], command) == "attention=splash, loss_chunk=256"
     lines = variants_table([kernels, plain]).splitlines()
     assert len(lines) == 2 + 5
     assert lines[2].startswith("| attention=splash, loss_chunk=512 | hsdp | 8192 | 1 |")
     assert lines[2].endswith("| 4 |")  # its largest batch that fits
-    assert lines[5].startswith("| config defaults | hsdp | 8192 | 1 |")  # batches in order
+    assert lines[5].startswith("| attention=xla, loss_chunk=0 | hsdp | 8192 | 1 |")  # in order
     assert "| no (+" in lines[6] and lines[6].endswith("| 1 |")
+    assert len(variants_table([kernels, plain], strategy="fsdp").splitlines()) == 2
