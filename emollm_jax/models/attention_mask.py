@@ -51,23 +51,19 @@ class AttentionMask:
             mask = both(mask, same)
         return mask
 
-    def segment_ids(self, batch: int, q_len: int, kv_len: int) -> tuple[jax.Array, jax.Array]:
-        """Kernel segment ids ``[batch, q_len]`` and ``[batch, kv_len]`` (int32): a packed
-        example's id (1 when there is no packing), 0 for padding keys and queries. A padding
-        query then sees padding keys only: its output differs from the XLA path's (which gives it
-        every valid key, or a uniform average), and is never used."""
+    def segment_ids(self, batch: int, length: int) -> jax.Array:
+        """Kernel segment ids ``[batch, length]`` (int32) of a batch attending to itself: a
+        packed example's id (1 when there is no packing), 0 for padding. A padding query then
+        sees padding keys only: its output differs from the XLA path's (which gives it every
+        valid key, or a uniform average), and is never used."""
         if self.cached:
-            raise ValueError("segment ids describe a self-attention mask, not a KV cache")
-        if q_len != kv_len:
-            raise ValueError(f"self-attention needs q_len == kv_len, got {q_len} and {kv_len}")
-        valid = (
-            jnp.ones((batch, kv_len), bool) if self.kv_valid is None else self.kv_valid.astype(bool)
-        )
-        seg = jnp.ones((batch, kv_len), jnp.int32)
+            raise ValueError("segment ids describe a batch attending to itself, not a KV cache")
+        seg = jnp.ones((batch, length), jnp.int32)
         if self.kv_segments is not None:
             seg = self.kv_segments.astype(jnp.int32)
-        seg = jnp.where(valid, seg, 0)
-        return seg, seg
+        if self.kv_valid is not None:
+            seg = jnp.where(self.kv_valid.astype(bool), seg, 0)
+        return seg
 
 
 def self_attention_mask(

@@ -85,7 +85,7 @@ def splash_attention(
     causal = mask is not None and mask.causal
     needs_ids = mask is not None and (mask.kv_valid is not None or mask.kv_segments is not None)
     padded = -(-t // LANES) * LANES
-    seg = mask.segment_ids(b, t, t)[0] if needs_ids else None
+    seg = mask.segment_ids(b, t) if needs_ids else None
     if padded != t:
         seg = jnp.ones((b, t), jnp.int32) if seg is None else seg
         extra = ((0, 0), (0, padded - t), (0, 0), (0, 0))
