@@ -7,8 +7,10 @@
 Hugging Face model folder (one with a ``config.json``). Writes ``results.json``,
 ``results.md``, ``predictions.jsonl`` and ``confusion_<task>.png`` to ``OUT`` (default
 ``DIR/eval/<split>``); a rerun resumes, skipping the records already in ``predictions.jsonl``.
-Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``); the work
-is done by ``emollm_jax.eval.run.evaluate``.
+With ``likelihood`` in ``config.eval.modes`` (the default, beside ``generate``) the closed-answer
+sub-tasks are also scored by option likelihood, into ``OUT/likelihood``, and the table has a row
+per mode. Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``);
+the work is done by ``emollm_jax.eval.modes.evaluate_modes``.
 """
 
 from __future__ import annotations
@@ -32,25 +34,24 @@ flags.mark_flags_as_required(["config", "checkpoint"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from emollm_jax.eval.run import evaluate
+    from emollm_jax.eval.modes import evaluate_modes
     from emollm_jax.train.distributed import maybe_initialize
 
     config = _CONFIG.value
     if config.get("distributed") is not None:
         maybe_initialize(config.distributed)  # before JAX sees any device
-    result = evaluate(
+    result = evaluate_modes(
         config,
         _CHECKPOINT.value,
         _SPLIT.value,
         _WORKDIR.value,
         log=lambda line: print(line, flush=True),
     )
-    if not result.paths:  # not process 0: it prints and writes the results
-        return
+    if result.generate is not None and not result.generate.paths:
+        return  # not process 0: it prints and writes the results
     print()
     print(result.table)
-    print(f"\nwrote {', '.join(sorted(p.name for p in result.paths.values()))}")
-    print(f"to {result.out_dir}")
+    print(f"\nfiles in {result.out_dir}")
 
 
 if __name__ == "__main__":

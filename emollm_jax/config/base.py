@@ -145,6 +145,13 @@ def base_config() -> config_dict.ConfigDict:
             plots=True,
             # Row label of the results table ("" = the checkpoint folder's name, + @step for a run).
             model_name="",
+            # How answers are read (emollm_jax/eval/modes.py): "generate" (free generation,
+            # parsed) and "likelihood" (the most likely option on the closed-answer sub-tasks,
+            # files in <eval folder>/likelihood); both are reported side by side.
+            modes=("generate", "likelihood"),
+            # Likelihood mode compares options by their summed log-probability ("none") or its
+            # mean per token ("tokens"); emollm_jax/eval/likelihood.py says why "none".
+            likelihood_norm="none",
         )
     )
     return c
