@@ -63,9 +63,9 @@ def main(argv):
 
     t = _stage(f"1/3 data: the mini EmoBench in {_DATA.value}")
     data = pathlib.Path(_DATA.value)
-    if not (data / f"{_SPLIT.value}.jsonl").exists():
-        from emollm_jax.data import make_mini_emobench
+    from emollm_jax.data import make_mini_emobench
 
+    if not (data / f"{_SPLIT.value}.jsonl").exists() or make_mini_emobench.is_stale(data):
         make_mini_emobench.build(data)
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
     else:
