@@ -65,9 +65,15 @@ def main(argv):
     data = pathlib.Path(_DATA.value)
     from emollm_jax.data import make_mini_emobench
 
-    if not (data / f"{_SPLIT.value}.jsonl").exists() or make_mini_emobench.is_stale(data):
+    if not (data / f"{_SPLIT.value}.jsonl").exists():
         make_mini_emobench.build(data)
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
+    elif make_mini_emobench.is_stale(data):
+        print(
+            f"already built, but not at the default sizes {make_mini_emobench.SPLIT_SIZES} "
+            f"(or by another version): delete {data} to rebuild it",
+            flush=True,
+        )
     else:
         print("already built", flush=True)
 

@@ -6,10 +6,11 @@
   (``emollm_jax.eval.likelihood_run``); files in its ``likelihood`` sub-folder.
 
 ``evaluate_modes`` loads the model once, runs the modes in that order and returns the results
-and one table with a row per mode ("<model> (generate)", "<model> (likelihood)"), so that an
+and one table with a row per mode ("<model>" for generation, "<model> (likelihood)"), so that an
 answer the parser could not read shows up as the gap between the rows instead of passing for a
 wrong answer. The likelihood row has no open-set emotion column (no options to score), and its
-mean covers the five sub-tasks present, as the table's note says.
+mean covers the five sub-tasks present, as the table's note says. With several JAX processes
+the likelihood mode is skipped (logged): it runs in one process only, for now.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+
+import jax
 
 from emollm_jax.eval.likelihood_run import SUBDIR, LikelihoodResult, evaluate_likelihood
 from emollm_jax.eval.metrics import Metrics
@@ -62,7 +65,8 @@ def modes_table(metrics: dict[str, Metrics], model: str) -> str:
     """The EmoBench table with one row per mode (and each row's note on missing sub-tasks)."""
     lines, notes = [], []
     for mode, m in metrics.items():
-        table = markdown_table(m, model=f"{model} ({mode})").splitlines()
+        label = model if mode == "generate" else f"{model} ({mode})"
+        table = markdown_table(m, model=label).splitlines()
         lines = lines or table[:2]
         lines.append(table[2])
         notes += [f"{mode}: {line}" for line in table[4:]]
@@ -91,7 +95,9 @@ def evaluate_modes(
     generated = scored = None
     if "generate" in modes:
         generated = evaluate(config, checkpoint, split, str(out_dir), model=model, step=step, log=log)
-    if "likelihood" in modes:
+    if "likelihood" in modes and jax.process_count() > 1:
+        log("[likelihood] runs in one JAX process only: skipped (rerun with one process)")
+    elif "likelihood" in modes:
         from emollm_jax.data.pipeline import load_tokenizer
 
         scored = evaluate_likelihood(

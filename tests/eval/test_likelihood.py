@@ -111,7 +111,7 @@ def test_both_modes_reported(setup):
     lik, gen = result.likelihood.metrics, result.generate.metrics
     assert lik.missing == ("emotion_open",) and lik.unparsed == 0 and lik.n == 10
     assert gen.n == 12 and set(gen.tasks) == set(TASKS)
-    assert "| tiny (generate) |" in result.table and "| tiny (likelihood) |" in result.table
+    assert "| tiny |" in result.table and "| tiny (likelihood) |" in result.table
     assert "likelihood: Mean over 5 of 6 sub-tasks; missing: emotion_open." in result.table
     out = result.out_dir / "likelihood"
     stored = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
