@@ -104,9 +104,9 @@ def main(argv):
     print(f"phase 2 in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _stage(f"3/3 evaluation on the {_SPLIT.value} split")
-    from emollm_jax.eval.run import evaluate
+    from emollm_jax.eval.modes import evaluate_modes
 
-    result = evaluate(config, str(workdir), split=_SPLIT.value)
+    result = evaluate_modes(config, str(workdir), split=_SPLIT.value)
     print(f"evaluated in {time.perf_counter() - t:.0f} s", flush=True)
     print(f"\nEmoBench on the mini EmoBench {_SPLIT.value} split (accuracy, %):\n")
     print(result.table, flush=True)
