@@ -58,6 +58,9 @@ def base_config() -> config_dict.ConfigDict:
             guiding_prompts=False,
             # Train on "<rationale>\nAnswer: <label>" for records that have a rationale.
             rationale_targets=False,
+            # Where the rationale goes: "before_answer" ("<rationale>\nAnswer: <label>") or
+            # "after_answer" ("Answer: <label>\n<rationale>").
+            rationale_position="before_answer",
             # Rationales from `python -m emollm_jax.emoprompt.annotate` (JSONL of {id,
             # rationale}) replacing the records' own; "" = the records' own.
             rationales_file="",

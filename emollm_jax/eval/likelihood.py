@@ -12,7 +12,9 @@ no options in its instruction and is left to generation. Our choices:
   option whose tokens begin another's cannot win by being shorter. A model trained with
   EmoPrompt's rationale targets is scored on ``Answer: <option>`` right after the prompt (the
   rationale skipped): the shared ``Answer:`` prefix weighs every option alike, so the label
-  tokens decide.
+  tokens decide. With the rationale after the answer (``emoprompt.rationale_position=
+  "after_answer"``) the answer line is what the model was trained to say first, and the
+  end-of-turn token is not scored (a newline and the rationale follow it in training).
 - Score: as lm-eval-harness does for multiple choice, the SUM of the continuation tokens'
   log-probabilities. Not length-normalised by default (``config.eval.likelihood_norm="none"``):
   the options here are one- or two-token labels plus the same end token, so lengths barely
@@ -29,6 +31,9 @@ import copy
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
+from emollm_jax.data.example_encoder import IGNORE
 from emollm_jax.emoprompt import templates
 from emollm_jax.emoprompt.hook import last_turn
 from emollm_jax.tasks import YES_NO_TASKS
@@ -40,6 +45,15 @@ NORMS = ("none", "tokens")
 def answer_text(option: str, rationale_targets: bool) -> str:
     """The assistant turn scored for ``option``: the bare label, or EmoPrompt's answer line."""
     return templates.ANSWER_LINE.format(label=option) if rationale_targets else option
+
+
+def without_end_token(labels: np.ndarray) -> np.ndarray:
+    """A copy of training-format ``labels`` whose last target token is no longer scored."""
+    out = labels.copy()
+    targets = np.flatnonzero(out != IGNORE)
+    if len(targets):
+        out[targets[-1]] = IGNORE
+    return out
 
 
 def option_record(record: dict, text: str) -> dict:

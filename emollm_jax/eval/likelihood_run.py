@@ -34,6 +34,7 @@ from emollm_jax.eval.likelihood import (
     answer_text,
     likelihood_row,
     option_record,
+    without_end_token,
 )
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.option_scorer import OptionScorer
@@ -64,16 +65,18 @@ class _Pending:
     tokens: list[int | None]
 
 
-def _rationale_targets(config) -> bool:
+def _answer_settings(config) -> tuple[bool, bool]:
+    """(rationale targets on, rationale after the answer) from ``config.emoprompt``."""
     e = config.get("emoprompt")
-    return bool(e is not None and e.rationale_targets)
+    rationale = bool(e is not None and e.rationale_targets)
+    return rationale, rationale and e.get("rationale_position") == "after_answer"
 
 
 def option_rows(config, split: str, prompt_hook, tokenizer) -> Iterator[tuple[dict, list[dict]]]:
     """Per closed-answer record of ``split`` (the first ``eval.limit`` records, if set): its meta
     and one encoded training-format example per option, or an empty list if one is refused."""
     encoder = make_encoder(config, "train", tokenizer=tokenizer, prompt_hook=None)
-    rationale = _rationale_targets(config)
+    rationale, answer_first = _answer_settings(config)
     source = open_source(config.data, split)
     n = min(len(source), config.eval.limit or len(source))
     for i in range(n):
@@ -85,7 +88,12 @@ def option_rows(config, split: str, prompt_hook, tokenizer) -> Iterator[tuple[di
         meta["options"] = options
         prompted = prompt_hook(copy.deepcopy(record)) if prompt_hook else record
         examples = [encoder(option_record(prompted, answer_text(o, rationale))) for o in options]
-        yield meta, ([] if any(ex is None for ex in examples) else examples)
+        if any(ex is None for ex in examples):
+            yield meta, []
+            continue
+        if answer_first:
+            examples = [ex | {"labels": without_end_token(ex["labels"])} for ex in examples]
+        yield meta, examples
 
 
 def _collate(config, examples: list[dict], rows: int, pad_id: int) -> dict:

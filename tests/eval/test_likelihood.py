@@ -11,7 +11,14 @@ import pytest
 
 from emollm_jax.data import make_mini_emobench
 from emollm_jax.data.pipeline import load_tokenizer, make_encoder, open_source
-from emollm_jax.eval.likelihood import answer_text, choose, likelihood_row, option_record
+from emollm_jax.eval.answers import parse_answer
+from emollm_jax.eval.likelihood import (
+    answer_text,
+    choose,
+    likelihood_row,
+    option_record,
+    without_end_token,
+)
 from emollm_jax.eval.likelihood_run import LIKELIHOOD_TASKS
 from emollm_jax.eval.modes import check_modes, evaluate_modes
 from emollm_jax.models.build import build_model
@@ -42,6 +49,15 @@ def test_row_and_option_record():
     assert option_record(record, "yes")["conversations"][1]["value"] == "yes"
     assert record["conversations"][1]["value"] == "a"  # a copy was changed
     assert answer_text("joy", False) == "joy" and answer_text("joy", True) == "Answer: joy"
+
+
+def test_end_token_dropped_for_answer_first():
+    labels = np.array([-100, -100, 7, 8, 2, -100], np.int32)
+    np.testing.assert_array_equal(without_end_token(labels), [-100, -100, 7, 8, -100, -100])
+    assert labels[4] == 2  # a copy
+    # what generation makes of an answer-first reply: the answer line decides
+    reply = "Answer: fear\nThe mouth is happy, not fearful."
+    assert parse_answer(reply, "emotion_closed", ["joy", "fear"]) == "fear"
 
 
 def test_modes_are_checked():
