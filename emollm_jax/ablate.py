@@ -1,4 +1,4 @@
-"""Multi-seed ablation: the main job's recipe for each variant x seed, then one table with intervals.
+"""Multi-seed ablation: the main job's recipe per variant and seed, then tables with intervals.
 
     python -m emollm_jax.ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\

@@ -163,7 +163,8 @@ def write_ablation(out_dir: str | os.PathLike, runs: Runs, modes: list[str], met
             },
         }
         paths[f"plot_{mode}"] = out / f"ablation_{mode}.png"
-        plot(summary, f"{mode}: accuracy, mean and 95% t interval over seeds", paths[f"plot_{mode}"])
+        title = f"{mode}: accuracy, mean and 95% t interval over seeds"
+        plot(summary, title, paths[f"plot_{mode}"])
     _atomic_write(paths["json"], json.dumps(document, indent=2) + "\n")
     _atomic_write(paths["md"], markdown(runs, modes, meta))
     return paths

@@ -94,7 +94,9 @@ def evaluate_modes(
     name += "" if step is None or config.eval.model_name else f"@{step}"
     generated = scored = None
     if "generate" in modes:
-        generated = evaluate(config, checkpoint, split, str(out_dir), model=model, step=step, log=log)
+        generated = evaluate(
+            config, checkpoint, split, str(out_dir), model=model, step=step, log=log
+        )
     if "likelihood" in modes and jax.process_count() > 1:
         log("[likelihood] runs in one JAX process only: skipped (rerun with one process)")
     elif "likelihood" in modes:

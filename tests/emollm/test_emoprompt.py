@@ -81,7 +81,10 @@ def test_rationale_after_the_answer():
         "Answer: sadness\nThe mouth curves down."
     )
     hook = EmoPromptHook(
-        guiding_prompts=True, rationale_targets=True, mode="train", rationale_position="after_answer"
+        guiding_prompts=True,
+        rationale_targets=True,
+        mode="train",
+        rationale_position="after_answer",
     )
     out = hook(copy.deepcopy(CLOSED))
     assert _turns(out)[1] == f"Answer: fear\n{CLOSED['rationale']}"
