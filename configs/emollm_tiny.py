@@ -7,6 +7,8 @@ each); the config argument picks what EmoLLM adds on top::
     --config configs/emollm_tiny.py:mp         + multi-perspective projection
     --config configs/emollm_tiny.py:emoprompt  + EmoPrompt (guiding prompts, rationale targets)
     --config configs/emollm_tiny.py            full EmoLLM (both; the default "full")
+    --config configs/emollm_tiny.py:emoprompt_answer_first, :full_answer_first
+                                               the same with the rationale after the answer
 
 Visual tokens per image (4x4 patch grid): baseline 16; multi-perspective 16 patch + 4 depth +
 16 relation + 4 global = 40. Per 8-frame video: baseline 8 x 16 = 128; multi-perspective
@@ -16,7 +18,14 @@ Visual tokens per image (4x4 patch grid): baseline 16; multi-perspective 16 patc
 import importlib.util
 from pathlib import Path
 
-VARIANTS = ("baseline", "mp", "emoprompt", "full")
+VARIANTS = (
+    "baseline",
+    "mp",
+    "emoprompt",
+    "full",
+    "emoprompt_answer_first",
+    "full_answer_first",
+)
 
 
 def _llava_tiny():
@@ -32,7 +41,10 @@ def get_config(arg: str | None = None):
     if variant not in VARIANTS:
         raise ValueError(f"config argument {variant!r} is not one of {VARIANTS}")
     c = _llava_tiny()
-    if variant in ("mp", "full"):
+    base = variant.removesuffix("_answer_first")
+    if base != variant:
+        c.emoprompt.rationale_position = "after_answer"
+    if base in ("mp", "full"):
         c.model.projector.update(
             dict(
                 type="multi_perspective",
@@ -48,11 +60,11 @@ def get_config(arg: str | None = None):
                 video="pooled",
             )
         )
-    if variant in ("emoprompt", "full"):
+    if base in ("emoprompt", "full"):
         c.emoprompt.guiding_prompts = True
         c.emoprompt.rationale_targets = True
         # Guiding prompts and rationales lengthen the examples. Longest on the mini EmoBench's
         # train split: image 262 tokens, video 330 (multi-perspective, 68 tokens per video);
         # image 238, video 390 (baseline projector, 128 tokens per video).
-        c.data.seq_buckets = (272, 336) if variant == "full" else (272, 400)
+        c.data.seq_buckets = (272, 336) if base == "full" else (272, 400)
     return c

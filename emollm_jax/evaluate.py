@@ -10,8 +10,10 @@ Hugging Face model folder (one with a ``config.json``). Writes ``results.json``,
 Refused with the message alone and exit status 2 (the traceback with ``--verbosity=1``): a bad
 config field, a missing checkpoint (nothing is created then), an output folder in use by
 another evaluation, overlapping the checkpoint, or holding predictions of another step or other
-settings. Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``);
-the work is done by ``emollm_jax.eval.run.evaluate``.
+settings. With ``likelihood`` in ``config.eval.modes`` (the default, beside ``generate``) the closed-answer
+sub-tasks are also scored by option likelihood, into ``OUT/likelihood``, and the table has a row
+per mode. Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``);
+the work is done by ``emollm_jax.eval.modes.evaluate_modes``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from emollm_jax.cli_errors import report_user_errors
-from emollm_jax.eval.run import OutputFolderError, evaluate
+from emollm_jax.eval.modes import evaluate_modes
+from emollm_jax.eval.run import OutputFolderError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (a get_config() Python file).", lock_config=True
@@ -44,19 +47,18 @@ def main(argv: list[str]) -> None:
     config = _CONFIG.value
     if config.get("distributed") is not None:
         maybe_initialize(config.distributed)  # before JAX sees any device
-    result = evaluate(
+    result = evaluate_modes(
         config,
         _CHECKPOINT.value,
         _SPLIT.value,
         _WORKDIR.value,
         log=lambda line: print(line, flush=True),
     )
-    if not result.paths:  # not process 0: it prints and writes the results
-        return
+    if result.generate is not None and not result.generate.paths:
+        return  # not process 0: it prints and writes the results
     print()
     print(result.table)
-    print(f"\nwrote {', '.join(sorted(p.name for p in result.paths.values()))}")
-    print(f"to {result.out_dir}")
+    print(f"\nfiles in {result.out_dir}")
 
 
 if __name__ == "__main__":

@@ -63,11 +63,17 @@ def main(argv):
 
     t = _stage(f"1/3 data: the mini EmoBench in {_DATA.value}")
     data = pathlib.Path(_DATA.value)
-    if not (data / f"{_SPLIT.value}.jsonl").exists():
-        from emollm_jax.data import make_mini_emobench
+    from emollm_jax.data import make_mini_emobench
 
+    if not (data / f"{_SPLIT.value}.jsonl").exists():
         make_mini_emobench.build(data, overwrite=True)  # an interrupted build's leftovers
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
+    elif make_mini_emobench.is_stale(data):
+        print(
+            f"already built, but not at the default sizes {make_mini_emobench.SPLIT_SIZES} "
+            f"(or by another version): delete {data} to rebuild it",
+            flush=True,
+        )
     else:
         print("already built", flush=True)
 
@@ -98,9 +104,9 @@ def main(argv):
     print(f"phase 2 in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _stage(f"3/3 evaluation on the {_SPLIT.value} split")
-    from emollm_jax.eval.run import evaluate
+    from emollm_jax.eval.modes import evaluate_modes
 
-    result = evaluate(config, str(workdir), split=_SPLIT.value)
+    result = evaluate_modes(config, str(workdir), split=_SPLIT.value)
     print(f"evaluated in {time.perf_counter() - t:.0f} s", flush=True)
     print(f"\nEmoBench on the mini EmoBench {_SPLIT.value} split (accuracy, %):\n")
     print(result.table, flush=True)

@@ -78,6 +78,9 @@ def base_config() -> config_dict.ConfigDict:
             guiding_prompts=False,
             # Train on "<rationale>\nAnswer: <label>" for records that have a rationale.
             rationale_targets=False,
+            # Where the rationale goes: "before_answer" ("<rationale>\nAnswer: <label>") or
+            # "after_answer" ("Answer: <label>\n<rationale>").
+            rationale_position="before_answer",
             # Rationales from `python -m emollm_jax.emoprompt.annotate` (JSONL of {id,
             # rationale}) replacing the records' own; "" = the records' own.
             rationales_file="",
@@ -175,6 +178,13 @@ def base_config() -> config_dict.ConfigDict:
             plots=True,
             # Row label of the results table ("" = the checkpoint folder's name, + @step for a run).
             model_name="",
+            # How answers are read (emollm_jax/eval/modes.py): "generate" (free generation,
+            # parsed) and "likelihood" (the most likely option on the closed-answer sub-tasks,
+            # files in <eval folder>/likelihood); both are reported side by side.
+            modes=("generate", "likelihood"),
+            # Likelihood mode compares options by their summed log-probability ("none") or its
+            # mean per token ("tokens"); emollm_jax/eval/likelihood.py says why "none".
+            likelihood_norm="none",
         )
     )
     return c

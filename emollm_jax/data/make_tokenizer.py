@@ -10,6 +10,13 @@ single tokens. Fixed special ids (other modules rely on them)::
 
     <unk>=0 <s>=1 </s>=2 <pad>=3 <image>=4 <|im_start|>=5 <|im_end|>=6
 
+The shipped tokenizer (``emollm_jax/assets/tokenizer``) was trained on a seed-0 mini EmoBench
+of ``CORPUS_SIZES`` records (the mini EmoBench's default sizes when it was made; they have grown
+since, and a tokenizer trained on other text would renumber tokens and void every checkpoint)::
+
+    python -m emollm_jax.data.make_mini_emobench DIR --train 2000 --validation 200 --test 200
+    python -m emollm_jax.data.make_tokenizer DIR emollm_jax/assets/tokenizer
+
 The folder is a transformers ``PreTrainedTokenizerFast`` (called ``TokenizersBackend`` in
 transformers 5; ``AutoTokenizer.from_pretrained`` loads it offline) whose own ``chat_template`` is ChatML. It adds no bos/eos by itself: the
 pipeline adds bos when the chat template asks for it. Same input, same files.
@@ -30,6 +37,8 @@ from emollm_jax.data import chat_templates
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<image>", "<|im_start|>", "<|im_end|>")
 VOCAB_SIZE = 1024
 SPLIT_FILES = ("train.jsonl", "validation.jsonl", "test.jsonl")
+# Records per split of the mini EmoBench the shipped tokenizer was trained on.
+CORPUS_SIZES = {"train": 2000, "validation": 200, "test": 200}
 
 
 def corpus(data_dir: str | Path) -> Iterator[str]:

@@ -10,6 +10,8 @@ EmoPrompt is off); the pipeline applies it to a copy of each record before the c
   that format; a record without one keeps the bare label and the plain format. In evaluation
   the prompt always asks for the rationale format (our choice: the model should reason the way
   it was trained to).
+- ``rationale_position``: ``before_answer`` (the default: ``<rationale>\\nAnswer: <label>``) or
+  ``after_answer`` (``Answer: <label>\\n<rationale>``); the guiding prompt asks for that order.
 - ``rationales_file``: rationales from ``python -m emollm_jax.emoprompt.annotate`` replace the
   records' own (a record absent from the file has none).
 
@@ -45,9 +47,12 @@ class EmoPromptHook:
         rationale_targets: bool,
         mode: str,
         rationales: dict[str, str] | None = None,
+        rationale_position: str = "before_answer",
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        templates.check_position(rationale_position)
+        self.rationale_position = rationale_position
         self.guiding_prompts = guiding_prompts
         self.rationale_targets = rationale_targets
         self.mode = mode
@@ -70,11 +75,14 @@ class EmoPromptHook:
                 labels_for(task, record.get("options")),
                 has_video=has_video(record),
                 reason=reason,
+                position=self.rationale_position,
             )
             turn = turns[asked_at]
             turns[asked_at] = {**turn, "value": f"{turn['value'].rstrip()}\n{guide}"}
         if self.mode == "train" and with_rationale and answer_at is not None:
-            target = templates.rationale_target(record["rationale"], record["answer"])
+            target = templates.rationale_target(
+                record["rationale"], record["answer"], self.rationale_position
+            )
             turns[answer_at] = {**turns[answer_at], "value": target}
         return record
 
@@ -84,6 +92,12 @@ def check_emoprompt_config(e) -> None:
     for name in FLAGS:
         if not isinstance(e[name], bool):
             raise ConfigError(f"config.emoprompt.{name}: expected a bool, got {e[name]!r}")
+    position = e.get("rationale_position", "before_answer")
+    if position not in templates.RATIONALE_POSITIONS:
+        raise ConfigError(
+            f"config.emoprompt.rationale_position: {position!r} not in "
+            f"{templates.RATIONALE_POSITIONS}"
+        )
     path = e.rationales_file
     if not isinstance(path, str):
         raise ConfigError(f"config.emoprompt.rationales_file: expected a path, got {path!r}")
@@ -111,4 +125,5 @@ def make_prompt_hook(config, mode: str) -> EmoPromptHook | None:
         rationale_targets=e.rationale_targets,
         mode=mode,
         rationales=table,
+        rationale_position=e.get("rationale_position", "before_answer"),
     )

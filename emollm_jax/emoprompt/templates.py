@@ -53,8 +53,22 @@ REASON_OPEN = (
     "'Answer: <emotion>' naming the emotion in one word."
 )
 
-# The training target when rationale targets are on and the record has a rationale.
+# Answer formats with the rationale after the answer (config.emoprompt.rationale_position).
+REASON_CLOSED_AFTER = (
+    "Write a first line 'Answer: <label>' where <label> is exactly one of: {options}, then "
+    "explain in one or two sentences what these cues show."
+)
+REASON_OPEN_AFTER = (
+    "Write a first line 'Answer: <emotion>' naming the emotion in one word, then explain in one "
+    "or two sentences what these cues show."
+)
+
+# The training target when rationale targets are on and the record has a rationale, by
+# config.emoprompt.rationale_position: reasoning then verdict (the default), or the verdict
+# first, so that the answer tokens see only the prompt (and can be scored directly).
 RATIONALE_TARGET = "{rationale}\nAnswer: {label}"
+ANSWER_FIRST_TARGET = "Answer: {label}\n{rationale}"
+RATIONALE_POSITIONS = ("before_answer", "after_answer")
 # The last line a rationale must end with (the label compared case-insensitively).
 ANSWER_LINE = "Answer: {label}"
 
@@ -72,16 +86,34 @@ def cues(task: str, has_video: bool) -> str:
     return f"{text} {VIDEO_CUE}" if has_video else text
 
 
-def answer_format(task: str, options: Sequence[str], reason: bool) -> str:
+def check_position(position: str) -> None:
+    if position not in RATIONALE_POSITIONS:
+        raise ValueError(f"rationale position {position!r} not in {RATIONALE_POSITIONS}")
+
+
+def answer_format(
+    task: str, options: Sequence[str], reason: bool, position: str = "before_answer"
+) -> str:
+    check_position(position)
+    first = position == "after_answer"
     if task in OPEN_SET_TASKS:
-        return REASON_OPEN if reason else ANSWER_OPEN
-    template = REASON_CLOSED if reason else ANSWER_CLOSED
+        if not reason:
+            return ANSWER_OPEN
+        return REASON_OPEN_AFTER if first else REASON_OPEN
+    template = (REASON_CLOSED_AFTER if first else REASON_CLOSED) if reason else ANSWER_CLOSED
     return template.format(options=", ".join(options))
 
 
-def guiding_prompt(task: str, options: Sequence[str], *, has_video: bool, reason: bool) -> str:
+def guiding_prompt(
+    task: str,
+    options: Sequence[str],
+    *,
+    has_video: bool,
+    reason: bool,
+    position: str = "before_answer",
+) -> str:
     """The line appended to the instruction: cues, then the answer format."""
-    return f"{cues(task, has_video)} {answer_format(task, options, reason)}"
+    return f"{cues(task, has_video)} {answer_format(task, options, reason, position)}"
 
 
 def teacher_prompt(task: str, label: str, *, has_video: bool) -> str:
@@ -89,5 +121,7 @@ def teacher_prompt(task: str, label: str, *, has_video: bool) -> str:
     return f"{cues(task, has_video)} {TEACHER.format(label=label)}"
 
 
-def rationale_target(rationale: str, label: str) -> str:
-    return RATIONALE_TARGET.format(rationale=rationale.strip(), label=label)
+def rationale_target(rationale: str, label: str, position: str = "before_answer") -> str:
+    check_position(position)
+    template = ANSWER_FIRST_TARGET if position == "after_answer" else RATIONALE_TARGET
+    return template.format(rationale=rationale.strip(), label=label)

@@ -96,9 +96,16 @@ def test_sarcasm_and_hate_rules_in_rationales(mini_dir):
 
 
 @pytest.mark.slow
-def test_full_build_is_under_a_minute(full_mini_dir):
-    out, seconds = full_mini_dir
-    assert seconds < 60
-    assert sum(1 for _ in (out / "train.jsonl").open()) == 2000
+def test_full_build_sizes(full_mini_dir):
+    out, _ = full_mini_dir
+    per_task = {split: collections.Counter() for split in ("train", "validation", "test")}
+    for split, counts in per_task.items():
+        counts.update(json.loads(line)["task"] for line in (out / f"{split}.jsonl").open())
+    assert sum(per_task["train"].values()) == 2000
+    for split in ("validation", "test"):  # 200 per sub-task: one record is half a point
+        assert dict(per_task[split]) == {task: 200 for task in TASKS}
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     assert size < 20e6
+    assert not make_mini_emobench.is_stale(out)
+    assert make_mini_emobench.is_stale(out, seed=1)
+    assert not make_mini_emobench.is_stale(out / "media")  # not a mini EmoBench build

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from emollm_jax.data import chat_templates, make_tokenizer
+from emollm_jax.data import chat_templates, make_mini_emobench, make_tokenizer
 
 SHIPPED = Path(__file__).resolve().parents[2] / "emollm_jax" / "assets" / "tokenizer"
 FIXED_IDS = {
@@ -53,8 +53,10 @@ def test_rebuild_is_deterministic_and_keeps_ids(mini_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_shipped_tokenizer_is_what_the_command_builds(full_mini_dir, tmp_path):
-    """The committed folder equals a rebuild from the default mini EmoBench (seed 0)."""
-    make_tokenizer.make_tokenizer(full_mini_dir[0], tmp_path / "tok")
+def test_shipped_tokenizer_is_what_the_command_builds(tmp_path):
+    """The committed folder equals a rebuild from the mini EmoBench it was made from (seed 0,
+    2000/200/200 records: the default sizes before validation and test grew)."""
+    data = make_mini_emobench.build(tmp_path / "data", sizes=make_tokenizer.CORPUS_SIZES)
+    make_tokenizer.make_tokenizer(data, tmp_path / "tok")
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         assert (tmp_path / "tok" / name).read_bytes() == (SHIPPED / name).read_bytes()

@@ -24,6 +24,8 @@ CONFIGS = [
     ("emollm_tiny", "mp"),
     ("emollm_tiny", "emoprompt"),
     ("emollm_tiny", "full"),
+    ("emollm_tiny", "emoprompt_answer_first"),
+    ("emollm_tiny", "full_answer_first"),
     ("emollm_7b", "stage1"),
     ("emollm_7b", "stage2"),
     ("emollm_qwen2_7b", "stage1"),
@@ -44,6 +46,14 @@ def test_config_validates(name, arg):
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="'mpp' is not one of"):
         load_config("emollm_tiny", "mpp")
+
+
+def test_answer_first_variants_differ_only_in_the_rationale_position():
+    for base in ("emoprompt", "full"):
+        first = load_config("emollm_tiny", f"{base}_answer_first")
+        assert first.emoprompt.rationale_position == "after_answer"
+        first.emoprompt.rationale_position = "before_answer"
+        assert first == load_config("emollm_tiny", base)
 
 
 def test_baseline_variant_is_llava_tiny():

@@ -76,6 +76,37 @@ def test_rationale_target_text():
     )
 
 
+def test_rationale_after_the_answer():
+    assert templates.rationale_target(" The mouth curves down. ", "sadness", "after_answer") == (
+        "Answer: sadness\nThe mouth curves down."
+    )
+    hook = EmoPromptHook(
+        guiding_prompts=True,
+        rationale_targets=True,
+        mode="train",
+        rationale_position="after_answer",
+    )
+    out = hook(copy.deepcopy(CLOSED))
+    assert _turns(out)[1] == f"Answer: fear\n{CLOSED['rationale']}"
+    assert _turns(out)[0].endswith(
+        f"{FACE} Write a first line 'Answer: <label>' where <label> is exactly one of: joy, fear, "
+        "then explain in one or two sentences what these cues show."
+    )
+    open_prompt = templates.guiding_prompt(
+        "emotion_open", [], has_video=False, reason=True, position="after_answer"
+    )
+    assert open_prompt.endswith(
+        "'Answer: <emotion>' naming the emotion in one word, then explain in one or two "
+        "sentences what these cues show."
+    )
+    with pytest.raises(ValueError, match="rationale position 'middle'"):
+        templates.rationale_target("r", "joy", "middle")
+    c = load_config("emollm_tiny", "full")
+    c.emoprompt.rationale_position = "middle"
+    with pytest.raises(ConfigError, match="config.emoprompt.rationale_position"):
+        make_prompt_hook(c, "train")
+
+
 def test_train_record_with_rationale_gets_the_rationale_target():
     out = _hook()(copy.deepcopy(CLOSED))
     assert _turns(out) == [

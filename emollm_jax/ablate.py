@@ -1,0 +1,142 @@
+"""Multi-seed ablation: the main job's recipe per variant and seed, then tables with intervals.
+
+    python -m emollm_jax.ablate --config configs/emollm_tiny.py \\
+        --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
+        [--data data/mini_emobench] [--split test] [--grounding_steps 1000] \\
+        [--grounding_learning_rate 1e-3] [--config.train.steps=1500 ...]
+
+Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
+``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the
+seed, into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
+arguments go to every run. A run whose evaluation results exist is skipped, and an
+interrupted one resumes from its checkpoints and stored predictions, so rerunning the command
+resumes the ablation. One progress line per run. Then ``OUT/results.json``, ``results.md`` and
+``ablation_<mode>.png`` (``emollm_jax.eval.ablation_report``): per evaluation mode, the mean
+and 95% t interval over seeds per sub-task and for the EmoBench mean, and each variant's paired
+difference from the first one. A failing run stops the command, naming its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from emollm_jax.eval.ablation_report import write_ablation
+from emollm_jax.eval.likelihood_run import SUBDIR
+from emollm_jax.eval.report import read_results
+
+MODES = ["generate", "likelihood"]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="config file taking a variant argument")
+    parser.add_argument("--variants", type=_names, required=True, help="e.g. baseline,full")
+    parser.add_argument("--seeds", type=_ints, required=True, help="e.g. 0,1,2")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--data", default="data/mini_emobench")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--grounding_steps", type=int, default=1000)
+    parser.add_argument("--grounding_learning_rate", type=float, default=1e-3)
+    args, extra = parser.parse_known_args(argv)
+    bad = [a for a in extra if not a.startswith("--config.")]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)} (only --config.* pass through)")
+    if ":" in Path(args.config).name:
+        parser.error(f"--config {args.config}: give the file; --variants picks its argument")
+    if not args.variants or not args.seeds:
+        parser.error("--variants and --seeds need at least one value each")
+    return args, extra
+
+
+def run_dir(out: Path, variant: str, seed: int) -> Path:
+    return out / "runs" / variant / f"seed{seed}"
+
+
+def eval_dir(args, variant: str, seed: int) -> Path:
+    return run_dir(Path(args.out), variant, seed) / "eval" / args.split
+
+
+def job_command(args, extra: list[str], variant: str, seed: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "emollm_jax.main_job",
+        f"--config={args.config}:{variant}",
+        f"--workdir={run_dir(Path(args.out), variant, seed)}",
+        f"--data={args.data}",
+        f"--split={args.split}",
+        f"--grounding_steps={args.grounding_steps}",
+        f"--grounding_learning_rate={args.grounding_learning_rate}",
+        f"--config.seed={seed}",
+        f"--config.data.seed={seed}",
+        *extra,
+    ]
+
+
+def read_run(folder: Path) -> dict:
+    """``{mode: Metrics}`` of a finished run's evaluation folder."""
+    found = {"generate": folder, "likelihood": folder / SUBDIR}
+    return {mode: read_results(d)[0] for mode, d in found.items() if (d / "results.json").exists()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = [(v, s) for v in args.variants for s in args.seeds]
+    runs: dict = {v: {} for v in args.variants}
+    ran_seconds: list[float] = []
+    for k, (variant, seed) in enumerate(plan, start=1):
+        head = f"[ablate] {k}/{len(plan)} {variant} seed {seed}:"
+        folder = eval_dir(args, variant, seed)
+        if (folder / "results.json").exists():
+            runs[variant][seed] = read_run(folder)
+            print(f"{head} finished earlier, {_means(runs[variant][seed])}", flush=True)
+            continue
+        log_path = run_dir(out, variant, seed) / "job.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with open(log_path, "a", encoding="utf-8") as log:
+            done = subprocess.run(
+                job_command(args, extra, variant, seed), stdout=log, stderr=subprocess.STDOUT
+            )
+        if done.returncode != 0 or not (folder / "results.json").exists():
+            print(f"{head} FAILED (exit {done.returncode}); see {log_path}", flush=True)
+            return 1
+        ran_seconds.append(time.perf_counter() - start)
+        runs[variant][seed] = read_run(folder)
+        left = len(plan) - k
+        eta = left * sum(ran_seconds) / len(ran_seconds)
+        print(
+            f"{head} {ran_seconds[-1]:.0f} s, {_means(runs[variant][seed])}; "
+            f"{left} left, ~{eta:.0f} s",
+            flush=True,
+        )
+    meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
+    meta |= {"grounding_steps": args.grounding_steps, "variants": args.variants}
+    paths = write_ablation(out, runs, MODES, meta)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    print(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {out}")
+    return 0
+
+
+def _means(by_mode: dict) -> str:
+    return ", ".join(
+        f"mean {100 * m.mean_accuracy:.1f} ({mode})" for mode, m in by_mode.items()
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

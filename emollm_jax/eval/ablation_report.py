@@ -1,0 +1,170 @@
+"""The multi-seed ablation's files: ``results.json``, ``results.md`` and a bar chart per mode.
+
+Input: every finished run's ``Metrics`` by variant, seed and evaluation mode. Per mode (generate,
+likelihood) and variant, each sub-task's accuracy and the EmoBench mean get a mean and a 95% t
+interval over seeds (``intervals``); each variant but the reference (the first) gets its paired
+difference from the reference per sub-task, significant only where the interval excludes zero.
+The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
+differences are marked ``*``. The chart (``ablation_<mode>.png``): per sub-task and the mean, a
+bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``report.py``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from emollm_jax.eval.intervals import CONFIDENCE, Interval, paired_difference, t_interval
+from emollm_jax.eval.metrics import Metrics
+from emollm_jax.eval.report import TASK_TITLES
+from emollm_jax.tasks import TASKS
+
+SCHEMA = 1
+MEAN = "mean"
+METHOD = f"Student's t over seeds, {100 * CONFIDENCE:.0f}% two-sided; differences paired by seed"
+
+# {variant: {seed: {mode: Metrics}}}
+Runs = Mapping[str, Mapping[int, Mapping[str, Metrics]]]
+
+
+def scores(metrics: Metrics) -> dict[str, float]:
+    """A run's accuracy per sub-task present and its EmoBench mean."""
+    out = {task: m.accuracy for task, m in metrics.tasks.items()}
+    if metrics.mean_accuracy is not None:
+        out[MEAN] = metrics.mean_accuracy
+    return out
+
+
+def _columns(per_seed: list[dict[str, float]]) -> list[str]:
+    present = set().union(*per_seed) if per_seed else set()
+    return [t for t in (*TASKS, MEAN) if t in present]
+
+
+def summarise(runs: Runs, mode: str) -> tuple[dict, dict]:
+    """(``{variant: {column: Interval}}``, ``{variant: {column: Interval}}`` of differences from
+    the first variant) for ``mode``; variants without a run in ``mode`` are left out."""
+    by_variant = {
+        v: {seed: scores(modes[mode]) for seed, modes in seeds.items() if mode in modes}
+        for v, seeds in runs.items()
+    }
+    by_variant = {v: s for v, s in by_variant.items() if s}
+    summary, differences = {}, {}
+    reference = next(iter(by_variant), None)
+    for variant, seeds in by_variant.items():
+        columns = _columns(list(seeds.values()))
+        summary[variant] = {
+            c: t_interval([s[c] for s in seeds.values() if c in s], bounds=(0.0, 1.0))
+            for c in columns
+        }
+        if variant == reference:
+            continue
+        ref = by_variant[reference]
+        differences[variant] = {
+            c: paired_difference(
+                {k: s[c] for k, s in seeds.items() if c in s},
+                {k: s[c] for k, s in ref.items() if c in s},
+            )
+            for c in columns
+            if any(c in s for s in ref.values())
+        }
+    return summary, differences
+
+
+def _cell(iv: Interval | None, signed: bool = False) -> str:
+    if iv is None:
+        return "–"
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    text = fmt.format(100 * iv.mean)
+    if iv.low is not None:
+        text += f" [{fmt.format(100 * iv.low)}, {fmt.format(100 * iv.high)}]"
+    return text + ("*" if signed and iv.significant else "")
+
+
+def _table(rows: Mapping[str, Mapping[str, Interval]], signed: bool) -> list[str]:
+    columns = [c for c in (*TASKS, MEAN) if any(c in r for r in rows.values())]
+    header = ["Variant", "Seeds", *(TASK_TITLES.get(c, "Mean") for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for variant, row in rows.items():
+        n = max(iv.n for iv in row.values())
+        cells = [f"`{variant}`", str(n), *(_cell(row.get(c), signed) for c in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
+    parts = ["# Ablation over seeds", "", f"Accuracy in %, mean [95% interval]: {METHOD}."]
+    parts += [f"Seeds: {meta.get('seeds')}; split: {meta.get('split')}.", ""]
+    for mode in modes:
+        summary, differences = summarise(runs, mode)
+        if not summary:
+            continue
+        parts += [f"## {mode}", "", *_table(summary, signed=False), ""]
+        if differences:
+            reference = next(iter(summary))
+            parts += [f"Difference from `{reference}` (points; * = interval excludes zero):", ""]
+            parts += [*_table(differences, signed=True), ""]
+    return "\n".join(parts)
+
+
+def plot(summary: Mapping[str, Mapping[str, Interval]], title: str, path: str | os.PathLike):
+    """Per column a bar per variant, with its interval as an error bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = [c for c in (*TASKS, MEAN) if any(c in r for r in summary.values())]
+    width = 0.8 / max(len(summary), 1)
+    fig = Figure(figsize=(1.5 + 1.3 * len(columns), 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for k, (variant, row) in enumerate(summary.items()):
+        xs = [i + (k - (len(summary) - 1) / 2) * width for i, c in enumerate(columns) if c in row]
+        ivs = [row[c] for c in columns if c in row]
+        heights = [100 * iv.mean for iv in ivs]
+        errors = [
+            [100 * (iv.mean - iv.low) if iv.low is not None else 0 for iv in ivs],
+            [100 * (iv.high - iv.mean) if iv.high is not None else 0 for iv in ivs],
+        ]
+        ax.bar(xs, heights, width, yerr=errors, capsize=2, label=variant)
+    ax.set_xticks(range(len(columns)), [TASK_TITLES.get(c, "Mean") for c in columns], fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_ablation(out_dir: str | os.PathLike, runs: Runs, modes: list[str], meta: Mapping):
+    """Write results.json, results.md and ablation_<mode>.png; returns their paths."""
+    out = Path(out_dir)
+    document = {"schema": SCHEMA, "method": METHOD, "meta": dict(meta), "runs": {}, "modes": {}}
+    for variant, seeds in runs.items():
+        document["runs"][variant] = {
+            str(seed): {mode: scores(m) for mode, m in by_mode.items()}
+            for seed, by_mode in seeds.items()
+        }
+    paths = {"json": out / "results.json", "md": out / "results.md"}
+    for mode in modes:
+        summary, differences = summarise(runs, mode)
+        if not summary:
+            continue
+        document["modes"][mode] = {
+            "summary": {v: {c: iv.to_dict() for c, iv in r.items()} for v, r in summary.items()},
+            "differences": {
+                v: {c: iv.to_dict() for c, iv in r.items()} for v, r in differences.items()
+            },
+        }
+        paths[f"plot_{mode}"] = out / f"ablation_{mode}.png"
+        title = f"{mode}: accuracy, mean and 95% t interval over seeds"
+        plot(summary, title, paths[f"plot_{mode}"])
+    _atomic_write(paths["json"], json.dumps(document, indent=2) + "\n")
+    _atomic_write(paths["md"], markdown(runs, modes, meta))
+    return paths

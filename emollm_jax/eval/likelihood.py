@@ -1,0 +1,103 @@
+"""Option-likelihood scoring of EmoBench's closed-answer sub-tasks: the pure part (no JAX).
+
+For a record of close-set emotion, intent, hate, humor or sarcasm, every option becomes one
+continuation of the evaluation prompt, and the model's answer is the option whose continuation
+is most likely under the model: no decoding and no parsing, so a reply the parser cannot read
+never passes for a wrong answer (both modes are reported side by side). Open-set emotion lists
+no options in its instruction and is left to generation. Our choices:
+
+- The continuation is the assistant turn the model was trained to give with that option as
+  its answer, rendered by the same chat template with its end-of-turn token (`` joy</s>`` for
+  Vicuna): the score is the probability of answering exactly that option and stopping, and an
+  option whose tokens begin another's cannot win by being shorter. A model trained with
+  EmoPrompt's rationale targets is scored on ``Answer: <option>`` right after the prompt (the
+  rationale skipped): the shared ``Answer:`` prefix weighs every option alike, so the label
+  tokens decide. With the rationale after the answer (``emoprompt.rationale_position=
+  "after_answer"``) the answer line is what the model was trained to say first, and the
+  end-of-turn token is not scored (a newline and the rationale follow it in training).
+- Score: as lm-eval-harness does for multiple choice, the SUM of the continuation tokens'
+  log-probabilities. Not length-normalised by default (``config.eval.likelihood_norm="none"``):
+  the options here are one- or two-token labels plus the same end token, so lengths barely
+  differ, and the sum is the probability of the whole answer; normalising (``"tokens"``: mean
+  log-probability per token) would favour labels split into several tokens whose later pieces
+  are near-certain once the first is chosen. Both the sums and the token counts are stored in
+  every row, so either choice can be recomputed from ``predictions.jsonl``.
+- Ties go to the earlier option (the record's own order).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from emollm_jax.data.example_encoder import IGNORE
+from emollm_jax.emoprompt import templates
+from emollm_jax.emoprompt.hook import last_turn
+from emollm_jax.tasks import YES_NO_TASKS
+
+LIKELIHOOD_TASKS: tuple[str, ...] = ("emotion_closed", "intent", *YES_NO_TASKS)
+NORMS = ("none", "tokens")
+
+
+def answer_text(option: str, rationale_targets: bool) -> str:
+    """The assistant turn scored for ``option``: the bare label, or EmoPrompt's answer line."""
+    return templates.ANSWER_LINE.format(label=option) if rationale_targets else option
+
+
+def without_end_token(labels: np.ndarray) -> np.ndarray:
+    """A copy of training-format ``labels`` whose last target token is no longer scored."""
+    out = labels.copy()
+    targets = np.flatnonzero(out != IGNORE)
+    if len(targets):
+        out[targets[-1]] = IGNORE
+    return out
+
+
+def option_record(record: dict, text: str) -> dict:
+    """A copy of ``record`` whose last assistant turn is ``text`` (one is appended if none)."""
+    out = copy.deepcopy(record)
+    turns = out["conversations"]
+    at = last_turn(turns, "gpt")
+    if at is None:
+        turns.append({"from": "gpt", "value": text})
+    else:
+        turns[at] = {**turns[at], "value": text}
+    return out
+
+
+def option_score(logprob: float, tokens: int, norm: str) -> float:
+    """What options are compared on: the summed log-probability, or its mean per token."""
+    if norm == "none":
+        return logprob
+    if norm == "tokens":
+        return logprob / tokens if tokens else -math.inf
+    raise ValueError(f"likelihood_norm must be one of {NORMS}, got {norm!r}")
+
+
+def choose(logprobs: Sequence[float], tokens: Sequence[int], norm: str = "none") -> int:
+    """Index of the best option (the first one on a tie)."""
+    if not logprobs or len(logprobs) != len(tokens):
+        raise ValueError(f"need one token count per option: {len(logprobs)} vs {len(tokens)}")
+    scores = [option_score(lp, n, norm) for lp, n in zip(logprobs, tokens)]
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+def likelihood_row(
+    meta: dict, logprobs: Sequence[float], tokens: Sequence[int], norm: str, step: int | None
+) -> dict:
+    """A prediction row (the fields ``compute_metrics`` reads, plus every option's score)."""
+    options = list(meta["options"])
+    return {
+        "id": meta["id"],
+        "task": meta["task"],
+        "parsed": options[choose(logprobs, tokens, norm)],
+        "gold": meta["answer"],
+        "options": options,
+        "logprobs": [float(x) for x in logprobs],
+        "tokens": [int(n) for n in tokens],
+        "norm": norm,
+        "checkpoint_step": step,
+    }

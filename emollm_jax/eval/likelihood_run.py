@@ -1,0 +1,195 @@
+"""An option-likelihood evaluation run: every option of every closed-answer record scored by one
+batched forward (``option_scorer``), the best one taken as the answer (``likelihood``), scored
+and written like a generation run.
+
+Records come from the same split and prompt hook as generation (EmoPrompt's eval prompt when
+it is on; ``eval.limit`` keeps the same first records), restricted to
+``likelihood.LIKELIHOOD_TASKS``. Each (record, option) pair is one training-format row (the
+prompt, then the option's assistant turn as the target, tokenized by the pipeline's encoder in
+train mode); rows of several records share a batch of ``data.eval_batch_size`` rows (rounded up
+to what the mesh's batch axes divide), padded by repeating a row, so a program is compiled once
+per (sequence, frame) bucket. A record whose option rows the encoder refuses (too long, bad
+media) is skipped and counted. Output, in ``<eval folder>/likelihood``: ``predictions.jsonl``
+(every option's summed log-probability and token count), ``results.json``, ``results.md``,
+confusion PNGs. Not resumable (one forward per option is cheap); files are written whole, via a
+temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from emollm_jax.data import batching
+from emollm_jax.data.pipeline import make_encoder, open_source
+from emollm_jax.eval.likelihood import (
+    LIKELIHOOD_TASKS,
+    NORMS,
+    answer_text,
+    likelihood_row,
+    option_record,
+    without_end_token,
+)
+from emollm_jax.eval.metrics import Metrics, compute_metrics
+from emollm_jax.eval.option_scorer import OptionScorer
+from emollm_jax.eval.report import markdown_table, write_results
+from emollm_jax.models.config import ConfigError
+from emollm_jax.tasks import labels_for
+
+PREDICTIONS = "predictions.jsonl"
+SUBDIR = "likelihood"
+
+
+@dataclasses.dataclass
+class LikelihoodResult:
+    metrics: Metrics
+    paths: dict[str, Path]
+    out_dir: Path
+    rows: list[dict]
+    skipped: int  # records whose option rows the encoder refused
+    table: str
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A record whose options are being scored."""
+
+    meta: dict
+    logprobs: list[float | None]
+    tokens: list[int | None]
+
+
+def _answer_settings(config) -> tuple[bool, bool]:
+    """(rationale targets on, rationale after the answer) from ``config.emoprompt``."""
+    e = config.get("emoprompt")
+    rationale = bool(e is not None and e.rationale_targets)
+    return rationale, rationale and e.get("rationale_position") == "after_answer"
+
+
+def option_rows(config, split: str, prompt_hook, tokenizer) -> Iterator[tuple[dict, list[dict]]]:
+    """Per closed-answer record of ``split`` (the first ``eval.limit`` records, if set): its meta
+    and one encoded training-format example per option, or an empty list if one is refused."""
+    encoder = make_encoder(config, "train", tokenizer=tokenizer, prompt_hook=None)
+    rationale, answer_first = _answer_settings(config)
+    source = open_source(config.data, split)
+    n = min(len(source), config.eval.limit or len(source))
+    for i in range(n):
+        record = source[i]
+        if record["task"] not in LIKELIHOOD_TASKS:
+            continue
+        options = list(labels_for(record["task"], record.get("options")))
+        meta = {"id": record["id"], "task": record["task"], "answer": record["answer"]}
+        meta["options"] = options
+        prompted = prompt_hook(copy.deepcopy(record)) if prompt_hook else record
+        examples = [encoder(option_record(prompted, answer_text(o, rationale))) for o in options]
+        if any(ex is None for ex in examples):
+            yield meta, []
+            continue
+        if answer_first:
+            examples = [ex | {"labels": without_end_token(ex["labels"])} for ex in examples]
+        yield meta, examples
+
+
+def _collate(config, examples: list[dict], rows: int, pad_id: int) -> dict:
+    padded = examples + [examples[0]] * (rows - len(examples))
+    d = config.data
+    return batching.collate_train(
+        padded, seq_buckets=d.seq_buckets, frame_buckets=d.frame_buckets, pad_id=pad_id
+    )
+
+
+def score_options(
+    config, split: str, scorer: OptionScorer, prompt_hook, tokenizer, *, step, log
+) -> tuple[list[dict], int]:
+    """Prediction rows of every closed-answer record, and the number of records skipped."""
+    norm = config.eval.likelihood_norm
+    rows_per_batch = math.ceil(config.data.eval_batch_size / scorer.rows_multiple)
+    rows_per_batch *= scorer.rows_multiple
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pending: list[_Pending] = []
+    queue: list[tuple[_Pending, int, dict]] = []  # (record, option index, example)
+    out: list[dict] = []
+    skipped = batches = 0
+    start = time.perf_counter()
+
+    def run(chunk):
+        nonlocal batches
+        batch = _collate(config, [ex for _, _, ex in chunk], rows_per_batch, pad_id)
+        logprobs, tokens = scorer(batch)
+        for k, (p, j, _) in enumerate(chunk):
+            p.logprobs[j], p.tokens[j] = float(logprobs[k]), int(tokens[k])
+        while pending and None not in pending[0].logprobs:
+            p = pending.pop(0)
+            out.append(likelihood_row(p.meta, p.logprobs, p.tokens, norm, step))
+        batches += 1
+        rate = len(out) / max(time.perf_counter() - start, 1e-9)
+        log(f"[likelihood {split}] batch {batches}: {len(out)} records, {rate:.1f} records/s")
+
+    for meta, examples in option_rows(config, split, prompt_hook, tokenizer):
+        if not examples:
+            skipped += 1
+            continue
+        p = _Pending(meta, [None] * len(examples), [None] * len(examples))
+        pending.append(p)
+        queue += [(p, j, ex) for j, ex in enumerate(examples)]
+        while len(queue) >= rows_per_batch:
+            run(queue[:rows_per_batch])
+            queue = queue[rows_per_batch:]
+    if queue:
+        run(queue)
+    return out, skipped
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """``rows`` as JSON lines, written to a temporary file and renamed over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def check_likelihood_config(e) -> None:
+    if e.likelihood_norm not in NORMS:
+        raise ConfigError(f"config.eval.likelihood_norm: {e.likelihood_norm!r} not in {NORMS}")
+
+
+def evaluate_likelihood(
+    config,
+    split: str,
+    out_dir: str | os.PathLike,
+    *,
+    model,
+    step: int | None,
+    name: str,
+    prompt_hook: Callable[[dict], dict] | None,
+    tokenizer,
+    mesh=None,
+    rules=(),
+    meta: dict | None = None,
+    log: Callable[[str], None] = print,
+) -> LikelihoodResult:
+    """Score ``split``'s closed-answer records by option likelihood; write into ``out_dir``."""
+    check_likelihood_config(config.eval)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scorer = OptionScorer(model, mesh=mesh, rules=rules)
+    rows, skipped = score_options(
+        config, split, scorer, prompt_hook, tokenizer, step=step, log=log
+    )
+    if not rows:
+        raise ValueError(f"split {split!r} has no usable record of {', '.join(LIKELIHOOD_TASKS)}")
+    log(f"[likelihood {split}] {len(rows)} records scored, {skipped} skipped")
+    write_rows(out / PREDICTIONS, rows)
+    metrics = compute_metrics(rows)
+    meta = dict(meta or {}) | {"mode": "likelihood", "skipped": skipped, "rows": len(rows)}
+    paths = write_results(out, metrics, model=name, meta=meta, plots=config.eval.plots)
+    paths["predictions"] = out / PREDICTIONS
+    return LikelihoodResult(metrics, paths, out, rows, skipped, markdown_table(metrics, name))
