@@ -17,8 +17,9 @@ Batch-1 generation is also set against the memory bound: the bytes of weights a 
 (every parameter but the input embedding table) over the throughput of a 1 GiB numpy copy
 (read + write bytes per second), in ms per token.
 
-    python benchmarks/bench_vs_pytorch.py                     # 134M LLaMA: minutes per row
-    python benchmarks/bench_vs_pytorch.py --hidden 256 --layers 4 --train-seq 128 --vocab 8000
+    python benchmarks/bench_vs_pytorch.py     # the 134M LLaMA of issue 16: minutes per row
+    python benchmarks/bench_vs_pytorch.py --hidden 256 --heads 4 --layers 4 --intermediate 0 \
+        --vocab 8000 --train-seq 128 --vision-hidden 128 --vision-layers 2     # ~3 minutes
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--heads", type=int, default=12)
     p.add_argument("--kv-heads", type=int, default=0, help="0: as many as --heads")
-    p.add_argument("--intermediate", type=int, default=0, help="0: 4 x --hidden")
+    p.add_argument("--intermediate", type=int, default=2048, help="0: 4 x --hidden")
     p.add_argument("--vocab", type=int, default=32000)
     p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--train-seq", type=int, default=512)
@@ -160,12 +161,14 @@ def hf_configs(args):
     return text, llava
 
 
-def save_hf_model(cls, config, path: pathlib.Path) -> str:
+def save_hf_model(cls, config, path: pathlib.Path) -> tuple[str, int]:
+    """(folder, number of parameters) of a freshly initialised ``cls(config)``."""
     import torch
 
     torch.manual_seed(0)
-    cls(config).save_pretrained(path)
-    return str(path)
+    model = cls(config)
+    model.save_pretrained(path)
+    return str(path), sum(p.numel() for p in model.parameters())
 
 
 def image_tokens(args) -> int:
@@ -210,21 +213,11 @@ HEADER = (
 
 
 def train_config():
-    import ml_collections
+    """The project's default ``config.train`` (AdamW, clipping, schedule); PyTorch gets the same
+    hyper-parameters."""
+    from emollm_jax.config.base import base_config
 
-    return ml_collections.ConfigDict(
-        dict(
-            learning_rate=1e-4,
-            warmup_steps=10,
-            steps=1000,
-            end_lr_ratio=0.1,
-            b1=0.9,
-            b2=0.999,
-            eps=1e-8,
-            weight_decay=0.0,
-            grad_clip_norm=1.0,
-        )
-    )
+    return base_config().train
 
 
 def torch_train_step(model, batch: dict, bf16: bool) -> Callable[[], None]:
@@ -234,7 +227,10 @@ def torch_train_step(model, batch: dict, bf16: bool) -> Callable[[], None]:
 
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    tc = train_config()
+    opt = torch.optim.AdamW(
+        params, lr=tc.learning_rate, betas=(tc.b1, tc.b2), eps=tc.eps, weight_decay=tc.weight_decay
+    )
     inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
     inputs = {k: v.long() if v.dtype == torch.int32 else v for k, v in inputs.items()}
 
@@ -243,7 +239,7 @@ def torch_train_step(model, batch: dict, bf16: bool) -> Callable[[], None]:
         with ctx:
             loss = model(**inputs).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, tc.grad_clip_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -341,6 +337,16 @@ def timed_generation(theirs, ours, args) -> tuple[float, float, float]:
 # --------------------------------------------------------------------------- rows
 
 
+def free_memory() -> None:
+    """Drop the last row's models, optimizer states and compiled programs before the next."""
+    import gc
+
+    import jax
+
+    gc.collect()
+    jax.clear_caches()
+
+
 def weight_bytes_per_token(model) -> int:
     """Bytes of the parameters one decoding step reads: all but the input embedding table
     (a token reads one row of it)."""
@@ -393,6 +399,7 @@ def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) ->
         )
         out(rows[-1].line(machine.peaks))
         del theirs, ours
+        free_memory()
 
     prompt = text_batch(args, max(args.gen_batches), args.prompt)
     gen_rows = [(b, "float32") for b in args.gen_batches] if "generate" in args.rows else []
@@ -422,6 +429,7 @@ def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) ->
         rows.append(Row(work, t_theirs, t_ours, b * args.new_tokens, flops, dtype, note))
         out(rows[-1].line(machine.peaks))
         del theirs, ours
+        free_memory()
 
     n_img = image_tokens(args)
     if "llava_train" in args.rows:
@@ -446,6 +454,7 @@ def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) ->
         rows.append(Row(work, t_theirs, t_ours, tokens, flops, "float32"))
         out(rows[-1].line(machine.peaks))
         del theirs, ours
+        free_memory()
     if "llava_generate" in args.rows:
         theirs = transformers.LlavaForConditionalGeneration.from_pretrained(paths["llava"])
         ours = emollm_jax.load_hf(paths["llava"])
@@ -474,28 +483,36 @@ def main(argv=None, out: Callable[[str], None] = print) -> list[Row]:
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
-    out(f"machine: {cpu_model()}, {os.cpu_count()} cores; torch threads "
+    out(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; torch threads "
         f"{torch.get_num_threads()}; jax {jax.__version__} on {jax.devices()[0].platform}; "
-        f"torch {torch.__version__}; transformers {transformers.__version__}")
+        f"torch {torch.__version__}; transformers {transformers.__version__}"
+    )
     out(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    out(f"model: LLaMA hidden {args.hidden}, {args.layers} layers, {args.heads} heads "
-        f"({args.kv_heads} kv), intermediate {args.intermediate}, vocab {args.vocab}; CLIP "
-        f"hidden {args.vision_hidden}, {args.vision_layers} layers, {args.image_size}px / "
-        f"{args.patch} ({image_tokens(args)} image tokens); best of {args.repeats} after "
-        f"{args.warmup} warm-up")
     machine = Machine(matmul_peaks(args.peak_size), copy_bandwidth(args.copy_mib))
     for (lib, dtype), f in sorted(machine.peaks.items()):
-        out(f"matmul peak {args.peak_size}x{args.peak_size} {dtype:8s} {lib:8s}: "
-            f"{f / 1e9:.1f} GFLOP/s")
-    out(f"memory: numpy copy of {args.copy_mib} MiB: {machine.copy_bps / 1e9:.1f} GB/s (read + write)")
+        size = f"{args.peak_size}x{args.peak_size}"
+        out(f"matmul peak {size} {dtype:8s} {lib:8s}: {f / 1e9:.1f} GFLOP/s")
+    gbps = machine.copy_bps / 1e9
+    out(f"memory: numpy copy of {args.copy_mib} MiB: {gbps:.1f} GB/s (read + write)")
     with tempfile.TemporaryDirectory() as tmp:
         text_cfg, llava_cfg = hf_configs(args)
-        paths = dict(llama=save_hf_model(transformers.LlamaForCausalLM, text_cfg,
-                                         pathlib.Path(tmp, "llama")))
+        llama, n_params = save_hf_model(
+            transformers.LlamaForCausalLM, text_cfg, pathlib.Path(tmp, "llama")
+        )
+        paths = dict(llama=llama)
         if any(r.startswith("llava") for r in args.rows):
-            paths["llava"] = save_hf_model(
+            paths["llava"], _ = save_hf_model(
                 transformers.LlavaForConditionalGeneration, llava_cfg, pathlib.Path(tmp, "llava")
             )
+        out(
+            f"model: LLaMA of {n_params / 1e6:.0f}M parameters: hidden {args.hidden}, "
+            f"{args.layers} layers, {args.heads} heads ({args.kv_heads} kv), intermediate "
+            f"{args.intermediate}, vocab {args.vocab}; CLIP hidden {args.vision_hidden}, "
+            f"{args.vision_layers} layers, {args.image_size}px / {args.patch} "
+            f"({image_tokens(args)} image tokens); best of {args.repeats} after {args.warmup} "
+            "warm-up"
+        )
         out(HEADER)
         return run_rows(args, paths, machine, out)
 

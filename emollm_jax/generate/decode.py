@@ -65,8 +65,8 @@ from emollm_jax.sharding.strategies import Rules
 # Batch keys the decoder reads; others (segment_ids, labels, metadata) are ignored.
 BATCH_KEYS = ("input_ids", "attention_mask", "positions", "pixel_values", "frame_media")
 _CACHE_AXES = {
-    "k": ("layers", "batch", "length", "kv_heads", "head_dim"),
-    "v": ("layers", "batch", "length", "kv_heads", "head_dim"),
+    "k": ("layers", "batch", "kv_heads", "length", "head_dim"),
+    "v": ("layers", "batch", "kv_heads", "length", "head_dim"),
     "mask": ("batch", "length"),
     "index": (),
 }

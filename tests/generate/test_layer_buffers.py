@@ -1,5 +1,6 @@
 """The decoding loop on CPU reads each layer's weights and cache in place: no step copies them
-out of the stacked arrays, and the tokens are those of the stacked loop."""
+out of the stacked arrays or transposes the cache, and the tokens are those of the stacked
+loop."""
 
 import re
 
@@ -15,9 +16,9 @@ TEXT = TextConfig(
 )
 LLAMA = ModelConfig(arch="llama", vision=None, projector=None, text=TEXT)
 # Shapes only one layer's piece of a stacked array has: the MLP's gate/up kernel [32, 48] and
-# the KV cache of one layer [2 rows, 10 + 6 slots, 2 kv heads, 8].
-PER_LAYER = ("f32[32,48]", "f32[2,16,2,8]")
-STACKED_CACHE = "f32[3,2,16,2,8]"
+# the KV cache of one layer [2 rows, 2 kv heads, 10 + 6 slots, 8].
+PER_LAYER = ("f32[32,48]", "f32[2,2,16,8]")
+STACKED_CACHE = "f32[3,2,2,16,8]"
 PASS_THROUGH = {"parameter", "get-tuple-element", "bitcast", "tuple"}
 
 
@@ -45,11 +46,13 @@ def test_the_loop_body_copies_no_weight_or_cache(monkeypatch):
     kernel, cache = PER_LAYER
     # The stacked loop copies every layer's kernels and caches out (the checks can fail) ...
     assert sum(s == kernel for s, _ in stacked_ops) >= 2 * TEXT.num_layers
-    assert ("f32[1,2,16,2,8]", "copy") in stacked_ops
+    assert ("f32[1,2,2,16,8]", "copy") in stacked_ops
     assert any(s == STACKED_CACHE for s, _ in stacked_ops)
     # ... the split one reads the kernels in place and writes each cache in place (one
     # dynamic-update-slice fusion per layer for keys and one for values).
-    assert not [op for s, op in split_ops if s in (kernel, STACKED_CACHE, "f32[1,2,16,2,8]")]
+    assert not [op for s, op in split_ops if s in (kernel, STACKED_CACHE, "f32[1,2,2,16,8]")]
     assert [op for s, op in split_ops if s == cache] == ["fusion"] * 2 * TEXT.num_layers
+    # Nor does it transpose a cache for the attention einsums ([2, 2 kv heads, 8, 16 slots]).
+    assert not [op for s, op in split_ops if s == "f32[2,2,8,16]"]
     np.testing.assert_array_equal(split_out.tokens, stacked_out.tokens)
     np.testing.assert_array_equal(split_out.lengths, stacked_out.lengths)
