@@ -54,6 +54,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from emollm_jax.data.global_batch import batch_sharding, to_global
+from emollm_jax.generate import layer_buffers
 from emollm_jax.generate.sampling import SamplingConfig, next_token
 from emollm_jax.models.decoder import init_cache
 from emollm_jax.sharding.context import constrain, use_mesh_rules
@@ -64,8 +65,8 @@ from emollm_jax.sharding.strategies import Rules
 # Batch keys the decoder reads; others (segment_ids, labels, metadata) are ignored.
 BATCH_KEYS = ("input_ids", "attention_mask", "positions", "pixel_values", "frame_media")
 _CACHE_AXES = {
-    "k": ("layers", "batch", "length", "kv_heads", "head_dim"),
-    "v": ("layers", "batch", "length", "kv_heads", "head_dim"),
+    "k": ("layers", "batch", "kv_heads", "length", "head_dim"),
+    "v": ("layers", "batch", "kv_heads", "length", "head_dim"),
     "mask": ("batch", "length"),
     "index": (),
 }
@@ -224,10 +225,14 @@ class Generator:
             contextlib.nullcontext() if self.mesh is None else use_mesh_rules(self.mesh, self.rules)
         )
         with rules_ctx:
-            return self._decode_under_rules(nnx.merge(self.graphdef, state), inputs, key)
+            return self._decode_under_rules(state, inputs, key)
 
-    def _decode_under_rules(self, model, inputs: dict, key: jax.Array) -> GenerateOutput:
+    def _decode_under_rules(self, state, inputs: dict, key: jax.Array) -> GenerateOutput:
         cfg = self.config
+        model = nnx.merge(self.graphdef, state)
+        # One device only: a mesh's programs keep their stacked, sharded arrays as they are.
+        per_layer = self.mesh is None and layer_buffers.wanted(jax.devices()[0].platform)
+        pieces = layer_buffers.split_state(state) if per_layer else None
         n = cfg.max_new_tokens
         eos = jnp.asarray(cfg.eos_ids or (-1,), jnp.int32)
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
@@ -267,7 +272,11 @@ class Generator:
 
         def body(carry):
             i, cache, last, pos, done, finished, tail, tokens, lengths = carry
-            logits, cache = model(
+            step_model = model
+            if per_layer:  # stacked again here, so that XLA reads each layer's piece in place
+                step_model = nnx.merge(self.graphdef, layer_buffers.join_state(state, pieces))
+                cache = layer_buffers.join_cache(cache)
+            logits, cache = step_model(
                 last[:, None], attention_mask=step_mask, positions=pos[:, None], cache=cache
             )
             token = next_token(logits[:, -1], jax.random.fold_in(key, i), cfg.sampling)
@@ -279,8 +288,12 @@ class Generator:
             finished = jnp.where(done, finished, new_finished)
             done = done | new_done
             cache = self._constrain_cache(cache)
+            if per_layer:
+                cache = layer_buffers.split_cache(cache)
             return i + 1, cache, token, pos + 1, done, finished, tail, tokens, lengths
 
+        if per_layer:
+            cache = layer_buffers.split_cache(cache)
         start = positions[:, -1] + 1
         carry = (jnp.int32(1), cache, first, start, done, finished, tail, tokens, lengths)
         carry = jax.lax.while_loop(cond, body, carry)

@@ -237,9 +237,10 @@ class Attention(nnx.Module):
     ):
         """``x [batch, len, embed]`` -> (``[batch, len, embed]``, updated (k, v) or None).
 
-        ``cache`` is ``(k_cache, v_cache, index)`` with caches ``[batch, max_len, kv_heads,
+        ``cache`` is ``(k_cache, v_cache, index)`` with caches ``[batch, kv_heads, max_len,
         head_dim]``: the new keys and values are written at ``index`` and attention runs over
-        the whole cache (the mask hides empty slots).
+        the whole cache (the mask hides empty slots). The seam sees the cache through a
+        transpose that XLA folds into the attention einsums, so no step copies the cache.
         """
         q = constrain(self.q(x), ("batch", "length", "heads", "head_dim"))
         k = constrain(self.k(x), ("batch", "length", "kv_heads", "head_dim"))
@@ -253,8 +254,10 @@ class Attention(nnx.Module):
         new_cache = None
         if cache is not None:
             k_cache, v_cache, index = cache
-            k = jax.lax.dynamic_update_slice_in_dim(k_cache, k.astype(k_cache.dtype), index, 1)
-            v = jax.lax.dynamic_update_slice_in_dim(v_cache, v.astype(v_cache.dtype), index, 1)
-            new_cache = (k, v)
+            new_cache = tuple(
+                jax.lax.dynamic_update_slice_in_dim(c, x.swapaxes(1, 2).astype(c.dtype), index, 2)
+                for c, x in ((k_cache, k), (v_cache, v))
+            )
+            k, v = (c.swapaxes(1, 2) for c in new_cache)  # [batch, max_len, kv_heads, head_dim]
         out = attend(q, k, v, mask, self.head_dim**-0.5, self.settings)
         return self.o(out), new_cache

@@ -26,9 +26,10 @@ Cache = dict[str, Any]
 
 
 def init_cache(cfg: TextConfig, batch: int, max_len: int, dtype=jnp.float32) -> Cache:
-    """An empty KV cache: keys/values ``[layers, batch, max_len, kv_heads, head_dim]``, the
+    """An empty KV cache: keys/values ``[layers, batch, kv_heads, max_len, head_dim]`` (the
+    layout the attention einsums read without transposing the cache at every token), the
     validity of each slot ``[batch, max_len]`` and the next slot to write (``index``)."""
-    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.resolved_head_dim)
+    shape = (cfg.num_layers, batch, cfg.num_kv_heads, max_len, cfg.resolved_head_dim)
     return dict(
         k=jnp.zeros(shape, dtype),
         v=jnp.zeros(shape, dtype),

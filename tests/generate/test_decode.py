@@ -130,7 +130,7 @@ def test_mesh_gives_the_same_tokens_as_one_device(strategy):
     assert glob.tokens.sharding.spec == gen._batch.spec
     assert glob.tokens.addressable_shards[0].data.shape == (1, 20)
     np.testing.assert_array_equal(np.asarray(glob.tokens), single.tokens)
-    # the KV cache [layers, batch, 32 + 20 slots, kv_heads, head_dim] is split like the
+    # the KV cache [layers, batch, kv_heads, 32 + 20 slots, head_dim] is split like the
     # activations: per device 1 of 4 rows (data x fsdp) and 1 of 2 kv heads (tensor)
     hlo = gen._fn.lower(gen.state, inputs, jax.random.key(0)).compile().as_text()
-    assert "f32[2,1,52,1,16]" in hlo and "f32[2,4,52,2,16]" not in hlo
+    assert "f32[2,1,1,52,16]" in hlo and "f32[2,4,2,52,16]" not in hlo

@@ -1,0 +1,531 @@
+"""emollm_jax against transformers (PyTorch eager) on this machine, side by side in one process.
+
+One random Hugging Face ``LlamaForCausalLM`` (and a ``LlavaForConditionalGeneration`` around
+it with a CLIP vision tower) is built with transformers' PyTorch classes into a temp dir; both
+sides load those very weights (ours through ``emollm_jax.load_hf``). Rows:
+
+- train step (AdamW, clipped, float32); the same with bfloat16 compute (PyTorch:
+  ``torch.autocast("cpu", torch.bfloat16)``; ours: ``dtype="bfloat16"``, float32 parameters);
+- greedy generation, ``--prompt`` tokens in, ``--new-tokens`` out, at each of ``--gen-batches``,
+  and at batch 1 with bfloat16 weights on both sides;
+- the LLaVA composite (one image per row, vision tower frozen): a train step and generation.
+
+Each row prints both times (best of ``--repeats``, the two sides interleaved so that load from
+other processes hits both alike), the ratio (above 1: ours faster), tokens/s, and MFU against
+the 2048x2048 matmul peak of the compute dtype measured here in both libraries (the higher).
+Batch-1 generation is also set against the memory bound: the bytes of weights a token reads
+(every parameter but the input embedding table) over the throughput of a 1 GiB numpy copy
+(read + write bytes per second), in ms per token.
+
+    python benchmarks/bench_vs_pytorch.py     # the 134M LLaMA of issue 16: minutes per row
+    python benchmarks/bench_vs_pytorch.py --hidden 256 --heads 4 --layers 4 --intermediate 0 \
+        --vocab 8000 --train-seq 128 --vision-hidden 128 --vision-layers 2     # ~3 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ROWS = ("train", "train_bf16", "generate", "generate_bf16", "llava_train", "llava_generate")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hidden", type=int, default=768)
+    p.add_argument("--layers", type=int, default=12)
+    p.add_argument("--heads", type=int, default=12)
+    p.add_argument("--kv-heads", type=int, default=0, help="0: as many as --heads")
+    p.add_argument("--intermediate", type=int, default=2048, help="0: 4 x --hidden")
+    p.add_argument("--vocab", type=int, default=32000)
+    p.add_argument("--train-batch", type=int, default=8)
+    p.add_argument("--train-seq", type=int, default=512)
+    p.add_argument("--prompt", type=int, default=128)
+    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument("--gen-batches", default="1,8", help="comma-separated batch sizes")
+    p.add_argument("--vision-hidden", type=int, default=768)
+    p.add_argument("--vision-layers", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--patch", type=int, default=32)
+    p.add_argument("--llava-batch", type=int, default=2, help="rows of the LLaVA train step")
+    p.add_argument("--loss-chunk", type=int, default=0, help="ours: train.loss_chunk")
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per side (best is kept)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation)")
+    p.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
+    p.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
+    p.add_argument("--copy-mib", type=int, default=1024, help="numpy copy size for the bound")
+    args = p.parse_args(argv)
+    args.kv_heads = args.kv_heads or args.heads
+    args.intermediate = args.intermediate or 4 * args.hidden
+    args.gen_batches = [int(b) for b in args.gen_batches.split(",") if b]
+    args.rows = [r for r in args.rows.split(",") if r]
+    unknown = set(args.rows) - set(ROWS)
+    if unknown:
+        p.error(f"--rows: unknown {sorted(unknown)}; choose from {','.join(ROWS)}")
+    return args
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def best_of(fn: Callable[[], object], repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def side_by_side(theirs: Callable, ours: Callable, repeats: int, warmup: int):
+    """(best seconds of ``theirs``, of ``ours``), runs interleaved."""
+    for _ in range(warmup):
+        theirs()
+        ours()
+    t_theirs, t_ours = [], []
+    for _ in range(repeats):
+        t_theirs.append(best_of(theirs, 1, 0))
+        t_ours.append(best_of(ours, 1, 0))
+    return min(t_theirs), min(t_ours)
+
+
+def matmul_peaks(n: int) -> dict[tuple[str, str], float]:
+    """FLOP/s of an ``n x n`` matmul: ``{(library, dtype): flops}``."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    out = {}
+    for name in ("float32", "bfloat16"):
+        a = np.random.default_rng(0).random((n, n), np.float32)
+        t = torch.from_numpy(a).to(getattr(torch, name))
+        out["pytorch", name] = 2 * n**3 / best_of(lambda: t @ t, 5, 1)
+        x = jnp.asarray(a, name)
+        mm = jax.jit(lambda u: u @ u)
+        out["jax", name] = 2 * n**3 / best_of(lambda: mm(x).block_until_ready(), 5, 1)
+    return out
+
+
+def copy_bandwidth(mib: int) -> float:
+    """Bytes read + written per second by a numpy copy of ``mib`` MiB."""
+    src = np.ones(mib * 2**20 // 4, np.float32)
+    dst = np.empty_like(src)
+    return 2 * src.nbytes / best_of(lambda: np.copyto(dst, src), 3, 1)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def hf_configs(args):
+    import transformers
+
+    text = transformers.LlamaConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        intermediate_size=args.intermediate,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        max_position_embeddings=max(args.train_seq, args.prompt + args.new_tokens) + 8,
+        tie_word_embeddings=False,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    vision = transformers.CLIPVisionConfig(
+        hidden_size=args.vision_hidden,
+        intermediate_size=4 * args.vision_hidden,
+        num_hidden_layers=args.vision_layers,
+        num_attention_heads=max(1, args.vision_hidden // 64),
+        image_size=args.image_size,
+        patch_size=args.patch,
+    )
+    llava = transformers.LlavaConfig(
+        vision_config=vision.to_dict(),
+        text_config=text.to_dict(),
+        image_token_index=args.vocab - 1,
+    )
+    return text, llava
+
+
+def save_hf_model(cls, config, path: pathlib.Path) -> tuple[str, int]:
+    """(folder, number of parameters) of a freshly initialised ``cls(config)``."""
+    import torch
+
+    torch.manual_seed(0)
+    model = cls(config)
+    model.save_pretrained(path)
+    return str(path), sum(p.numel() for p in model.parameters())
+
+
+def image_tokens(args) -> int:
+    return (args.image_size // args.patch) ** 2
+
+
+@dataclasses.dataclass
+class Machine:
+    peaks: dict[tuple[str, str], float]  # matmul FLOP/s by (library, dtype)
+    copy_bps: float  # numpy copy bytes (read + write) per second
+
+
+@dataclasses.dataclass
+class Row:
+    work: str
+    theirs_s: float
+    ours_s: float
+    tokens: int  # tokens processed (train) or generated (generation)
+    flops: float  # model FLOPs of one run
+    dtype: str  # compute dtype, picks the peak
+    note: str = ""
+
+    def line(self, peaks) -> str:
+        peak = max(peaks["pytorch", self.dtype], peaks["jax", self.dtype])
+        mfu = [self.flops / s / peak for s in (self.theirs_s, self.ours_s)]
+        return (
+            f"| {self.work} | {self.theirs_s:.3f} s | {self.ours_s:.3f} s | "
+            f"{self.theirs_s / self.ours_s:.2f}x | {self.tokens / self.theirs_s:.1f} | "
+            f"{self.tokens / self.ours_s:.1f} | {100 * mfu[0]:.1f}% | {100 * mfu[1]:.1f}% |"
+            f" {self.note} |"
+        )
+
+
+HEADER = (
+    "| work | PyTorch | emollm_jax | ratio (ours faster > 1) | PyTorch tokens/s | "
+    "emollm_jax tokens/s | PyTorch MFU | emollm_jax MFU | notes |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+)
+
+
+# --------------------------------------------------------------------------- train step
+
+
+def train_config():
+    """The project's default ``config.train`` (AdamW, clipping, schedule); PyTorch gets the same
+    hyper-parameters."""
+    from emollm_jax.config.base import base_config
+
+    return base_config().train
+
+
+def torch_train_step(model, batch: dict, bf16: bool) -> Callable[[], None]:
+    import contextlib
+
+    import torch
+
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    tc = train_config()
+    opt = torch.optim.AdamW(
+        params, lr=tc.learning_rate, betas=(tc.b1, tc.b2), eps=tc.eps, weight_decay=tc.weight_decay
+    )
+    inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
+    inputs = {k: v.long() if v.dtype == torch.int32 else v for k, v in inputs.items()}
+
+    def step():
+        ctx = torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            loss = model(**inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, tc.grad_clip_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def ours_train_step(model, batch: dict, loss_chunk: int) -> Callable[[], None]:
+    import jax
+    import jax.numpy as jnp
+
+    from emollm_jax.train import partition
+    from emollm_jax.train.optimizer import make_optimizer, schedule
+    from emollm_jax.train.state import TrainState
+    from emollm_jax.train.step import make_train_step
+
+    cfg = train_config()
+    graphdef, trainable, frozen = partition.split(
+        model, partition.trainable_filter(model.config, stage=2)
+    )
+    tx = make_optimizer(cfg, trainable)
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        trainable=trainable,
+        frozen=frozen,
+        opt_state=tx.init(trainable),
+        rng=jax.random.key(0),
+    )
+    fn = jax.jit(
+        make_train_step(graphdef, tx, schedule(cfg), loss_chunk=loss_chunk), donate_argnums=(0,)
+    )
+    batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    holder = [state]
+
+    def step():
+        holder[0], metrics = fn(holder[0], batch)
+        jax.block_until_ready(metrics)
+
+    return step
+
+
+def text_batch(args, rows: int, seq: int, image: int = 0) -> dict:
+    """Random tokens (the first ``image`` of each row the image placeholder, unscored)."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, args.vocab - 1, (rows, seq), dtype=np.int64).astype(np.int32)
+    ids[:, :image] = args.vocab - 1
+    labels = ids.copy()
+    labels[:, :image] = -100
+    return dict(input_ids=ids, attention_mask=np.ones_like(ids), labels=labels)
+
+
+def pixels(args, rows: int) -> np.ndarray:
+    shape = (rows, 3, args.image_size, args.image_size)
+    return np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def torch_generate(model, batch: dict, new_tokens: int) -> Callable[[], np.ndarray]:
+    import torch
+
+    model.eval()
+    inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
+    inputs = {k: v.long() if v.dtype == torch.int32 else v for k, v in inputs.items()}
+    prompt = inputs["input_ids"].shape[1]
+
+    def run():
+        with torch.inference_mode():
+            out = model.generate(
+                **inputs,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=0,
+            )
+        return out[:, prompt:].numpy()
+
+    return run
+
+
+def ours_generate(model, batch: dict, new_tokens: int) -> Callable[[], np.ndarray]:
+    from emollm_jax.generate.decode import GenerateConfig, Generator
+
+    gen = Generator(model, GenerateConfig(max_new_tokens=new_tokens, eos_ids=(), pad_id=0))
+    return lambda: gen(batch).tokens
+
+
+def timed_generation(theirs, ours, args) -> tuple[float, float, float]:
+    """(PyTorch s, ours s, fraction of generated tokens that agree)."""
+    t_theirs, t_ours = side_by_side(theirs, ours, args.repeats, args.warmup)
+    same = float(np.mean(theirs() == ours()))
+    return t_theirs, t_ours, same
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def free_memory() -> None:
+    """Drop the last row's models, optimizer states and compiled programs before the next."""
+    import gc
+
+    import jax
+
+    gc.collect()
+    jax.clear_caches()
+
+
+def weight_bytes_per_token(model) -> int:
+    """Bytes of the parameters one decoding step reads: all but the input embedding table
+    (a token reads one row of it)."""
+    import jax
+    from flax import nnx
+
+    total = sum(x.nbytes for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    lm = getattr(model, "language_model", model)
+    return total - lm.embed_tokens.embedding[...].nbytes
+
+
+def generation_flops(cfg, batch: int, prompt: int, new: int) -> float:
+    """Prefill plus one forward pass per further token (attention over the cache counted at
+    the final context length: an upper bound within a few percent)."""
+    from emollm_jax.train.flops import llm_forward_flops
+
+    t = cfg.text
+    attn = 4 * (prompt + new) * t.num_heads * t.resolved_head_dim * t.num_layers
+    per_token = llm_forward_flops(cfg, batch, 1) + batch * attn
+    return llm_forward_flops(cfg, batch, prompt) + (new - 1) * per_token
+
+
+def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) -> list[Row]:
+    import torch
+    import transformers
+
+    import emollm_jax
+    from emollm_jax.train.flops import train_step_flops
+
+    rows = []
+    t_batch = text_batch(args, args.train_batch, args.train_seq)
+    t_tokens = args.train_batch * args.train_seq
+    for name, bf16 in (("train", False), ("train_bf16", True)):
+        if name not in args.rows:
+            continue
+        theirs = transformers.LlamaForCausalLM.from_pretrained(paths["llama"])
+        ours = emollm_jax.load_hf(paths["llama"], dtype="bfloat16" if bf16 else "float32")
+        flops = train_step_flops(ours.config, args.train_batch, args.train_seq, 0, False)
+        t_theirs, t_ours = side_by_side(
+            torch_train_step(theirs, t_batch, bf16),
+            ours_train_step(ours, t_batch, args.loss_chunk),
+            args.repeats,
+            args.warmup,
+        )
+        work = f"train step {args.train_batch}x{args.train_seq}, AdamW, " + (
+            "bfloat16 compute (autocast)" if bf16 else "float32"
+        )
+        rows.append(
+            Row(work, t_theirs, t_ours, t_tokens, flops, "bfloat16" if bf16 else "float32")
+        )
+        out(rows[-1].line(machine.peaks))
+        del theirs, ours
+        free_memory()
+
+    prompt = text_batch(args, max(args.gen_batches), args.prompt)
+    gen_rows = [(b, "float32") for b in args.gen_batches] if "generate" in args.rows else []
+    gen_rows += [(1, "bfloat16")] if "generate_bf16" in args.rows else []
+    for b, dtype in gen_rows:
+        theirs = transformers.LlamaForCausalLM.from_pretrained(paths["llama"])
+        theirs.to(getattr(torch, dtype))
+        ours = emollm_jax.load_hf(paths["llama"], dtype=dtype, param_dtype=dtype)
+        batch = {k: prompt[k][:b] for k in ("input_ids", "attention_mask")}
+        t_theirs, t_ours, same = timed_generation(
+            torch_generate(theirs, batch, args.new_tokens),
+            ours_generate(ours, batch, args.new_tokens),
+            args,
+        )
+        note = f"same tokens as PyTorch: {100 * same:.0f}%"
+        if b == 1:
+            bound = weight_bytes_per_token(ours) / machine.copy_bps
+            ms = 1e3 * t_ours / args.new_tokens
+            note += (
+                f"; ours {ms:.1f} ms/token, PyTorch "
+                f"{1e3 * t_theirs / args.new_tokens:.1f}, memory bound {1e3 * bound:.1f} "
+                f"({ms / 1e3 / bound:.2f}x the bound)"
+            )
+        work = f"greedy generation, prompt {args.prompt} + {args.new_tokens} new, batch {b}"
+        work += ", bfloat16 weights" if dtype == "bfloat16" else ""
+        flops = generation_flops(ours.config, b, args.prompt, args.new_tokens)
+        rows.append(Row(work, t_theirs, t_ours, b * args.new_tokens, flops, dtype, note))
+        out(rows[-1].line(machine.peaks))
+        del theirs, ours
+        free_memory()
+
+    n_img = image_tokens(args)
+    if "llava_train" in args.rows:
+        theirs = transformers.LlavaForConditionalGeneration.from_pretrained(paths["llava"])
+        for pname, p in theirs.named_parameters():
+            p.requires_grad_("vision_tower" not in pname)
+        ours = emollm_jax.load_hf(paths["llava"])
+        batch = text_batch(args, args.llava_batch, args.train_seq, image=n_img)
+        batch["pixel_values"] = pixels(args, args.llava_batch)
+        t_theirs, t_ours = side_by_side(
+            torch_train_step(theirs, batch, False),
+            ours_train_step(ours, batch, args.loss_chunk),
+            args.repeats,
+            args.warmup,
+        )
+        flops = train_step_flops(ours.config, args.llava_batch, args.train_seq, 1, False)
+        work = (
+            f"LLaVA train step {args.llava_batch}x{args.train_seq} + 1 image each "
+            "(vision frozen), float32"
+        )
+        tokens = args.llava_batch * args.train_seq
+        rows.append(Row(work, t_theirs, t_ours, tokens, flops, "float32"))
+        out(rows[-1].line(machine.peaks))
+        del theirs, ours
+        free_memory()
+    if "llava_generate" in args.rows:
+        theirs = transformers.LlavaForConditionalGeneration.from_pretrained(paths["llava"])
+        ours = emollm_jax.load_hf(paths["llava"])
+        batch = text_batch(args, 1, max(args.prompt, n_img + 1), image=n_img)
+        batch = {k: batch[k] for k in ("input_ids", "attention_mask")}
+        batch["pixel_values"] = pixels(args, 1)
+        t_theirs, t_ours, same = timed_generation(
+            torch_generate(theirs, batch, args.new_tokens),
+            ours_generate(ours, batch, args.new_tokens),
+            args,
+        )
+        s = batch["input_ids"].shape[1]
+        flops = generation_flops(ours.config, 1, s, args.new_tokens)
+        flops += train_step_flops(ours.config, 1, 0, 1, False)  # the vision tower's forward
+        work = f"LLaVA greedy generation, 1 image + prompt {s} + {args.new_tokens} new, batch 1"
+        note = f"same tokens as PyTorch: {100 * same:.0f}%"
+        rows.append(Row(work, t_theirs, t_ours, args.new_tokens, flops, "float32", note))
+        out(rows[-1].line(machine.peaks))
+    return rows
+
+
+def main(argv=None, out: Callable[[str], None] = print) -> list[Row]:
+    args = parse_args(argv)
+    import jax
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    out(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; torch threads "
+        f"{torch.get_num_threads()}; jax {jax.__version__} on {jax.devices()[0].platform}; "
+        f"torch {torch.__version__}; transformers {transformers.__version__}"
+    )
+    out(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    machine = Machine(matmul_peaks(args.peak_size), copy_bandwidth(args.copy_mib))
+    for (lib, dtype), f in sorted(machine.peaks.items()):
+        size = f"{args.peak_size}x{args.peak_size}"
+        out(f"matmul peak {size} {dtype:8s} {lib:8s}: {f / 1e9:.1f} GFLOP/s")
+    gbps = machine.copy_bps / 1e9
+    out(f"memory: numpy copy of {args.copy_mib} MiB: {gbps:.1f} GB/s (read + write)")
+    with tempfile.TemporaryDirectory() as tmp:
+        text_cfg, llava_cfg = hf_configs(args)
+        llama, n_params = save_hf_model(
+            transformers.LlamaForCausalLM, text_cfg, pathlib.Path(tmp, "llama")
+        )
+        paths = dict(llama=llama)
+        if any(r.startswith("llava") for r in args.rows):
+            paths["llava"], _ = save_hf_model(
+                transformers.LlavaForConditionalGeneration, llava_cfg, pathlib.Path(tmp, "llava")
+            )
+        out(
+            f"model: LLaMA of {n_params / 1e6:.0f}M parameters: hidden {args.hidden}, "
+            f"{args.layers} layers, {args.heads} heads ({args.kv_heads} kv), intermediate "
+            f"{args.intermediate}, vocab {args.vocab}; CLIP hidden {args.vision_hidden}, "
+            f"{args.vision_layers} layers, {args.image_size}px / {args.patch} "
+            f"({image_tokens(args)} image tokens); best of {args.repeats} after {args.warmup} "
+            "warm-up"
+        )
+        out(HEADER)
+        return run_rows(args, paths, machine, out)
+
+
+def cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
