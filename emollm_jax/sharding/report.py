@@ -142,6 +142,10 @@ def _num(value, fmt: str, scale: float = 1.0) -> str:
     return "—" if not _finite(value) else format(value * scale, fmt)
 
 
+def _percent(fraction) -> str:
+    return "—" if not _finite(fraction) else f"{fraction * 100:.1f}%"
+
+
 def _error_line(error) -> str:
     lines = str(error).strip().splitlines()
     text = lines[0].strip() if lines else "(empty error)"
@@ -582,8 +586,7 @@ def variants_table(reports: Sequence[dict], strategy: str | None = None) -> str:
                 f"{_gib(memory.get('total'))} / {_gib(row.get('hbm_bytes'))} | "
                 f"{_fits_cell(row)} | {_num(row.get('est_step_s'), '.3g')} | "
                 f"{_num(row.get('est_tokens_per_s_per_chip'), '.0f')} | "
-                f"{_num(row.get('est_mfu'), '.1f', 100.0)}% | "
-                f"{largest.get(row.get('strategy')) or '-'} |"
+                f"{_percent(row.get('est_mfu'))} | {largest.get(row.get('strategy')) or '-'} |"
             )
     return "\n".join(lines)
 
