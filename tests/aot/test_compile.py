@@ -239,7 +239,10 @@ def test_emollm_7b_compiles_for_v5p_under_fsdp():
     config.model.attention = "splash"
     config.train.loss_chunk = 512
     devices = topology.devices(topology.parse("v5p-64"))
-    row = analysis.train_row(config, devices, batch_per_chip=1, seq_len=2048)
+    # The tests' "highest" matmul precision would ask Mosaic for fp32 contract precision on
+    # bfloat16 operands, which it refuses (README: what does not work yet).
+    with jax.default_matmul_precision("default"):
+        row = analysis.train_row(config, devices, batch_per_chip=1, seq_len=2048)
     assert row["error"] is None, row.get("traceback")
     assert row["fits"] and row["mesh"]["fsdp"] == 32
     b = row["bytes_per_chip"]
