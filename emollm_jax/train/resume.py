@@ -18,12 +18,11 @@ import pathlib
 from collections.abc import Callable
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
+from emollm_jax.models.config import FORWARD_ONLY  # fields that shape no stored array
 from emollm_jax.train.validate import TrainConfigError
 
 log = logging.getLogger(__name__)
 
-# Fields that change how the forward pass runs, not the stored arrays.
-FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat")
 TRAIN_FIELDS = ("stage", "train_vision")  # they decide the optimizer state's structure
 ABANDONED = "abandoned_checkpoints"
 
