@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from emollm_jax.data import make_mini_emobench
+    from emollm_jax.data.mini import make_mini_emobench
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

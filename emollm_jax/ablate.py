@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from emollm_jax.eval.ablation_report import write_ablation
-from emollm_jax.eval.likelihood_run import SUBDIR
+from emollm_jax.eval.likelihood import SUBDIR
 from emollm_jax.eval.report import read_results
 
 MODES = ["generate", "likelihood"]

@@ -13,7 +13,8 @@ another evaluation, overlapping the checkpoint, or holding predictions of anothe
 settings. With ``likelihood`` in ``config.eval.modes`` (the default, beside ``generate``) the closed-answer
 sub-tasks are also scored by option likelihood, into ``OUT/likelihood``, and the table has a row
 per mode. Generation and scoring settings are ``config.eval`` (``emollm_jax/config/base.py``);
-the work is done by ``emollm_jax.eval.modes.evaluate_modes``.
+the work is done by ``emollm_jax.inference.modes.evaluate_modes`` (scoring by
+``emollm_jax.eval``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from emollm_jax.cli_errors import report_user_errors
-from emollm_jax.eval.modes import evaluate_modes
-from emollm_jax.eval.run import OutputFolderError
+from emollm_jax.inference.modes import evaluate_modes
+from emollm_jax.inference.run import OutputFolderError
+from emollm_jax.train.distributed import maybe_initialize
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (a get_config() Python file).", lock_config=True
@@ -42,8 +44,6 @@ flags.mark_flags_as_required(["config", "checkpoint"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from emollm_jax.train.distributed import maybe_initialize
-
     config = _CONFIG.value
     if config.get("distributed") is not None:
         maybe_initialize(config.distributed)  # before JAX sees any device

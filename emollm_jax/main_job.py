@@ -63,7 +63,7 @@ def main(argv):
 
     t = _stage(f"1/3 data: the mini EmoBench in {_DATA.value}")
     data = pathlib.Path(_DATA.value)
-    from emollm_jax.data import make_mini_emobench
+    from emollm_jax.data.mini import make_mini_emobench
 
     if not (data / f"{_SPLIT.value}.jsonl").exists():
         make_mini_emobench.build(data, overwrite=True)  # an interrupted build's leftovers
@@ -104,7 +104,7 @@ def main(argv):
     print(f"phase 2 in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _stage(f"3/3 evaluation on the {_SPLIT.value} split")
-    from emollm_jax.eval.modes import evaluate_modes
+    from emollm_jax.inference.modes import evaluate_modes
 
     result = evaluate_modes(config, str(workdir), split=_SPLIT.value)
     print(f"evaluated in {time.perf_counter() - t:.0f} s", flush=True)

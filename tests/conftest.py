@@ -27,7 +27,7 @@ from tests.configs import REPO, load_config  # noqa: E402, F401
 @pytest.fixture(scope="session")
 def small_emobench(tmp_path_factory) -> pathlib.Path:
     """A small mini EmoBench (every task, images and videos), built once per test session."""
-    from emollm_jax.data import make_mini_emobench
+    from emollm_jax.data.mini import make_mini_emobench
 
     # Small but with every task, both labels of each yes/no task, and a few videos per split.
     sizes = {"train": 48, "validation": 24, "test": 24}

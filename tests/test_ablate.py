@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from emollm_jax import ablate
-from emollm_jax.data import make_mini_emobench
+from emollm_jax.data.mini import make_mini_emobench
 from tests.configs import REPO
 
 SIZES = {"train": 24, "validation": 6, "test": 12}

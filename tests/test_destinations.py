@@ -8,9 +8,10 @@ import pytest
 
 from emollm_jax.convert import cli as convert_cli
 from emollm_jax.convert.safetensors_io import atomic_output_dir
-from emollm_jax.data import emobench_tfds, make_mini_emobench
+from emollm_jax.data import emobench_tfds
+from emollm_jax.data.mini import make_mini_emobench
 from emollm_jax.destinations import DestinationError, check_destination
-from emollm_jax.eval.run import check_out_dir
+from emollm_jax.inference.run import check_out_dir
 
 
 def _run_folder(tmp_path):

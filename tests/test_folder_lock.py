@@ -67,7 +67,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
 
 
 def test_evaluation_into_a_held_folder_is_refused(held):
-    from emollm_jax.eval.run import evaluate
+    from emollm_jax.inference.run import evaluate
     from emollm_jax.models.build import build_model
     from emollm_jax.models.config import from_config_dict
     from tests.data.conftest import tiny_config

@@ -26,7 +26,7 @@ def test_convert_both_ways_with_relative_paths(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_train_and_evaluate_with_relative_paths(tmp_path, monkeypatch, small_emobench):
-    from emollm_jax.eval.run import evaluate
+    from emollm_jax.inference.run import evaluate
     from emollm_jax.train.loop import Trainer
 
     monkeypatch.chdir(tmp_path)

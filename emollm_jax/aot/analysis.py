@@ -33,13 +33,18 @@ import traceback
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
+from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
+from emollm_jax.models.build import abstract_model
+from emollm_jax.models.config import from_config_dict
 from emollm_jax.sharding import chips as chip_table
 from emollm_jax.sharding import hlo_stats, roofline
 from emollm_jax.sharding.mesh import mesh_and_rules, num_slices
 from emollm_jax.sharding.rules import indivisible_parameters, sufficiency
 from emollm_jax.sharding.strategies import get_strategy
 from emollm_jax.train import flops
+from emollm_jax.train.program import abstract_batch, build_train_program, with_shardings
 
 
 def measure_copy_bandwidth(n: int = 2**25, repeats: int = 3) -> float:
@@ -250,8 +255,6 @@ def train_row(
     ``precheck``: skip compiling when parameters, optimizer state and batch alone exceed HBM
     (the row says so in ``error``).
     """
-    from emollm_jax.train.program import build_train_program
-
     config = config.copy_and_resolve_references()
     n = len(devices)
     row = _base_row(config, devices, batch_per_chip, "train")
@@ -341,13 +344,6 @@ def generate_row(
 ) -> dict:
     """Compile the decoding program (prefill + while loop over a preallocated KV cache) for
     ``devices``; the loop is costed at its upper bound of ``max_new_tokens - 1`` steps."""
-    from flax import nnx
-
-    from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
-    from emollm_jax.models.build import abstract_model
-    from emollm_jax.models.config import from_config_dict
-    from emollm_jax.train.program import abstract_batch, with_shardings
-
     config = config.copy_and_resolve_references()
     n = len(devices)
     row = _base_row(config, devices, batch_per_chip, "generate")

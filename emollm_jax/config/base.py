@@ -28,7 +28,7 @@ def base_config() -> config_dict.ConfigDict:
     c.data = config_dict.ConfigDict(
         dict(
             # EmoBench-format folder holding {train,validation,test}.jsonl and media. Make the
-            # mini EmoBench with `python -m emollm_jax.data.make_mini_emobench DIR`, or set
+            # mini EmoBench with `python -m emollm_jax.data.mini.make_mini_emobench DIR`, or set
             # make_mini_if_missing to have the pipeline make it when `dir` does not exist.
             dir="data/mini_emobench",
             make_mini_if_missing=False,
@@ -154,7 +154,7 @@ def base_config() -> config_dict.ConfigDict:
             cpu_collectives="gloo",
         )
     )
-    # Evaluation (python -m emollm_jax.evaluate; emollm_jax/eval/run.py). Prompts are batched
+    # Evaluation (python -m emollm_jax.evaluate; emollm_jax/inference/run.py). Prompts are batched
     # by the data pipeline's eval mode: batch size data.eval_batch_size, prompt length
     # bucketed by data.seq_buckets (one compiled decoding program per bucket).
     c.eval = config_dict.ConfigDict(
@@ -178,7 +178,7 @@ def base_config() -> config_dict.ConfigDict:
             plots=True,
             # Row label of the results table ("" = the checkpoint folder's name, + @step for a run).
             model_name="",
-            # How answers are read (emollm_jax/eval/modes.py): "generate" (free generation,
+            # How answers are read (emollm_jax/inference/modes.py): "generate" (free generation,
             # parsed) and "likelihood" (the most likely option on the closed-answer sub-tasks,
             # files in <eval folder>/likelihood); both are reported side by side.
             modes=("generate", "likelihood"),

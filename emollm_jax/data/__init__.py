@@ -11,6 +11,7 @@ In data-flow order:
 - ``batching.py`` (the batch contract, buckets, packing, left-padded eval prompts),
   ``pipeline.py`` (the Grain pipeline), ``global_batch.py`` (per-process -> global jax.Array),
   ``data_config.py`` (checks of ``config.data``).
-- Made by code: ``make_mini_emobench.py`` with ``draw_faces.py`` (the mini EmoBench) and
-  ``make_tokenizer.py`` (the tokenizer shipped in ``emollm_jax/assets/tokenizer``).
+- Made by code, in ``mini/`` (apart from the runtime pipeline): ``make_mini_emobench.py`` with
+  ``draw_faces.py`` (the mini EmoBench) and ``make_tokenizer.py`` (the tokenizer shipped in
+  ``emollm_jax/assets/tokenizer``).
 """

@@ -47,7 +47,7 @@ class EmoBench(tfds.core.GeneratorBasedBuilder):
         DATA_VERSION: "Records, media bytes, options, rationales."
     }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Pass the EmoBench-format folder (e.g. made by emollm_jax.data.make_mini_emobench) as "
+        "Pass the EmoBench-format folder (e.g. made by emollm_jax.data.mini.make_mini_emobench) as "
         "download_config.manual_dir."
     )
 

@@ -37,6 +37,7 @@ from emollm_jax.data import batching, records
 from emollm_jax.data.bad_input import BadInputLog
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.example_encoder import ExampleEncoder
+from emollm_jax.data.mini import make_mini_emobench
 from emollm_jax.models.config import ModelConfig, from_config_dict
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ def ensure_data(data_cfg) -> None:
     """
     if Path(data_cfg.dir).exists() or not data_cfg.get("make_mini_if_missing", False):
         return
-    from emollm_jax.data import make_mini_emobench
-
     log.warning("data.dir %s does not exist: making the mini EmoBench there", data_cfg.dir)
     make_mini_emobench.build(data_cfg.dir, seed=0)
 
@@ -85,6 +84,7 @@ def open_source(data_cfg, split: str):
         )
         source = found
     else:
+        # Here, not at the top: TFDS loads TensorFlow (seconds), only for data.source="tfds".
         from emollm_jax.data import emobench_tfds
 
         out = tfds_dir(data_cfg)

@@ -3,9 +3,9 @@
     python -m emollm_jax.emoprompt.annotate --config configs/emollm_tiny.py --teacher DIR \\
         [--split train] [--out FILE] [--max_new_tokens 96] [--limit N] [--config.a.b=v ...]
 
-``DIR`` is any model the project loads: a Hugging Face folder (one with a ``config.json``,
-``emollm_jax.load_hf``) or an Orbax training run (its latest complete checkpoint,
-``emollm_jax.checkpoint.restore.load_model``); ``config.model`` must describe it (the prompts'
+``DIR`` is any model the project loads (``emollm_jax.inference.load``): a Hugging Face folder
+(one with a ``config.json``) or an Orbax training run (its latest complete checkpoint);
+``config.model`` must describe it (the prompts'
 image tokens are built from it) and ``config.data`` names the split's folder, tokenizer and
 chat template. Writes ``FILE`` (default ``<data.dir>/<split>.rationales.jsonl``), one
 ``{id, task, answer, rationale}`` per kept record, ``FILE`` with ``.dropped.jsonl`` (the
@@ -33,8 +33,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from emollm_jax.data.pipeline import eval_batches, load_tokenizer
 from emollm_jax.emoprompt import rationales, templates
 from emollm_jax.emoprompt.hook import has_video, last_turn
+from emollm_jax.generate import GenerateConfig, Generator
+from emollm_jax.generate.text import decode_answers, stop_settings
+from emollm_jax.inference.load import check_model_matches, load_model
+from emollm_jax.models.config import from_config_dict
 
 
 class TeacherHook:
@@ -70,9 +75,6 @@ def _side_file(out: Path, suffix: str) -> Path:
 
 def teacher_generator(config, model, tokenizer, max_new_tokens: int) -> Callable:
     """``(arrays, meta) -> texts``: greedy decoding with ``emollm_jax.generate``."""
-    from emollm_jax.generate import GenerateConfig, Generator
-    from emollm_jax.generate.text import decode_answers, stop_settings
-
     e = config.eval
     stops = stop_settings(tokenizer, model.config.text.eos_token_ids, e.stop_tokens, e.stop_strings)
     generator = Generator(model, GenerateConfig(max_new_tokens=max_new_tokens, **stops))
@@ -101,17 +103,12 @@ def annotate(
     ``model`` skips loading ``teacher``; ``generate`` (``(arrays, meta) -> texts``) replaces
     the teacher's decoding (tests).
     """
-    from emollm_jax.data.pipeline import eval_batches, load_tokenizer
-
     if max_new_tokens < 1:
         raise ValueError(f"--max_new_tokens must be >= 1, got {max_new_tokens}")
     tokenizer = load_tokenizer(config.data.tokenizer)
     if generate is None:
         if model is None:
-            from emollm_jax.eval.run import check_model_matches, load_model
-            from emollm_jax.models.config import from_config_dict
-
-            model, _ = load_model(teacher, config)
+            model, _ = load_model(teacher, config, what="--teacher")
             check_model_matches(model.config, from_config_dict(config.model))
         generate = teacher_generator(config, model, tokenizer, max_new_tokens)
 

@@ -20,8 +20,9 @@ Records without a task (LLaVA-format instruction data) pass through unchanged.
 
 from __future__ import annotations
 
-from emollm_jax.emoprompt import rationales as rationales_lib
-from emollm_jax.emoprompt import templates
+import emollm_jax.emoprompt.rationales as rationales_lib
+import emollm_jax.emoprompt.templates as templates
+from emollm_jax.data.pipeline import resolve_path
 from emollm_jax.models.config import ConfigError
 from emollm_jax.tasks import labels_for
 
@@ -101,14 +102,8 @@ def check_emoprompt_config(e) -> None:
     path = e.rationales_file
     if not isinstance(path, str):
         raise ConfigError(f"config.emoprompt.rationales_file: expected a path, got {path!r}")
-    if path and not _resolve(path).is_file():
+    if path and not resolve_path(path).is_file():
         raise ConfigError(f"config.emoprompt.rationales_file: {path} is not a file")
-
-
-def _resolve(path: str):
-    from emollm_jax.data.pipeline import resolve_path
-
-    return resolve_path(path)
 
 
 def make_prompt_hook(config, mode: str) -> EmoPromptHook | None:
@@ -119,7 +114,7 @@ def make_prompt_hook(config, mode: str) -> EmoPromptHook | None:
     check_emoprompt_config(e)
     if not (e.guiding_prompts or e.rationale_targets):
         return None
-    table = rationales_lib.read(_resolve(e.rationales_file)) if e.rationales_file else None
+    table = rationales_lib.read(resolve_path(e.rationales_file)) if e.rationales_file else None
     return EmoPromptHook(
         guiding_prompts=e.guiding_prompts,
         rationale_targets=e.rationale_targets,

@@ -43,7 +43,7 @@ import functools
 import re
 from collections.abc import Iterator
 
-from emollm_jax.eval import synonyms
+import emollm_jax.eval.synonyms as synonyms
 from emollm_jax.tasks import labels_for
 
 _NOT = re.compile(r"n['’]t\b")

@@ -1,5 +1,7 @@
 """Option-likelihood scoring of EmoBench's closed-answer sub-tasks: the pure part (no JAX).
 
+The options' continuations are built and scored by ``emollm_jax.inference.likelihood_run``.
+
 For a record of close-set emotion, intent, hate, humor or sarcasm, every option becomes one
 continuation of the evaluation prompt, and the model's answer is the option whose continuation
 is most likely under the model: no decoding and no parsing, so a reply the parser cannot read
@@ -33,39 +35,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emollm_jax.data.example_encoder import IGNORE
-from emollm_jax.emoprompt import templates
-from emollm_jax.emoprompt.hook import last_turn
 from emollm_jax.tasks import YES_NO_TASKS
 
 LIKELIHOOD_TASKS: tuple[str, ...] = ("emotion_closed", "intent", *YES_NO_TASKS)
 NORMS = ("none", "tokens")
-
-
-def answer_text(option: str, rationale_targets: bool) -> str:
-    """The assistant turn scored for ``option``: the bare label, or EmoPrompt's answer line."""
-    return templates.ANSWER_LINE.format(label=option) if rationale_targets else option
-
-
-def without_end_token(labels: np.ndarray) -> np.ndarray:
-    """A copy of training-format ``labels`` whose last target token is no longer scored."""
-    out = labels.copy()
-    targets = np.flatnonzero(out != IGNORE)
-    if len(targets):
-        out[targets[-1]] = IGNORE
-    return out
-
-
-def option_record(record: dict, text: str) -> dict:
-    """A copy of ``record`` whose last assistant turn is ``text`` (one is appended if none)."""
-    out = copy.deepcopy(record)
-    turns = out["conversations"]
-    at = last_turn(turns, "gpt")
-    if at is None:
-        turns.append({"from": "gpt", "value": text})
-    else:
-        turns[at] = {**turns[at], "value": text}
-    return out
+SUBDIR = "likelihood"  # the sub-folder of an evaluation folder its files go to
 
 
 def option_score(logprob: float, tokens: int, norm: str) -> float:

@@ -54,7 +54,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from emollm_jax.data.global_batch import batch_sharding, to_global
-from emollm_jax.generate import layer_buffers
+import emollm_jax.generate.layer_buffers as layer_buffers
 from emollm_jax.generate.sampling import SamplingConfig, next_token
 from emollm_jax.models.decoder import init_cache
 from emollm_jax.sharding.context import constrain, use_mesh_rules

@@ -19,7 +19,9 @@ import time
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
+from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import ModelConfig
 
 # Dense bf16 peak per chip, from vendors' data sheets (FLOP/s).
@@ -67,10 +69,6 @@ def xla_flops(fn, *args) -> float | None:
 @functools.cache
 def _lowered_projector_flops(cfg: ModelConfig) -> float | None:
     """XLA's FLOP count of the projector's forward pass on one frame."""
-    from flax import nnx
-
-    from emollm_jax.models.build import abstract_model
-
     projector = abstract_model(cfg).projector
     v = cfg.vision
     # The stacked ViT hidden states it reads: [1 + layers, frames, 1 + patches, D_vision].

@@ -18,11 +18,15 @@ from jax.experimental import multihost_utils
 
 from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
+from emollm_jax.convert.hf_io import load_hf
 from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.data.pipeline import train_dataset
+from emollm_jax.emoprompt import hook_from_config
+from emollm_jax.inference.load import load_model
 from emollm_jax.models.build import abstract_model, build_model
+from emollm_jax.models.compose import compose
 from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
 from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.train import distributed, flops, partition, resume, validate
@@ -46,10 +50,6 @@ class Terminated(SystemExit):
 
 def _prompt_hook(config):
     """EmoPrompt's record rewriter when the config turns it on (None otherwise)."""
-    try:
-        from emollm_jax.emoprompt import hook_from_config
-    except ImportError:
-        return None
     return hook_from_config(config)
 
 
@@ -68,23 +68,22 @@ def _initial_model(config, model_cfg, mesh, rules):
     (e.g. EmoLLM's new perspectives, LoRA adapters) starts fresh."""
     tc = config.train
     forward = {k: getattr(model_cfg, k) for k in FORWARD_ONLY}
-    source = pathlib.Path(tc.init_from) if tc.init_from else None
-    if source is not None and not (source / "config.json").exists():
-        from emollm_jax.checkpoint.restore import load_model
-
-        model = load_model(source, mesh=mesh, rules=rules, **forward)
+    source, step = None, None
+    if tc.init_from:
+        where = "config.train.init_from"
+        source, step = load_model(tc.init_from, what=where, mesh=mesh, rules=rules, **forward)
+    if step is not None:  # an Orbax run (a Hugging Face folder has no step)
+        model = source
         # LoRA may be switched on for this run only: adapters then start fresh.
         differing = _differing_fields(model.config, model_cfg, ignore=("lora",))
         if differing:
             raise validate.TrainConfigError(
-                f"config.train.init_from={source}: its model differs from config.model in "
+                f"config.train.init_from={tc.init_from}: its model differs from config.model in "
                 f"{', '.join(differing)}"
             )
-        log.info("initial weights from %s", source)
+        log.info("initial weights from %s", tc.init_from)
         if model.config.lora == model_cfg.lora:
             return model
-        from emollm_jax.models.compose import compose
-
         parts = {"language_model": model.language_model}
         if model_cfg.arch == "llava":
             parts |= {"vision": model.vision_tower, "projector": model.projector}
@@ -93,12 +92,10 @@ def _initial_model(config, model_cfg, mesh, rules):
                 "config.model.lora: adding adapters to a bare LLM's checkpoint is not supported"
             )
         return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
-    from emollm_jax.convert.hf_io import load_hf
-
-    parts = {
+    parts = {} if source is None else {"source": source}
+    parts |= {
         name: load_hf(path, mesh=mesh, rules=rules, **forward)
         for name, path in (
-            ("source", tc.init_from),
             ("vision", tc.init_vision_from),
             ("language_model", tc.init_llm_from),
         )
@@ -115,8 +112,6 @@ def _initial_model(config, model_cfg, mesh, rules):
                 f"{', '.join(differing) or 'lora (not supported for a bare LLM yet)'}"
             )
         return model
-    from emollm_jax.models.compose import compose
-
     log.info("initial weights from %s", {k: str(v) for k, v in parts.items()})
     return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
 

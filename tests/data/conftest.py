@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from emollm_jax.data import make_mini_emobench
+from emollm_jax.data.mini import make_mini_emobench
 from tests.configs import load_config
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from emollm_jax.data import clip_preprocess, media
 from emollm_jax.data.bad_input import BadRecord
-from emollm_jax.data.make_mini_emobench import encode_mp4
+from emollm_jax.data.mini.make_mini_emobench import encode_mp4
 
 
 def _grey_video(n):

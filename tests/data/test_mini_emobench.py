@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emollm_jax.data import make_mini_emobench, media
+from emollm_jax.data import media
+from emollm_jax.data.mini import make_mini_emobench
 from emollm_jax.data.records import read_split
 from emollm_jax.tasks import EMOTIONS, TASK_LABELS, TASKS
 

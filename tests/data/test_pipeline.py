@@ -263,7 +263,7 @@ def test_worker_processes_resume_exactly(data_config, tokenizer):
 def test_mini_emobench_is_made_only_when_asked_and_missing(
     data_config, tmp_path, caplog, monkeypatch
 ):
-    from emollm_jax.data import make_mini_emobench
+    from emollm_jax.data.mini import make_mini_emobench
 
     monkeypatch.setattr(make_mini_emobench, "SPLIT_SIZES", {"train": 6, "validation": 6, "test": 6})
     data_config.data.dir = str(tmp_path / "absent")

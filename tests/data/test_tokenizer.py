@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from emollm_jax.data import chat_templates, make_mini_emobench, make_tokenizer
+from emollm_jax.data import chat_templates
+from emollm_jax.data.mini import make_mini_emobench, make_tokenizer
 
 SHIPPED = Path(__file__).resolve().parents[2] / "emollm_jax" / "assets" / "tokenizer"
 FIXED_IDS = {

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from emollm_jax.data import make_mini_emobench
+from emollm_jax.data.mini import make_mini_emobench
 from tests.configs import REPO, load_config  # noqa: F401 (the EmoLLM tests import them here)
 
 # Every task, and (30% of the emotion records) a few videos per split.

@@ -11,7 +11,7 @@ from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.emoprompt import hook_from_config
 from emollm_jax.emoprompt.hook import check_emoprompt_config
-from emollm_jax.eval.run import check_eval_config
+from emollm_jax.inference.run import check_eval_config
 from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.config import from_config_dict

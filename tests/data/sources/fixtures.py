@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emollm_jax.data.make_mini_emobench import encode_mp4
+from emollm_jax.data.mini.make_mini_emobench import encode_mp4
 
 
 @dataclasses.dataclass

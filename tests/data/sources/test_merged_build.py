@@ -6,7 +6,7 @@ import jax
 import pytest
 
 from emollm_jax.data.sources import builder
-from emollm_jax.eval.run import evaluate
+from emollm_jax.inference.run import evaluate
 from emollm_jax.models.build import build_model
 from emollm_jax.models.config import from_config_dict
 from emollm_jax.train.loop import Trainer

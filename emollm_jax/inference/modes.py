@@ -1,9 +1,9 @@
 """An evaluation in each of ``config.eval.modes``, from one loaded model, reported side by side.
 
-- ``generate``: free generation, parsed answers (``emollm_jax.eval.run.evaluate``); files in the
-  evaluation folder as before.
+- ``generate``: free generation, parsed answers (``emollm_jax.inference.run.evaluate``); files
+  in the evaluation folder as before.
 - ``likelihood``: the option with the highest likelihood on the closed-answer sub-tasks
-  (``emollm_jax.eval.likelihood_run``); files in its ``likelihood`` sub-folder.
+  (``emollm_jax.inference.likelihood_run``); files in its ``likelihood`` sub-folder.
 
 ``evaluate_modes`` loads the model once, runs the modes in that order and returns the results
 and one table with a row per mode ("<model>" for generation, "<model> (likelihood)"), so that an
@@ -22,19 +22,19 @@ from pathlib import Path
 import jax
 
 from emollm_jax.data.pipeline import load_tokenizer
-from emollm_jax.eval.likelihood_run import SUBDIR, LikelihoodResult, evaluate_likelihood
+from emollm_jax.eval.likelihood import SUBDIR
 from emollm_jax.eval.metrics import Metrics
 from emollm_jax.eval.report import markdown_table
-from emollm_jax.eval.run import (
+from emollm_jax.folder_lock import FolderLock
+from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
+from emollm_jax.inference.load import check_model_matches, load_model
+from emollm_jax.inference.run import (
     EvalResult,
-    check_model_matches,
     default_out_dir,
     eval_prompt_hook,
     evaluate,
-    load_model,
     mesh_and_rules,
 )
-from emollm_jax.folder_lock import FolderLock
 from emollm_jax.models.config import ConfigError, from_config_dict
 
 MODES = ("generate", "likelihood")
@@ -90,7 +90,7 @@ def evaluate_modes(
     out_dir = Path(workdir) if workdir else default_out_dir(checkpoint, split)
     mesh, rules = mesh_and_rules(config)
     if model is None:
-        model, step = load_model(checkpoint, config, mesh, rules)
+        model, step = load_model(checkpoint, config, mesh=mesh, rules=rules)
     check_model_matches(model.config, from_config_dict(config.model))
     name = config.eval.model_name or Path(checkpoint).resolve().name
     name += "" if step is None or config.eval.model_name else f"@{step}"

@@ -1,6 +1,6 @@
 """Make the mini EmoBench: a small EmoBench-format data set drawn by code, every label decidable.
 
-    python -m emollm_jax.data.make_mini_emobench OUT [--seed N] [--train N --validation N --test N]
+    python -m emollm_jax.data.mini.make_mini_emobench OUT [--seed N] [--train N --validation N --test N]
 
 writes ``OUT/{train,validation,test}.jsonl`` (see ``emollm_jax/data/records.py`` for the record
 format) and the media under ``OUT/media/<split>/`` (128x128 PNG images, 128x128 H.264 mp4 videos
@@ -54,7 +54,7 @@ import av
 import numpy as np
 
 from emollm_jax.cli_errors import report_user_errors
-from emollm_jax.data import draw_faces
+import emollm_jax.data.mini.draw_faces as draw_faces
 from emollm_jax.tasks import EMOTIONS, INTENTS, TASK_LABELS, TASKS
 
 SPLIT_SIZES = {"train": 2000, "validation": 1200, "test": 1200}

@@ -3,9 +3,8 @@
 ``evaluate(config, checkpoint, split)`` is what ``python -m emollm_jax.evaluate`` calls. Our
 choices:
 
-- Model: a folder with a ``config.json`` is a Hugging Face model (``emollm_jax.load_hf``);
-  anything else is an Orbax training run, restored by
-  ``emollm_jax.checkpoint.restore.load_model(folder, config)`` (latest complete checkpoint).
+- Model: a Hugging Face folder or an Orbax training run's latest complete checkpoint
+  (``emollm_jax.inference.load.load_model``), with ``config.model``'s attention settings.
   The prompts are built from ``config.model`` (image token id, visual tokens per image), so a
   loaded model that disagrees with it is refused, naming the field.
 - Mesh: ``config.mesh`` (shape, strategy, rules) when the config has one; parameters are moved
@@ -47,6 +46,7 @@ from jax.experimental import multihost_utils
 from emollm_jax.checkpoint.manager import checkpoint_root
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer, open_source
 from emollm_jax.destinations import check_destination
+from emollm_jax.emoprompt.hook import make_prompt_hook
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
@@ -54,9 +54,9 @@ from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
-from emollm_jax.models.attention import check_platform
-from emollm_jax.models.config import ATTENTION_FIELDS, ConfigError, ModelConfig, from_config_dict
-from emollm_jax.models.visual_tokens import tokens_per_frame
+from emollm_jax.inference.load import check_model_matches, load_model
+from emollm_jax.models.config import ConfigError, from_config_dict
+from emollm_jax.sharding.mesh import mesh_and_rules as mesh_from_config
 from emollm_jax.tasks import TASKS
 
 PREDICTIONS = "predictions.jsonl"
@@ -104,64 +104,13 @@ def mesh_and_rules(config) -> tuple[Any, tuple]:
     """The mesh and rule table of ``config.mesh``, or (None, ()) when the config has none."""
     if config.get("mesh") is None:
         return None, ()
-    from emollm_jax.sharding.mesh import mesh_and_rules as from_config
-
-    return from_config(config)
-
-
-def load_model(checkpoint: str, config, mesh=None, rules=()) -> tuple[Any, int | None]:
-    """The model of a Hugging Face folder (has config.json) or of an Orbax training run's
-    latest complete checkpoint, and that checkpoint's step (None for Hugging Face). The
-    attention implementation is ``config.model``'s (this machine's), not the stored one."""
-    wanted = from_config_dict(config.model)
-    if mesh is not None:
-        check_platform(wanted, mesh.devices.flat[0])
-    attention = {k: getattr(wanted, k) for k in ATTENTION_FIELDS}
-    if (Path(checkpoint) / "config.json").exists():
-        import emollm_jax
-
-        return emollm_jax.load_hf(checkpoint, mesh=mesh, rules=rules, **attention), None
-    from emollm_jax.checkpoint.manager import RunCheckpoints
-    from emollm_jax.checkpoint.restore import load_model as restore
-
-    if not Path(checkpoint).is_dir():
-        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such folder")
-    step = RunCheckpoints(checkpoint_root(checkpoint), read_only=True).latest_step()
-    if step is None:
-        raise FileNotFoundError(
-            f"--checkpoint {checkpoint}: neither a Hugging Face folder (no config.json) nor a "
-            f"training run with a complete checkpoint"
-        )
-    return restore(checkpoint, config, step=step, mesh=mesh, rules=rules, **attention), step
+    return mesh_from_config(config)
 
 
 def eval_prompt_hook(config) -> Callable[[dict], dict] | None:
     """EmoPrompt's record rewriter in eval mode when ``config.emoprompt`` turns it on: the
     evaluation prompts must be the ones the model was trained with."""
-    try:
-        from emollm_jax.emoprompt.hook import make_prompt_hook
-    except ImportError:  # EmoPrompt not installed in this tree
-        return None
     return make_prompt_hook(config, "eval")
-
-
-def check_model_matches(model_cfg: ModelConfig, config_model: ModelConfig) -> None:
-    """The prompts (built from ``config.model``) must fit the loaded model."""
-    if model_cfg.has_vision != config_model.has_vision:
-        raise ConfigError(
-            f"config.model.arch: {config_model.arch!r}, but the checkpoint holds a "
-            f"{model_cfg.arch!r} model"
-        )
-    if not model_cfg.has_vision:
-        return
-    checks = {
-        "image_token_id": (model_cfg.image_token_id, config_model.image_token_id),
-        "vision.image_size": (model_cfg.vision.image_size, config_model.vision.image_size),
-        "(visual tokens per image)": (tokens_per_frame(model_cfg), tokens_per_frame(config_model)),
-    }
-    for field, (theirs, ours) in checks.items():
-        if theirs != ours:
-            raise ConfigError(f"config.model.{field}: {ours!r}, but the checkpoint has {theirs!r}")
 
 
 def _processes() -> tuple[int, int]:
@@ -323,7 +272,7 @@ def evaluate(
 
     mesh, rules = mesh_and_rules(config)
     if model is None:
-        model, step = load_model(checkpoint, config, mesh, rules)
+        model, step = load_model(checkpoint, config, mesh=mesh, rules=rules)
     check_model_matches(model.config, from_config_dict(config.model))
     # Only now (a mistyped --checkpoint fails above, leaving nothing behind).
     out_dir.mkdir(parents=True, exist_ok=True)

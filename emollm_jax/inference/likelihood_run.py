@@ -1,12 +1,12 @@
 """An option-likelihood evaluation run: every option of every closed-answer record scored by one
-batched forward (``option_scorer``), the best one taken as the answer (``likelihood``), scored
-and written like a generation run.
+batched forward (``option_scorer``), the best one taken as the answer
+(``emollm_jax.eval.likelihood``), scored and written like a generation run.
 
 Records come from the same split and prompt hook as generation (EmoPrompt's eval prompt when
 it is on; ``eval.limit`` keeps the same first records), restricted to
-``likelihood.LIKELIHOOD_TASKS``. Each (record, option) pair is one training-format row (the
-prompt, then the option's assistant turn as the target, tokenized by the pipeline's encoder in
-train mode); rows of several records share a batch of ``data.eval_batch_size`` rows (rounded up
+``emollm_jax.eval.likelihood.LIKELIHOOD_TASKS``. Each (record, option) pair is one
+training-format row (the prompt, then the option's assistant turn as the target, tokenized by
+the pipeline's encoder in train mode); rows of several records share a batch of ``data.eval_batch_size`` rows (rounded up
 to what the mesh's batch axes divide), padded by repeating a row, so a program is compiled once
 per (sequence, frame) bucket. A record whose option rows the encoder refuses (too long, bad
 media) is skipped and counted. Output, in ``<eval folder>/likelihood``: ``predictions.jsonl``
@@ -26,24 +26,47 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from emollm_jax.data import batching
+from emollm_jax.data.example_encoder import IGNORE
 from emollm_jax.data.pipeline import make_encoder, open_source
-from emollm_jax.eval.likelihood import (
-    LIKELIHOOD_TASKS,
-    NORMS,
-    answer_text,
-    likelihood_row,
-    option_record,
-    without_end_token,
-)
+from emollm_jax.emoprompt import templates
+from emollm_jax.emoprompt.hook import last_turn
+from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, NORMS, likelihood_row
 from emollm_jax.eval.metrics import Metrics, compute_metrics
-from emollm_jax.eval.option_scorer import OptionScorer
+from emollm_jax.inference.option_scorer import OptionScorer
 from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.models.config import ConfigError
 from emollm_jax.tasks import labels_for
 
 PREDICTIONS = "predictions.jsonl"
-SUBDIR = "likelihood"
+
+
+def answer_text(option: str, rationale_targets: bool) -> str:
+    """The assistant turn scored for ``option``: the bare label, or EmoPrompt's answer line."""
+    return templates.ANSWER_LINE.format(label=option) if rationale_targets else option
+
+
+def without_end_token(labels: np.ndarray) -> np.ndarray:
+    """A copy of training-format ``labels`` whose last target token is no longer scored."""
+    out = labels.copy()
+    targets = np.flatnonzero(out != IGNORE)
+    if len(targets):
+        out[targets[-1]] = IGNORE
+    return out
+
+
+def option_record(record: dict, text: str) -> dict:
+    """A copy of ``record`` whose last assistant turn is ``text`` (one is appended if none)."""
+    out = copy.deepcopy(record)
+    turns = out["conversations"]
+    at = last_turn(turns, "gpt")
+    if at is None:
+        turns.append({"from": "gpt", "value": text})
+    else:
+        turns[at] = {**turns[at], "value": text}
+    return out
 
 
 @dataclasses.dataclass

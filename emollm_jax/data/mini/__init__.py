@@ -1,0 +1,8 @@
+"""Data made by code, apart from the runtime pipeline: the mini EmoBench and our tokenizer.
+
+- ``make_mini_emobench.py`` (``python -m emollm_jax.data.mini.make_mini_emobench``) with
+  ``draw_faces.py``: a synthetic EmoBench-shaped data set (cartoon faces, short videos) whose
+  labels follow from what is drawn;
+- ``make_tokenizer.py`` (``python -m emollm_jax.data.mini.make_tokenizer``): the small BPE
+  tokenizer shipped in ``emollm_jax/assets/tokenizer``, trained on a mini EmoBench.
+"""
