@@ -111,6 +111,7 @@ def compile_row(
     run_steps: int = 0,
 ) -> dict:
     """One report row for ``config`` compiled for ``topology_name`` (what the CLI prints)."""
+    # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
     from emollm_jax.aot import analysis, topology
 
     topo = topology.parse(topology_name)
@@ -131,6 +132,7 @@ def compile_row(
 
 
 def write_json(row: dict, path: str) -> None:
+    # Imported when called (start-up): the report module loads JAX.
     from emollm_jax.sharding.report import _jsonable
 
     out = pathlib.Path(path)
@@ -142,6 +144,7 @@ def write_json(row: dict, path: str) -> None:
 
 def main(argv):
     del argv
+    # Imported here (start-up): flags are parsed before JAX and libtpu load.
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
 

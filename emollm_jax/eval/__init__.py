@@ -1,7 +1,8 @@
 """Scoring EmoBench: answer parsing, metrics, result files and the resumable predictions store.
 
-Generation lives elsewhere; everything here works on text and rows, needs no JAX, and imports
-matplotlib only when a confusion-matrix PNG is drawn.
+Running models lives in ``emollm_jax.inference``; everything here works on text and rows,
+imports no JAX (``tests/test_import_graph.py`` checks that none of these modules does), and
+imports matplotlib only when a confusion-matrix PNG is drawn.
 """
 
 from emollm_jax.eval.answers import parse_answer

@@ -54,6 +54,7 @@ flags.mark_flags_as_required(["config", "topology", "out"])
 def preset_shape(strategy: str, model_cfg, chips_per_slice: int) -> dict[str, int]:
     """The mesh a strategy is compared on: its preset sizes, ``tensor`` and fixed ``fsdp``
     sizes lowered (halved) until they divide the heads and the chips."""
+    # Imported when called (start-up): importing this module (tests, notebooks) loads no JAX.
     from emollm_jax.sharding.strategies import get_strategy
 
     heads = []
@@ -115,6 +116,7 @@ def _save_hlo(out_dir: pathlib.Path, key: str, text: str) -> None:
 
 
 def _reestimate(row: dict, out_dir: pathlib.Path, key: str) -> dict:
+    # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
     from emollm_jax.aot import analysis
     from emollm_jax.sharding import chips
 
@@ -140,6 +142,7 @@ def sweep(
     reestimate: bool = False,
 ) -> list[dict]:
     """Every combination's row (compiled, skipped with the reason, or failed with the error)."""
+    # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
     from tqdm import tqdm
 
     from emollm_jax.aot import analysis, topology
@@ -232,6 +235,7 @@ def notes_for(rows, seq_len: int, frames: int) -> list[str]:
 
 def main(argv):
     del argv
+    # Imported here (start-up): flags are parsed before JAX and libtpu load.
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
     from emollm_jax.sharding.report import best, write_report

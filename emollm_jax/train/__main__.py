@@ -33,6 +33,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     logs.setup()
+    # Imported here (start-up): flag and config errors are reported before Orbax and Grain load.
     from emollm_jax.checkpoint.manager import CheckpointSaveError
     from emollm_jax.data.bad_input import BadRecordError
     from emollm_jax.train.loop import NonFiniteError, run

@@ -171,6 +171,7 @@ def test_mesh_not_matching_the_topology_is_named(v5e8):
     assert "config.mesh.shape" in row["error"] and "8 are available" in row["error"]
 
 
+@pytest.mark.slow  # compiles and runs the training step on 8 CPU devices
 def test_cpu8_compiles_the_trainers_program(small_emobench, tmp_path):
     from emollm_jax.data.global_batch import to_global
     from emollm_jax.train.loop import Trainer
@@ -204,6 +205,7 @@ def _cli(*args, timeout=600):
     )
 
 
+@pytest.mark.slow  # the CLI in subprocesses, each compiling
 def test_compile_cli_json_and_exit_codes(tmp_path):
     out = tmp_path / "row.json"
     ok = _cli("emollm_jax.compile", "--config", "configs/llava_tiny.py", "--topology", "v5e-8",

@@ -28,6 +28,9 @@ from emollm_jax.models.config import LoraConfig, from_config_dict, to_dict
 from emollm_jax.models.visual_tokens import tokens_per_media
 from tests.configs import load_config
 
+# An orbax-to-hf export with --verify per module, PyTorch (and peft) loading it in fresh processes.
+pytestmark = pytest.mark.slow
+
 TOL = 1e-4
 
 

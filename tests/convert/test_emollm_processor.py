@@ -38,6 +38,9 @@ DATA = {
 }
 RESULTS_MD = "| model | overall |\n| --- | --- |\n| tiny | 12.5 |"
 
+# An orbax-to-hf export per module, PyTorch loading it and generating in a fresh process.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

@@ -98,7 +98,7 @@ def test_sarcasm_and_hate_rules_in_rationales(mini_dir):
 
 @pytest.mark.slow
 def test_full_build_sizes(full_mini_dir):
-    out, _ = full_mini_dir
+    out = full_mini_dir
     per_task = {split: collections.Counter() for split in ("train", "validation", "test")}
     for split, counts in per_task.items():
         counts.update(json.loads(line)["task"] for line in (out / f"{split}.jsonl").open())

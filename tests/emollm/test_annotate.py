@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import emollm_jax
 from emollm_jax.emoprompt import make_prompt_hook
 from emollm_jax.emoprompt.annotate import TeacherHook, annotate
@@ -77,6 +79,7 @@ def test_kept_and_dropped_rationales_are_written_and_counted(mini_dir, tmp_path)
     assert make_prompt_hook(c, "train").rationales == {k["id"]: "Some cue." for k in kept}
 
 
+@pytest.mark.slow  # the CLI in a subprocess: JAX start-up and the teacher's decoder compiled
 def test_cli_with_a_tiny_hugging_face_teacher(mini_dir, tmp_path):
     c = _config(mini_dir)
     teacher = tmp_path / "teacher"
