@@ -18,6 +18,7 @@ from jax.experimental import multihost_utils
 
 from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
 from emollm_jax.folder_lock import FolderLock
@@ -76,9 +77,10 @@ def _initial_model(config, model_cfg, mesh, rules):
         # LoRA may be switched on for this run only: adapters then start fresh.
         differing = _differing_fields(model.config, model_cfg, ignore=("lora",))
         if differing:
-            raise validate.TrainConfigError(
-                f"config.train.init_from={source}: its model differs from config.model in "
-                f"{', '.join(differing)}"
+            raise ConfigError(
+                "train.init_from",
+                f"the model in {source} differs from config.model in {', '.join(differing)}",
+                value=str(source),
             )
         log.info("initial weights from %s", source)
         if model.config.lora == model_cfg.lora:
@@ -89,8 +91,8 @@ def _initial_model(config, model_cfg, mesh, rules):
         if model_cfg.arch == "llava":
             parts |= {"vision": model.vision_tower, "projector": model.projector}
         else:
-            raise validate.TrainConfigError(
-                "config.model.lora: adding adapters to a bare LLM's checkpoint is not supported"
+            raise ConfigError(
+                "model.lora", "adding adapters to a bare LLM's checkpoint is not supported"
             )
         return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
     from emollm_jax.convert.hf_io import load_hf
@@ -110,9 +112,11 @@ def _initial_model(config, model_cfg, mesh, rules):
         model = parts.get("source") or parts.get("language_model")
         differing = _differing_fields(model.config, model_cfg)
         if differing or model_cfg.lora.rank:
-            raise validate.TrainConfigError(
-                f"config.train.init_from: the HF model differs from config.model in "
-                f"{', '.join(differing) or 'lora (not supported for a bare LLM yet)'}"
+            raise ConfigError(
+                "train.init_from",
+                f"the HF model differs from config.model in "
+                f"{', '.join(differing) or 'lora (not supported for a bare LLM yet)'}",
+                value=tc.init_from,
             )
         return model
     from emollm_jax.models.compose import compose
