@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 from emollm_jax.convert import hf_config, lora_export
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
 from emollm_jax.convert.safetensors_io import (
-    ShardedWriter,
+    ShardWriter,
     TensorSource,
     atomic_output_dir,
     parse_size,
@@ -204,8 +204,8 @@ def save_hf(
     """Write ``model`` as a HF folder that transformers' ``from_pretrained`` loads.
 
     ``dtype`` (``float32``/``bfloat16``/``float16``) casts on the way out; the default keeps the
-    parameters' dtype. LoRA adapters are merged into their weights (``lora_export``). The
-    folder appears only once complete.
+    parameters' dtype. LoRA adapters are merged into their weights (``lora_export``). Tensors
+    are written one at a time (``ShardWriter``); the folder appears only once complete.
     """
     cfg: ModelConfig = model.config
     params = flat_params(model)
@@ -220,16 +220,20 @@ def save_hf(
         value = params[path].get_value()
         return np.asarray(jax.device_get(value if layer is None else value[layer]))
 
+    def out_dtype(path: str) -> np.dtype:
+        return np.dtype(jax.numpy.dtype(dtype) if dtype is not None else params[path].dtype)
+
+    expected = expected_tensors(cfg, params)
+    plan = [(name, hf_shape, out_dtype(row.ours)) for name, (row, _, hf_shape) in expected.items()]
     with atomic_output_dir(path, overwrite=overwrite) as tmp:
-        writer = ShardedWriter(tmp, parse_size(max_shard_size))
-        for name, (row, layer, hf_shape) in expected_tensors(cfg, params).items():
+        writer = ShardWriter(tmp, plan, parse_size(max_shard_size))
+        for name, (row, layer, hf_shape) in expected.items():
             array = host(row.ours, layer)
             if row.ours in pairs:
                 a, b = (host(p, layer) for p in pairs[row.ours])
                 array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
-            if dtype is not None:
-                array = array.astype(np.dtype(jax.numpy.dtype(dtype)))
-            writer.add(name, row.transform.to_hf(array, hf_shape))
+            array = array.astype(out_dtype(row.ours), copy=False)
+            writer.write(name, row.transform.to_hf(array, hf_shape))
         writer.close()
         write_config(tmp, cfg, original)
     return pathlib.Path(path)

@@ -3,7 +3,7 @@
 The model is the one the checkpoint's ``meta`` item records. Tensors are read one layer slice
 at a time (``orbax_stream.ParamsReader``), LoRA adapters merged (default) or set aside for a
 PEFT folder, transformed to HF's layout, cast, and appended to their planned shard file
-(``StreamingShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
+(``ShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
 the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
 its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_jax/export``).
 ``config.json`` comes from the model config layered over the side files'
@@ -31,7 +31,7 @@ from emollm_jax.convert.hf_io import (
     write_config,
 )
 from emollm_jax.convert.orbax_stream import ParamsReader
-from emollm_jax.convert.safetensors_io import StreamingShardWriter, atomic_output_dir, parse_size
+from emollm_jax.convert.safetensors_io import ShardWriter, atomic_output_dir, parse_size
 from emollm_jax.destinations import check_destination
 from emollm_jax.export.emollm_layout import is_emollm
 from emollm_jax.export.model_card import write_card
@@ -127,11 +127,11 @@ def orbax_to_hf(
 
     with atomic_output_dir(dst, overwrite=overwrite) as tmp:
         plan = [(name, hf_shape, out) for name, (_, _, hf_shape) in expected.items()]
-        writer = StreamingShardWriter(tmp, plan, parse_size(max_shard_size))
+        writer = ShardWriter(tmp, plan, parse_size(max_shard_size))
         adapter = None
         if adapter_plan:
             (tmp / lora_export.ADAPTER_DIR).mkdir()
-            adapter = StreamingShardWriter(
+            adapter = ShardWriter(
                 tmp / lora_export.ADAPTER_DIR,
                 adapter_plan,
                 max_shard_bytes=2**62,

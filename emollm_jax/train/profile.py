@@ -25,7 +25,9 @@ class StepProfiler:
         self.stop = self.start + int(profile_cfg.num_steps)
         if profile_cfg.num_steps < 0:
             raise ConfigError(
-                "train.profile.num_steps", value=profile_cfg.num_steps, expected="0 (off) or positive"
+                "train.profile.num_steps",
+                value=profile_cfg.num_steps,
+                expected="0 (off) or positive",
             )
         if profile_cfg.num_steps and self.start < 1:
             raise ConfigError(
