@@ -19,7 +19,7 @@ import transformers
 from flax import nnx
 from jax.sharding import Mesh
 
-from emollm_jax.convert import hf_config, lora_export
+from emollm_jax.convert import emollm_layout, hf_config, lora_export
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
 from emollm_jax.convert.safetensors_io import (
     ShardWriter,
@@ -118,8 +118,6 @@ def open_hf(path: str | os.PathLike, **overrides: Any) -> HFCheckpoint:
         raise FileNotFoundError(f"{root}: no config.json (is this a Hugging Face model folder?)")
     original = json.loads((root / "config.json").read_text())
     if original.get("model_type") == "emollm":
-        from emollm_jax.export import emollm_layout
-
         cfg = emollm_layout.from_hf(root, **overrides)
     else:
         cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
@@ -244,8 +242,6 @@ def write_config(
 ) -> transformers.PretrainedConfig:
     """``config.json`` for ``cfg`` layered over ``original``, ``generation_config.json`` unless
     the folder has one, and for EmoLLM the PyTorch code its ``auto_map`` names."""
-    from emollm_jax.export import emollm_layout
-
     if emollm_layout.is_emollm(cfg):
         config = emollm_layout.to_hf(cfg, original)
         emollm_layout.write_code(folder)
