@@ -65,3 +65,6 @@ def test_config_error_carries_field_value_and_expected_across_processes():
     choice = ConfigError.not_one_of("data.source", "csv", ["jsonl", "tfds"])
     assert str(choice) == "config.data.source: 'csv' is not one of ('jsonl', 'tfds')"
     assert choice.expected == "one of ('jsonl', 'tfds')"
+    whole = ConfigError("config.eval.top_p: must be in (0, 1], got 2")  # a preformatted message
+    assert (whole.field, whole.problem) == ("eval.top_p", "must be in (0, 1], got 2")
+    assert str(whole) == "config.eval.top_p: must be in (0, 1], got 2"

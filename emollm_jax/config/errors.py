@@ -17,7 +17,8 @@ class ConfigError(ValueError):
 
     ``ConfigError("train.steps", value=0, expected="positive")`` reads
     ``config.train.steps: must be positive, got 0``; pass ``problem`` for any other sentence
-    (it follows ``config.<field>: ``).
+    (it follows ``config.<field>: ``). A whole message ``ConfigError("config.<field>: <problem>")``
+    is split into its field and problem (the form call sites not yet moved to this class use).
     """
 
     def __init__(
@@ -28,6 +29,8 @@ class ConfigError(ValueError):
         value: Any = None,
         expected: str | None = None,
     ):
+        if problem is None and expected is None and field.startswith("config.") and ": " in field:
+            field, problem = field.removeprefix("config.").split(": ", 1)
         if problem is None:
             if expected is None:
                 raise TypeError("ConfigError needs a problem or what was expected")
