@@ -31,7 +31,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emollm_jax.convert.safetensors_io import (  # noqa: E402
-    StreamingShardWriter,
+    ShardWriter,
     TensorSource,
     parse_size,
 )
@@ -79,7 +79,7 @@ def write_checkpoint(path: pathlib.Path, layers: int, shard: str) -> int:
     path.mkdir(parents=True)
     bf16 = np.dtype(ml_dtypes.bfloat16)
     plan = [(name, shape, bf16) for name, shape in llama_tensors(layers)]
-    writer = StreamingShardWriter(path, plan, parse_size(shard))
+    writer = ShardWriter(path, plan, parse_size(shard))
     rng = np.random.default_rng(0)
     for name, shape, dtype in plan:
         writer.write(name, (rng.standard_normal(shape, np.float32) * 0.02).astype(dtype))

@@ -10,9 +10,9 @@ import os
 import sys
 from collections.abc import Callable
 
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.destinations import DestinationError
 from emollm_jax.folder_lock import FolderLockedError
-from emollm_jax.models.config import ConfigError
 
 USAGE_ERROR = 2
 

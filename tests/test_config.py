@@ -2,13 +2,15 @@
 
 import math
 import pathlib
+import pickle
 
 import jax
 import pytest
 from flax import nnx
 
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import ConfigError, from_config_dict
+from emollm_jax.models.config import from_config_dict
 from tests.configs import REPO, load_config
 
 CONFIGS = sorted(p.stem for p in pathlib.Path(REPO / "configs").glob("*.py"))
@@ -51,3 +53,18 @@ def test_bad_model_field_is_named(field, value, message):
     node[leaf] = value
     with pytest.raises(ConfigError, match=message):
         from_config_dict(values)
+
+
+def test_config_error_carries_field_value_and_expected_across_processes():
+    error = ConfigError("train.steps", value=0, expected="positive")
+    assert str(error) == "config.train.steps: must be positive, got 0"
+    assert (error.field, error.value, error.expected) == ("train.steps", 0, "positive")
+    back = pickle.loads(pickle.dumps(error))  # as a data worker hands it back
+    assert type(back) is ConfigError and str(back) == str(error)
+    assert (back.field, back.value, back.expected) == ("train.steps", 0, "positive")
+    choice = ConfigError.not_one_of("data.source", "csv", ["jsonl", "tfds"])
+    assert str(choice) == "config.data.source: 'csv' is not one of ('jsonl', 'tfds')"
+    assert choice.expected == "one of ('jsonl', 'tfds')"
+    whole = ConfigError("config.eval.top_p: must be in (0, 1], got 2")  # a preformatted message
+    assert (whole.field, whole.problem) == ("eval.top_p", "must be in (0, 1], got 2")
+    assert str(whole) == "config.eval.top_p: must be in (0, 1], got 2"

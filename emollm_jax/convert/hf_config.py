@@ -5,11 +5,18 @@ Reading goes through transformers' own config classes, so legacy fields (``rope_
 transformers understands them. Writing starts from the original HF config when the model came
 from one, so fields we do not model (``initializer_range``, ``architectures``...) survive a
 round trip unchanged.
+
+Fields that only change name (or type: lists in JSON, tuples in ours) are listed once, in
+``TEXT_FIELDS``, ``VISION_FIELDS`` and ``LLAVA_FIELDS``; ``read_fields`` and ``write_fields`` use
+the same table for both directions (the EmoLLM layout, ``emollm_layout.py``, too). What is more
+than a rename (RoPE, the family's bias switches) is code beside them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import transformers
@@ -39,6 +46,91 @@ _MODEL_TYPES = {
 
 class UnsupportedConfigError(ValueError):
     """The HF config describes something our models do not compute."""
+
+
+_REQUIRED = object()
+
+
+def _same(value):
+    return value
+
+
+def _tuple(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _list(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One field of ``config.json``: our name, HF's name, and the value's conversion each way
+    (applied to values that are not None). ``default``: the value when the HF config lacks the
+    field; a field whose default is None is left out of ``config.json`` when ours is None."""
+
+    ours: str
+    hf: str
+    to_ours: Callable[[Any], Any] = _same
+    to_hf: Callable[[Any], Any] = _same
+    default: Any = _REQUIRED
+
+
+TEXT_FIELDS = (  # TextConfig <-> a LlamaConfig / Qwen2Config (LLaVA's text_config)
+    Field("vocab_size", "vocab_size"),
+    Field("hidden_size", "hidden_size"),
+    Field("intermediate_size", "intermediate_size"),
+    Field("num_layers", "num_hidden_layers"),
+    Field("num_heads", "num_attention_heads"),
+    Field("num_kv_heads", "num_key_value_heads"),  # None when reading: num_heads
+    Field("head_dim", "head_dim", default=None),
+    Field("rms_norm_eps", "rms_norm_eps", float),
+    Field("tie_word_embeddings", "tie_word_embeddings", bool),
+    Field("max_position_embeddings", "max_position_embeddings"),
+    Field("bos_token_id", "bos_token_id"),
+    Field("eos_token_id", "eos_token_id", _tuple, _list),
+    Field("pad_token_id", "pad_token_id"),
+)
+VISION_FIELDS = (  # VisionConfig <-> a CLIPVisionConfig (LLaVA's vision_config)
+    Field("hidden_size", "hidden_size"),
+    Field("intermediate_size", "intermediate_size"),
+    Field("num_layers", "num_hidden_layers"),
+    Field("num_heads", "num_attention_heads"),
+    Field("image_size", "image_size"),
+    Field("patch_size", "patch_size"),
+    Field("num_channels", "num_channels"),
+    Field("layer_norm_eps", "layer_norm_eps", float),
+    Field("hidden_act", "hidden_act"),
+)
+LLAVA_FIELDS = (  # ModelConfig <-> the top level of a LLaVA (or EmoLLM) config.json
+    Field("image_token_id", "image_token_index"),
+    Field("vision_feature_layer", "vision_feature_layer", _tuple, _list),
+    Field("vision_feature_select_strategy", "vision_feature_select_strategy"),
+)
+PROJECTOR_FIELDS = (  # ProjectorConfig <-> the top level of a LLaVA config.json
+    Field("hidden_act", "projector_hidden_act"),
+    Field("bias", "multimodal_projector_bias", bool, default=True),
+)
+
+
+def read_fields(table: tuple[Field, ...], hf: Any) -> dict[str, Any]:
+    """``{our name: value}`` from a transformers config (or any object with HF's names)."""
+    out = {}
+    for f in table:
+        value = getattr(hf, f.hf) if f.default is _REQUIRED else getattr(hf, f.hf, f.default)
+        out[f.ours] = None if value is None else f.to_ours(value)
+    return out
+
+
+def write_fields(table: tuple[Field, ...], ours: Any) -> dict[str, Any]:
+    """``{HF name: value}`` for ``config.json`` from one of our config dataclasses."""
+    out = {}
+    for f in table:
+        value = getattr(ours, f.ours)
+        if value is None and f.default is None:
+            continue
+        out[f.hf] = None if value is None else f.to_hf(value)
+    return out
 
 
 def arch_of(hf_config: transformers.PretrainedConfig) -> str:
@@ -76,43 +168,22 @@ def _text(text, family: str) -> TextConfig:
     if family == "qwen2" and getattr(text, "use_sliding_window", False):
         raise UnsupportedConfigError("config.json: Qwen2 sliding-window attention is not supported")
     theta, scaling = _rope(text)
-    eos = text.eos_token_id
+    fields = read_fields(TEXT_FIELDS, text)
+    fields["num_kv_heads"] = fields["num_kv_heads"] or fields["num_heads"]
     attention_bias = bool(getattr(text, "attention_bias", False))
     return TextConfig(
         family=family,
-        vocab_size=text.vocab_size,
-        hidden_size=text.hidden_size,
-        intermediate_size=text.intermediate_size,
-        num_layers=text.num_hidden_layers,
-        num_heads=text.num_attention_heads,
-        num_kv_heads=text.num_key_value_heads or text.num_attention_heads,
-        head_dim=getattr(text, "head_dim", None),
+        **fields,
         rope_theta=theta,
         rope_scaling=scaling,
-        rms_norm_eps=float(text.rms_norm_eps),
-        tie_word_embeddings=bool(text.tie_word_embeddings),
         qkv_bias=True if family == "qwen2" else attention_bias,
         o_bias=False if family == "qwen2" else attention_bias,
         mlp_bias=bool(getattr(text, "mlp_bias", False)),
-        max_position_embeddings=text.max_position_embeddings,
-        bos_token_id=text.bos_token_id,
-        eos_token_id=tuple(eos) if isinstance(eos, list) else eos,
-        pad_token_id=text.pad_token_id,
     )
 
 
 def _vision(vision) -> VisionConfig:
-    return VisionConfig(
-        hidden_size=vision.hidden_size,
-        intermediate_size=vision.intermediate_size,
-        num_layers=vision.num_hidden_layers,
-        num_heads=vision.num_attention_heads,
-        image_size=vision.image_size,
-        patch_size=vision.patch_size,
-        num_channels=vision.num_channels,
-        layer_norm_eps=float(vision.layer_norm_eps),
-        hidden_act=vision.hidden_act,
-    )
+    return VisionConfig(**read_fields(VISION_FIELDS, vision))
 
 
 def from_hf(hf_config: transformers.PretrainedConfig, **overrides: Any) -> ModelConfig:
@@ -124,18 +195,11 @@ def from_hf(hf_config: transformers.PretrainedConfig, **overrides: Any) -> Model
         family = text.model_type
         if family not in ("llama", "qwen2"):
             raise UnsupportedConfigError(f"config.json: text_config.model_type {family!r}")
-        layer = hf_config.vision_feature_layer
         fields.update(
             vision=_vision(hf_config.vision_config),
             text=_text(text, family),
-            projector=ProjectorConfig(
-                type="mlp",
-                hidden_act=hf_config.projector_hidden_act,
-                bias=bool(getattr(hf_config, "multimodal_projector_bias", True)),
-            ),
-            image_token_id=hf_config.image_token_id,
-            vision_feature_layer=tuple(layer) if isinstance(layer, list) else layer,
-            vision_feature_select_strategy=hf_config.vision_feature_select_strategy,
+            projector=ProjectorConfig(type="mlp", **read_fields(PROJECTOR_FIELDS, hf_config)),
+            **read_fields(LLAVA_FIELDS, hf_config),
         )
     elif arch in ("llama", "qwen2"):
         fields.update(vision=None, projector=None, text=_text(hf_config, arch))
@@ -156,41 +220,10 @@ def _text_fields(t: TextConfig) -> dict[str, Any]:
             high_freq_factor=s.high_freq_factor,
             original_max_position_embeddings=s.original_max_position_embeddings,
         )
-    fields = dict(
-        vocab_size=t.vocab_size,
-        hidden_size=t.hidden_size,
-        intermediate_size=t.intermediate_size,
-        num_hidden_layers=t.num_layers,
-        num_attention_heads=t.num_heads,
-        num_key_value_heads=t.num_kv_heads,
-        rope_parameters=rope,
-        rms_norm_eps=t.rms_norm_eps,
-        tie_word_embeddings=t.tie_word_embeddings,
-        max_position_embeddings=t.max_position_embeddings,
-        bos_token_id=t.bos_token_id,
-        eos_token_id=list(t.eos_token_id) if isinstance(t.eos_token_id, tuple) else t.eos_token_id,
-        pad_token_id=t.pad_token_id,
-        hidden_act="silu",
-    )
-    if t.head_dim is not None:
-        fields["head_dim"] = t.head_dim
+    fields = dict(write_fields(TEXT_FIELDS, t), rope_parameters=rope, hidden_act="silu")
     if t.family == "llama":
         fields.update(attention_bias=t.qkv_bias, mlp_bias=t.mlp_bias)
     return fields
-
-
-def _vision_fields(v: VisionConfig) -> dict[str, Any]:
-    return dict(
-        hidden_size=v.hidden_size,
-        intermediate_size=v.intermediate_size,
-        num_hidden_layers=v.num_layers,
-        num_attention_heads=v.num_heads,
-        image_size=v.image_size,
-        patch_size=v.patch_size,
-        num_channels=v.num_channels,
-        layer_norm_eps=v.layer_norm_eps,
-        hidden_act=v.hidden_act,
-    )
 
 
 def _merge(base: dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
@@ -213,17 +246,13 @@ def to_hf(
         )
         text = text_cls(**_merge(original.get("text_config"), _text_fields(cfg.text)))
         vision = transformers.CLIPVisionConfig(
-            **_merge(original.get("vision_config"), _vision_fields(cfg.vision))
+            **_merge(original.get("vision_config"), write_fields(VISION_FIELDS, cfg.vision))
         )
-        layer = cfg.vision_feature_layer
         top = _merge(
             {k: v for k, v in original.items() if k not in ("text_config", "vision_config")},
             dict(
-                image_token_index=cfg.image_token_id,
-                projector_hidden_act=cfg.projector.hidden_act,
-                multimodal_projector_bias=cfg.projector.bias,
-                vision_feature_layer=list(layer) if isinstance(layer, tuple) else layer,
-                vision_feature_select_strategy=cfg.vision_feature_select_strategy,
+                **write_fields(LLAVA_FIELDS, cfg),
+                **write_fields(PROJECTOR_FIELDS, cfg.projector),
                 tie_word_embeddings=cfg.text.tie_word_embeddings,
                 architectures=["LlavaForConditionalGeneration"],
             ),
@@ -235,9 +264,8 @@ def to_hf(
         arch_name = "LlamaForCausalLM" if cfg.arch == "llama" else "Qwen2ForCausalLM"
         config = cls(**_merge(original, dict(_text_fields(cfg.text), architectures=[arch_name])))
     else:
-        config = transformers.CLIPVisionConfig(
-            **_merge(original, dict(_vision_fields(cfg.vision), architectures=["CLIPVisionModel"]))
-        )
+        fields = dict(write_fields(VISION_FIELDS, cfg.vision), architectures=["CLIPVisionModel"])
+        config = transformers.CLIPVisionConfig(**_merge(original, fields))
     config.dtype = dtype
     return config
 

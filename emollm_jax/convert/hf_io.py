@@ -19,10 +19,10 @@ import transformers
 from flax import nnx
 from jax.sharding import Mesh
 
-from emollm_jax.convert import hf_config, lora_export
+from emollm_jax.convert import emollm_layout, hf_config, lora_export
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
 from emollm_jax.convert.safetensors_io import (
-    ShardedWriter,
+    ShardWriter,
     TensorSource,
     atomic_output_dir,
     parse_size,
@@ -118,8 +118,6 @@ def open_hf(path: str | os.PathLike, **overrides: Any) -> HFCheckpoint:
         raise FileNotFoundError(f"{root}: no config.json (is this a Hugging Face model folder?)")
     original = json.loads((root / "config.json").read_text())
     if original.get("model_type") == "emollm":
-        from emollm_jax.export import emollm_layout
-
         cfg = emollm_layout.from_hf(root, **overrides)
     else:
         cfg = hf_config.from_hf(transformers.AutoConfig.from_pretrained(root), **overrides)
@@ -204,8 +202,8 @@ def save_hf(
     """Write ``model`` as a HF folder that transformers' ``from_pretrained`` loads.
 
     ``dtype`` (``float32``/``bfloat16``/``float16``) casts on the way out; the default keeps the
-    parameters' dtype. LoRA adapters are merged into their weights (``lora_export``). The
-    folder appears only once complete.
+    parameters' dtype. LoRA adapters are merged into their weights (``lora_export``). Tensors
+    are written one at a time (``ShardWriter``); the folder appears only once complete.
     """
     cfg: ModelConfig = model.config
     params = flat_params(model)
@@ -220,16 +218,20 @@ def save_hf(
         value = params[path].get_value()
         return np.asarray(jax.device_get(value if layer is None else value[layer]))
 
+    def out_dtype(path: str) -> np.dtype:
+        return np.dtype(jax.numpy.dtype(dtype) if dtype is not None else params[path].dtype)
+
+    expected = expected_tensors(cfg, params)
+    plan = [(name, hf_shape, out_dtype(row.ours)) for name, (row, _, hf_shape) in expected.items()]
     with atomic_output_dir(path, overwrite=overwrite) as tmp:
-        writer = ShardedWriter(tmp, parse_size(max_shard_size))
-        for name, (row, layer, hf_shape) in expected_tensors(cfg, params).items():
+        writer = ShardWriter(tmp, plan, parse_size(max_shard_size))
+        for name, (row, layer, hf_shape) in expected.items():
             array = host(row.ours, layer)
             if row.ours in pairs:
                 a, b = (host(p, layer) for p in pairs[row.ours])
                 array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
-            if dtype is not None:
-                array = array.astype(np.dtype(jax.numpy.dtype(dtype)))
-            writer.add(name, row.transform.to_hf(array, hf_shape))
+            array = array.astype(out_dtype(row.ours), copy=False)
+            writer.write(name, row.transform.to_hf(array, hf_shape))
         writer.close()
         write_config(tmp, cfg, original)
     return pathlib.Path(path)
@@ -240,8 +242,6 @@ def write_config(
 ) -> transformers.PretrainedConfig:
     """``config.json`` for ``cfg`` layered over ``original``, ``generation_config.json`` unless
     the folder has one, and for EmoLLM the PyTorch code its ``auto_map`` names."""
-    from emollm_jax.export import emollm_layout
-
     if emollm_layout.is_emollm(cfg):
         config = emollm_layout.to_hf(cfg, original)
         emollm_layout.write_code(folder)

@@ -3,9 +3,9 @@
 The model is the one the checkpoint's ``meta`` item records. Tensors are read one layer slice
 at a time (``orbax_stream.ParamsReader``), LoRA adapters merged (default) or set aside for a
 PEFT folder, transformed to HF's layout, cast, and appended to their planned shard file
-(``StreamingShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
+(``ShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
 the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
-its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_jax/export``).
+its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_layout``).
 ``config.json`` comes from the model config layered over the side files'
 copy (``side_files``), which also supply the generation config and tokenizer. With
 ``merge_lora=False`` the folder holds the base model and ``DST/adapter/`` a PEFT adapter.
@@ -24,23 +24,20 @@ from flax import nnx
 
 from emollm_jax.convert import lora_export, side_files
 from emollm_jax.convert.dtypes import resolve_dtype
+from emollm_jax.convert.emollm_layout import CODE_FILES, is_emollm
 from emollm_jax.convert.hf_io import (
     CheckpointMismatchError,
     expected_tensors,
     flat_params,
     write_config,
 )
+from emollm_jax.convert.model_card import write_card
 from emollm_jax.convert.orbax_stream import ParamsReader
-from emollm_jax.convert.safetensors_io import StreamingShardWriter, atomic_output_dir, parse_size
+from emollm_jax.convert.processor_files import write_processor
+from emollm_jax.convert.safetensors_io import ShardWriter, atomic_output_dir, parse_size
 from emollm_jax.destinations import check_destination
-from emollm_jax.export.emollm_layout import is_emollm
-from emollm_jax.export.model_card import write_card
-from emollm_jax.export.processor_files import write_processor
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import LoraConfig, ModelConfig, from_config_dict
-
-# EmoLLM's PyTorch code: always written fresh, never taken from side files.
-CODE_FILES = ("configuration_emollm.py", "modeling_emollm.py")
 
 
 def _check_leaves(reader: ParamsReader, params: dict) -> None:
@@ -67,6 +64,7 @@ def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader,
     original = {}
     if side is not None:
         original = json.loads((side / "config.json").read_text())
+        # EmoLLM's PyTorch code: always written fresh, never taken from side files.
         side_files.copy_side_files(side, tmp, skip=("config.json", *CODE_FILES))
     write_config(tmp, cfg, original)
     if side is None or not side_files.has_tokenizer(side):
@@ -127,11 +125,11 @@ def orbax_to_hf(
 
     with atomic_output_dir(dst, overwrite=overwrite) as tmp:
         plan = [(name, hf_shape, out) for name, (_, _, hf_shape) in expected.items()]
-        writer = StreamingShardWriter(tmp, plan, parse_size(max_shard_size))
+        writer = ShardWriter(tmp, plan, parse_size(max_shard_size))
         adapter = None
         if adapter_plan:
             (tmp / lora_export.ADAPTER_DIR).mkdir()
-            adapter = StreamingShardWriter(
+            adapter = ShardWriter(
                 tmp / lora_export.ADAPTER_DIR,
                 adapter_plan,
                 max_shard_bytes=2**62,

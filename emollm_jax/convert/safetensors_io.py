@@ -2,9 +2,9 @@
 
 A checkpoint folder holds ``model.safetensors`` or shards listed by
 ``model.safetensors.index.json``. Tensors are read lazily (one at a time, with plain file reads)
-and written in shards of bounded size (``ShardedWriter``: a shard at a time;
-``StreamingShardWriter``: a tensor at a time), so a 7B or 13B checkpoint never needs to sit in
-memory whole. Pickled checkpoints (``*.bin``, ``*.pt``) are refused: loading them runs arbitrary code.
+and written a tensor at a time into shards of bounded size (``ShardWriter``), so a 7B or 13B
+checkpoint never needs to sit in memory whole. Pickled checkpoints (``*.bin``, ``*.pt``) are
+refused: loading them runs arbitrary code.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from collections.abc import Iterator
 
 import ml_dtypes
 import numpy as np
-from safetensors.numpy import save_file
 
 SINGLE = "model.safetensors"
 INDEX = "model.safetensors.index.json"
@@ -215,53 +214,6 @@ def parse_size(size: int | str) -> int:
     return int(float(m.group(1)) * base**power)
 
 
-class ShardedWriter:
-    """Writes tensors into shards of at most ``max_shard_bytes`` (a single tensor larger than
-    that gets a shard of its own) and, when there are several, an index as transformers does."""
-
-    def __init__(self, out_dir: str | os.PathLike, max_shard_bytes: int, metadata=None):
-        self.out_dir = pathlib.Path(out_dir)
-        self.max_shard_bytes = max_shard_bytes
-        self.metadata = {"format": "pt", **(metadata or {})}
-        self._pending: dict[str, np.ndarray] = {}
-        self._pending_bytes = 0
-        self._shards: list[list[str]] = []
-        self.total_bytes = 0
-
-    def add(self, name: str, array: np.ndarray) -> None:
-        if self._pending and self._pending_bytes + array.nbytes > self.max_shard_bytes:
-            self._flush()
-        self._pending[name] = np.ascontiguousarray(array)
-        self._pending_bytes += array.nbytes
-        self.total_bytes += array.nbytes
-
-    def _flush(self) -> None:
-        index = len(self._shards)
-        save_file(
-            self._pending, str(self.out_dir / f"shard-{index:05d}.tmp"), metadata=self.metadata
-        )
-        self._shards.append(list(self._pending))
-        self._pending, self._pending_bytes = {}, 0
-
-    def close(self) -> list[str]:
-        """Name the shards as transformers does; returns the file names written."""
-        if self._pending or not self._shards:
-            self._flush()
-        n = len(self._shards)
-        if n == 1:
-            os.replace(self.out_dir / "shard-00000.tmp", self.out_dir / SINGLE)
-            return [SINGLE]
-        weight_map, names = {}, []
-        for i, keys in enumerate(self._shards):
-            name = f"model-{i + 1:05d}-of-{n:05d}.safetensors"
-            os.replace(self.out_dir / f"shard-{i:05d}.tmp", self.out_dir / name)
-            names.append(name)
-            weight_map.update({k: name for k in keys})
-        index = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
-        (self.out_dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        return names + [INDEX]
-
-
 def shard_file_names(n: int, single: str = SINGLE) -> list[str]:
     """transformers' names for ``n`` shards."""
     if n == 1:
@@ -269,16 +221,17 @@ def shard_file_names(n: int, single: str = SINGLE) -> list[str]:
     return [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
 
 
-class StreamingShardWriter:
+class ShardWriter:
     """Writes a list of tensors known in advance straight to their shard files.
 
     Knowing every name, shape and dtype up front (a converter does), the shards and their
     headers are planned before any data arrives (greedily in order, at most
-    ``max_shard_bytes`` each; a tensor larger than that gets a shard of its own, as with
-    ``ShardedWriter``). ``write`` then appends each tensor's bytes to its file as it comes:
-    nothing but the tensor in hand is held, where ``ShardedWriter`` holds a whole shard.
-    Tensors must be written in plan order; ``single`` names the file when there is one shard
-    (``model.safetensors``; a PEFT adapter's is ``adapter_model.safetensors``). The files follow the safetensors format (an 8-byte
+    ``max_shard_bytes`` each; a tensor larger than that gets a shard of its own).
+    ``write`` then appends each tensor's bytes to its file as it comes: nothing but the tensor
+    in hand is held. Tensors must be written in plan order; ``single`` names the file when
+    there is one shard (``model.safetensors``; a PEFT adapter's is
+    ``adapter_model.safetensors``); with several, an index names them as transformers does.
+    The files follow the safetensors format (an 8-byte
     little-endian header length, a JSON header padded with spaces to a multiple of 8 bytes,
     then the tensors' bytes back to back); writing them ourselves is our choice, because the
     safetensors library only writes from a dict of arrays all in memory at once.

@@ -1,7 +1,8 @@
 """``--verify``: run both sides of a conversion on one random prompt and compare their outputs.
 
 Ours runs in JAX from the Orbax checkpoint, theirs through transformers' PyTorch class from
-the HF folder (for EmoLLM, our PyTorch export's class: ``emollm_jax/export/hf_emollm``) (with the PEFT adapter on top when one was written). Both compute in float32
+the HF folder (for EmoLLM, our PyTorch export's class: ``emollm_jax/export/hf_emollm``), with
+the PEFT adapter on top when one was written. Both compute in float32
 from the same stored weights: when a conversion casts (``--dtype``), the side that still has
 the original weights is rounded through the output dtype first, so the difference measures
 the conversion and the two implementations, not the cast. The prompt is random token ids
@@ -18,7 +19,10 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import torch
+import transformers
 
+from emollm_jax.export.hf_emollm import EmoLLMForConditionalGeneration
 from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.visual_tokens import tokens_per_frame
 
@@ -62,9 +66,6 @@ def load_torch(
 ):
     """transformers' model for a HF folder in float32 (weights first rounded through
     ``round_to``), with a PEFT ``adapter`` folder applied if given."""
-    import torch
-    import transformers
-
     transformers.utils.logging.disable_progress_bar()
     cls = {
         "llava": transformers.LlavaForConditionalGeneration,
@@ -73,7 +74,7 @@ def load_torch(
         "clip_vision": transformers.CLIPVisionModel,
     }[cfg.arch]
     if cfg.arch == "llava" and cfg.projector.type == "multi_perspective":
-        from emollm_jax.export.hf_emollm import EmoLLMForConditionalGeneration as cls
+        cls = EmoLLMForConditionalGeneration
     model = cls.from_pretrained(path, dtype=torch.float32).eval()
     if round_to is not None:  # parameters only: buffers (RoPE frequencies) stay float32
         with torch.no_grad():
@@ -87,8 +88,6 @@ def load_torch(
 
 
 def theirs_output(model, cfg: ModelConfig, inputs: dict) -> np.ndarray:
-    import torch
-
     with torch.no_grad():
         tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in inputs.items()}
         if cfg.arch == "clip_vision":

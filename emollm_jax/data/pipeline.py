@@ -33,6 +33,7 @@ from pathlib import Path
 import grain
 import jax
 
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.data import batching, records
 from emollm_jax.data.bad_input import BadInputLog
 from emollm_jax.data.data_config import check_data_config
@@ -109,8 +110,11 @@ def _process(process_index: int | None, process_count: int | None) -> tuple[int,
 
 def _local_batch(global_batch: int, process_count: int, field: str) -> int:
     if global_batch % process_count:
-        raise ValueError(
-            f"config.data.{field}={global_batch} is not divisible by {process_count} processes"
+        raise ConfigError(
+            f"data.{field}",
+            f"{global_batch} is not divisible by {process_count} processes",
+            value=global_batch,
+            expected=f"a multiple of {process_count}",
         )
     return global_batch // process_count
 

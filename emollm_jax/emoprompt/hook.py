@@ -23,7 +23,7 @@ from __future__ import annotations
 import emollm_jax.emoprompt.rationales as rationales_lib
 import emollm_jax.emoprompt.templates as templates
 from emollm_jax.data.pipeline import resolve_path
-from emollm_jax.models.config import ConfigError
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.tasks import labels_for
 
 MODES = ("train", "eval")

@@ -98,6 +98,20 @@ class GenerateOutput(NamedTuple):
     finished: jax.Array | np.ndarray  # bool [B] the row stopped on an EOS id
 
 
+class _Carry(NamedTuple):
+    """What the decode loop carries from one step to the next."""
+
+    step: jax.Array  # int32 [] the index of the token this step makes (0 came from the prompt)
+    cache: dict  # the KV cache (split per layer where ``layer_buffers`` asks for it)
+    last: jax.Array  # int32 [B] the token this step feeds
+    position: jax.Array  # int32 [B] its position
+    done: jax.Array  # bool [B] the row stopped (EOS id or stop sequence)
+    finished: jax.Array  # bool [B] the row stopped on an EOS id
+    tail: jax.Array  # int32 [B, width] the row's last new tokens, for the stop sequences
+    tokens: jax.Array  # int32 [B, max_new_tokens] the new tokens so far, pad_id after a stop
+    lengths: jax.Array  # int32 [B] tokens made so far
+
+
 def _sequence_matcher(sequences: tuple[tuple[int, ...], ...]):
     """``(L, matches)`` where ``matches(tail [B, L]) -> bool [B]`` says whether a row's last ``L``
     tokens end with one of the sequences (right-aligned in ``L`` columns; the columns left of a
@@ -266,23 +280,25 @@ class Generator:
         lengths = jnp.ones((b,), jnp.int32)
         step_mask = jnp.ones((b, 1), jnp.int32)
 
-        def cond(carry):
-            i, done = carry[0], carry[4]
-            return (i < n) & ~jnp.all(done)
+        def cond(c: _Carry):
+            return (c.step < n) & ~jnp.all(c.done)
 
-        def body(carry):
-            i, cache, last, pos, done, finished, tail, tokens, lengths = carry
+        def body(c: _Carry) -> _Carry:
+            i, cache, done, finished, tail = c.step, c.cache, c.done, c.finished, c.tail
             step_model = model
             if per_layer:  # stacked again here, so that XLA reads each layer's piece in place
                 step_model = nnx.merge(self.graphdef, layer_buffers.join_state(state, pieces))
                 cache = layer_buffers.join_cache(cache)
             logits, cache = step_model(
-                last[:, None], attention_mask=step_mask, positions=pos[:, None], cache=cache
+                c.last[:, None],
+                attention_mask=step_mask,
+                positions=c.position[:, None],
+                cache=cache,
             )
             token = next_token(logits[:, -1], jax.random.fold_in(key, i), cfg.sampling)
             token = jnp.where(done, cfg.pad_id, token)
-            tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], i, 1)
-            lengths = jnp.where(done, lengths, i + 1)
+            tokens = jax.lax.dynamic_update_slice_in_dim(c.tokens, token[:, None], i, 1)
+            lengths = jnp.where(done, c.lengths, i + 1)
             new_tail, new_finished, new_done = stopped(token, tail, finished)
             tail = jnp.where(done[:, None], tail, new_tail)
             finished = jnp.where(done, finished, new_finished)
@@ -290,15 +306,16 @@ class Generator:
             cache = self._constrain_cache(cache)
             if per_layer:
                 cache = layer_buffers.split_cache(cache)
-            return i + 1, cache, token, pos + 1, done, finished, tail, tokens, lengths
+            return _Carry(
+                i + 1, cache, token, c.position + 1, done, finished, tail, tokens, lengths
+            )
 
         if per_layer:
             cache = layer_buffers.split_cache(cache)
         start = positions[:, -1] + 1
-        carry = (jnp.int32(1), cache, first, start, done, finished, tail, tokens, lengths)
+        carry = _Carry(jnp.int32(1), cache, first, start, done, finished, tail, tokens, lengths)
         carry = jax.lax.while_loop(cond, body, carry)
-        finished, tokens, lengths = carry[5], carry[7], carry[8]
-        return GenerateOutput(tokens, lengths, finished)
+        return GenerateOutput(carry.tokens, carry.lengths, carry.finished)
 
 
 def _pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:

@@ -37,7 +37,7 @@ from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, NORMS, likelihood_row
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.inference.option_scorer import OptionScorer
 from emollm_jax.eval.report import markdown_table, write_results
-from emollm_jax.models.config import ConfigError
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.tasks import labels_for
 
 PREDICTIONS = "predictions.jsonl"

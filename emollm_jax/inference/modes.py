@@ -35,7 +35,8 @@ from emollm_jax.inference.run import (
     evaluate,
     mesh_and_rules,
 )
-from emollm_jax.models.config import ConfigError, from_config_dict
+from emollm_jax.config.errors import ConfigError
+from emollm_jax.models.config import from_config_dict
 
 MODES = ("generate", "likelihood")
 

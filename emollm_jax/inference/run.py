@@ -55,7 +55,8 @@ from emollm_jax.folder_lock import FolderLock
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.inference.load import check_model_matches, load_model
-from emollm_jax.models.config import ConfigError, from_config_dict
+from emollm_jax.config.errors import ConfigError
+from emollm_jax.models.config import from_config_dict
 from emollm_jax.sharding.mesh import mesh_and_rules as mesh_from_config
 from emollm_jax.tasks import TASKS
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from emollm_jax.config.errors import ConfigError
+
 ARCHS = ("llava", "llama", "qwen2", "clip_vision")
 TEXT_FAMILIES = ("llama", "qwen2")
 SELECT_STRATEGIES = ("default", "full")
@@ -28,10 +30,6 @@ FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELD
 PROJECTOR_TYPES = ("mlp", "multi_perspective")
 PERSPECTIVES = ("patch", "depth", "relation", "global")
 VIDEO_MODES = ("frames", "pooled")
-
-
-class ConfigError(ValueError):
-    """A config field is missing, unknown or holds a bad value; the message names the field."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,8 +218,7 @@ class ModelConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fail(field: str, msg: str) -> ConfigError:
-    return ConfigError(f"config.{field}: {msg}")
+_fail = ConfigError  # ConfigError(field, problem): the message reads "config.<field>: <problem>"
 
 
 def _plain(value: Any) -> Any:

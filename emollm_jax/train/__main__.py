@@ -22,14 +22,14 @@ from ml_collections import config_flags
 
 from emollm_jax import logs
 from emollm_jax.cli_errors import report_user_errors
-from emollm_jax.train.validate import TrainConfigError
+from emollm_jax.train.resume import ResumeError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (checkpoints, metrics).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-@report_user_errors(errors=(TrainConfigError,))
+@report_user_errors(errors=(ResumeError,))  # ConfigError is among USER_ERRORS
 def main(argv):
     del argv
     logs.setup()

@@ -13,6 +13,8 @@ import os
 
 import jax
 
+from emollm_jax.config.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _CLUSTER_ENV = ("SLURM_JOB_ID", "TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
@@ -22,7 +24,7 @@ def maybe_initialize(dist_cfg) -> bool:
     """Initialise ``jax.distributed`` if the config or environment asks; True if it did."""
     mode = dist_cfg.initialize
     if mode not in ("auto", "on", "off"):
-        raise ValueError(f"config.distributed.initialize: {mode!r} is not auto, on or off")
+        raise ConfigError.not_one_of("distributed.initialize", mode, ("auto", "on", "off"))
     address = dist_cfg.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS", "")
     wanted = mode == "on" or (
         mode == "auto" and (address or any(os.environ.get(k) for k in _CLUSTER_ENV))

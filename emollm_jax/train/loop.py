@@ -19,6 +19,7 @@ from jax.experimental import multihost_utils
 from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
 from emollm_jax.convert.hf_io import load_hf
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
 from emollm_jax.folder_lock import FolderLock
@@ -77,9 +78,10 @@ def _initial_model(config, model_cfg, mesh, rules):
         # LoRA may be switched on for this run only: adapters then start fresh.
         differing = _differing_fields(model.config, model_cfg, ignore=("lora",))
         if differing:
-            raise validate.TrainConfigError(
-                f"config.train.init_from={tc.init_from}: its model differs from config.model in "
-                f"{', '.join(differing)}"
+            raise ConfigError(
+                "train.init_from",
+                f"its model differs from config.model in {', '.join(differing)}",
+                value=tc.init_from,
             )
         log.info("initial weights from %s", tc.init_from)
         if model.config.lora == model_cfg.lora:
@@ -88,8 +90,8 @@ def _initial_model(config, model_cfg, mesh, rules):
         if model_cfg.arch == "llava":
             parts |= {"vision": model.vision_tower, "projector": model.projector}
         else:
-            raise validate.TrainConfigError(
-                "config.model.lora: adding adapters to a bare LLM's checkpoint is not supported"
+            raise ConfigError(
+                "model.lora", "adding adapters to a bare LLM's checkpoint is not supported"
             )
         return compose(model_cfg, **parts, seed=config.seed, mesh=mesh, rules=rules)
     parts = {} if source is None else {"source": source}
@@ -107,9 +109,11 @@ def _initial_model(config, model_cfg, mesh, rules):
         model = parts.get("source") or parts.get("language_model")
         differing = _differing_fields(model.config, model_cfg)
         if differing or model_cfg.lora.rank:
-            raise validate.TrainConfigError(
-                f"config.train.init_from: the HF model differs from config.model in "
-                f"{', '.join(differing) or 'lora (not supported for a bare LLM yet)'}"
+            raise ConfigError(
+                "train.init_from",
+                f"the HF model differs from config.model in "
+                f"{', '.join(differing) or 'lora (not supported for a bare LLM yet)'}",
+                value=tc.init_from,
             )
         return model
     log.info("initial weights from %s", {k: str(v) for k, v in parts.items()})

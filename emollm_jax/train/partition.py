@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from flax import nnx
 
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.config import ModelConfig
 
 
 def trainable_filter(model_cfg: ModelConfig, stage: int, train_vision: bool = False):
     """An nnx filter selecting the trainable variables."""
     if stage not in (1, 2):
-        raise ValueError(f"config.train.stage: must be 1 or 2, got {stage}")
+        raise ConfigError("train.stage", value=stage, expected="1 or 2")
     lora = model_cfg.lora.rank > 0
     llm = nnx.LoRAParam if lora else nnx.Param
     if model_cfg.arch == "llava":

@@ -12,7 +12,7 @@ import pathlib
 
 import jax
 
-from emollm_jax.train.validate import TrainConfigError
+from emollm_jax.config.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,17 @@ class StepProfiler:
         self.start = int(profile_cfg.start_step)
         self.stop = self.start + int(profile_cfg.num_steps)
         if profile_cfg.num_steps < 0:
-            raise TrainConfigError(
-                f"config.train.profile.num_steps: must be 0 (off) or positive, got "
-                f"{profile_cfg.num_steps}"
+            raise ConfigError(
+                "train.profile.num_steps",
+                value=profile_cfg.num_steps,
+                expected="0 (off) or positive",
             )
         if profile_cfg.num_steps and self.start < 1:
-            raise TrainConfigError(
-                f"config.train.profile.start_step: steps count from 1, got {self.start}"
+            raise ConfigError(
+                "train.profile.start_step",
+                f"steps count from 1, got {self.start}",
+                value=self.start,
+                expected=">= 1",
             )
         self.log_dir = pathlib.Path(workdir) / "tensorboard"
         self.active = False

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
 from emollm_jax.models.config import FORWARD_ONLY  # fields that shape no stored array
-from emollm_jax.train.validate import TrainConfigError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,12 @@ TRAIN_FIELDS = ("stage", "train_vision")  # they decide the optimizer state's st
 ABANDONED = "abandoned_checkpoints"
 
 
-class ResumeError(TrainConfigError):
-    """The run's checkpoints cannot be resumed with this config (or cannot be read)."""
+class ResumeError(ValueError):
+    """The run's checkpoints cannot be resumed with this config (or cannot be read).
+
+    Not a ``ConfigError``: it is about the run folder (its message names the checkpoint, and
+    every field that differs, or the file that cannot be read); ``python -m emollm_jax.train``
+    still reports it as a user error (exit status 2)."""
 
 
 def _flat(tree, prefix: str = "") -> dict:

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 from jax.sharding import Mesh
 
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.config import ModelConfig
 from emollm_jax.sharding.mesh import batch_axes, batch_ways
 from emollm_jax.sharding.strategies import Rules
 
 
-class TrainConfigError(ValueError):
-    pass
-
-
 def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:
     t = config.train
     if t.steps <= 0:
-        raise TrainConfigError(f"config.train.steps: must be positive, got {t.steps}")
+        raise ConfigError("train.steps", value=t.steps, expected="positive")
     if t.grad_accum_steps <= 0:
-        raise TrainConfigError(
-            f"config.train.grad_accum_steps: must be positive, got {t.grad_accum_steps}"
-        )
+        raise ConfigError("train.grad_accum_steps", value=t.grad_accum_steps, expected="positive")
     if t.get("loss_chunk", 0) < 0:
-        raise TrainConfigError(
-            f"config.train.loss_chunk: must be >= 0 (0: no chunking), got {t.loss_chunk}"
-        )
+        raise ConfigError("train.loss_chunk", value=t.loss_chunk, expected=">= 0 (0: no chunking)")
     tensor = mesh.shape["tensor"]
     if tensor > 1:
         checks = []
@@ -38,16 +31,22 @@ def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:
             checks.append(("model.vision.num_heads", model_cfg.vision.num_heads))
         for field, heads in checks:
             if heads % tensor:
-                raise TrainConfigError(
-                    f"config.{field}={heads} is not divisible by the tensor axis "
-                    f"(config.mesh.shape.tensor={tensor})"
+                raise ConfigError(
+                    field,
+                    f"{heads} is not divisible by the tensor axis "
+                    f"(config.mesh.shape.tensor={tensor})",
+                    value=heads,
+                    expected=f"a multiple of {tensor}",
                 )
     axes = batch_axes(rules, mesh)
     data_ways = batch_ways(rules, mesh)
     per_step = config.data.batch_size
     if per_step % (data_ways * t.grad_accum_steps):
-        raise TrainConfigError(
-            f"config.data.batch_size={per_step} is not divisible by the batch axes "
+        raise ConfigError(
+            "data.batch_size",
+            f"{per_step} is not divisible by the batch axes "
             f"({' x '.join(axes) or 'none'} = {data_ways}) x train.grad_accum_steps "
-            f"({t.grad_accum_steps}) = {data_ways * t.grad_accum_steps}"
+            f"({t.grad_accum_steps}) = {data_ways * t.grad_accum_steps}",
+            value=per_step,
+            expected=f"a multiple of {data_ways * t.grad_accum_steps}",
         )

@@ -4,9 +4,9 @@ files exist under the workdir after a short run."""
 import pytest
 from ml_collections import config_dict
 
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.train import profile
 from emollm_jax.train.loop import Trainer
-from emollm_jax.train.validate import TrainConfigError
 from tests.train.helpers import train_config
 
 
@@ -38,9 +38,9 @@ def test_resumed_past_the_start_traces_nothing_and_off_is_off(monkeypatch, tmp_p
 
 
 def test_bad_values_are_named(tmp_path):
-    with pytest.raises(TrainConfigError, match="config.train.profile.num_steps"):
+    with pytest.raises(ConfigError, match="config.train.profile.num_steps"):
         profile.StepProfiler(_cfg(3, -1), tmp_path)
-    with pytest.raises(TrainConfigError, match="config.train.profile.start_step"):
+    with pytest.raises(ConfigError, match="config.train.profile.start_step"):
         profile.StepProfiler(_cfg(0, 2), tmp_path)
 
 

@@ -13,16 +13,10 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
 from emollm_jax.export.hf_emollm.configuration_emollm import EmoLLMConfig
 from emollm_jax.export.hf_emollm.modeling_emollm import EmoLLMForConditionalGeneration
 
-# The files an export carries, and the auto_map entries that point at them.
-CODE_FILES = ("configuration_emollm.py", "modeling_emollm.py")
-AUTO_MAP = {
-    "AutoConfig": "configuration_emollm.EmoLLMConfig",
-    "AutoModel": "modeling_emollm.EmoLLMForConditionalGeneration",
-    "AutoModelForImageTextToText": "modeling_emollm.EmoLLMForConditionalGeneration",
-}
+# The files an export carries and its config.json's auto_map: emollm_jax/convert/emollm_layout.py.
 
 AutoConfig.register(EmoLLMConfig.model_type, EmoLLMConfig, exist_ok=True)
 AutoModel.register(EmoLLMConfig, EmoLLMForConditionalGeneration, exist_ok=True)
 AutoModelForImageTextToText.register(EmoLLMConfig, EmoLLMForConditionalGeneration, exist_ok=True)
 
-__all__ = ["AUTO_MAP", "CODE_FILES", "EmoLLMConfig", "EmoLLMForConditionalGeneration"]
+__all__ = ["EmoLLMConfig", "EmoLLMForConditionalGeneration"]

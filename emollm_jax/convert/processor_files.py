@@ -14,12 +14,13 @@ import json
 import pathlib
 import shutil
 
+from emollm_jax.convert.emollm_layout import CODE_DIR
 from emollm_jax.data import chat_templates
 from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.visual_tokens import perspective_tokens, tokens_per_frame
 
 PROCESSOR_FILE = "processing_emollm.py"
-_CODE = pathlib.Path(__file__).with_name("hf_emollm") / PROCESSOR_FILE
+_CODE = CODE_DIR / PROCESSOR_FILE
 
 
 def _video_counts(cfg: ModelConfig) -> tuple[str, int, int]:
