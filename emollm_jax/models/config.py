@@ -331,7 +331,7 @@ class ModelConfig:
 
     @property
     def has_text(self) -> bool:
-        return self.arch in ("llava", "llama", "qwen2")
+        return self.arch == "llava" or self.arch in TEXT_FAMILIES
 
     def __post_init__(self):
         """Each part checked itself; here the fields of the whole and the checks across parts."""
