@@ -65,9 +65,7 @@ def load_model(
     restored = ckpts.restore(step, params=params_target(abstract_state, mesh, rules))
     state = abstract_state
     nnx.replace_by_pure_dict(state, restored["params"])
-    model = nnx.merge(graphdef, state)
-    model.config = cfg
-    return model
+    return nnx.merge(graphdef, state)
 
 
 __all__ = ["load_model", "model_config_from", "params_target"]

@@ -28,7 +28,7 @@ from typing import Any
 import transformers
 
 from emollm_jax.convert import hf_config
-from emollm_jax.models.config import ModelConfig, ProjectorConfig, validate
+from emollm_jax.models.config import ModelConfig, ProjectorConfig
 
 # The PyTorch package whose files an export carries (read as files: importing it needs torch).
 CODE_DIR = pathlib.Path(__file__).parents[1] / "export" / "hf_emollm"
@@ -114,9 +114,7 @@ def from_hf(path: str | os.PathLike, **overrides: Any) -> ModelConfig:
     cfg = hf_config.from_hf(llava, **overrides)
     fields = {name: p[name] for name in _PROJECTOR_FIELDS}
     fields.update(perspectives=tuple(p["perspectives"]), depth_layers=tuple(p["depth_layers"]))
-    return validate(
-        dataclasses.replace(cfg, projector=ProjectorConfig(type="multi_perspective", **fields))
-    )
+    return dataclasses.replace(cfg, projector=ProjectorConfig(type="multi_perspective", **fields))
 
 
 def write_code(folder: str | os.PathLike) -> list[str]:

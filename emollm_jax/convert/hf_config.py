@@ -27,7 +27,6 @@ from emollm_jax.models.config import (
     RopeScaling,
     TextConfig,
     VisionConfig,
-    validate,
 )
 
 ARCHITECTURES = {
@@ -206,7 +205,7 @@ def from_hf(hf_config: transformers.PretrainedConfig, **overrides: Any) -> Model
     else:
         fields.update(text=None, projector=None, vision=_vision(hf_config))
     fields.update(overrides)
-    return validate(ModelConfig(**fields))
+    return ModelConfig(**fields)
 
 
 def _text_fields(t: TextConfig) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def load_hf(
     into their shardings (``rules`` picks them), one tensor at a time.
     """
     ckpt = open_hf(path, **overrides)
-    cfg, source, names, params = ckpt.cfg, ckpt.source, ckpt.names, ckpt.params
+    source, names, params = ckpt.source, ckpt.names, ckpt.params
     graphdef, abstract_state, expected = ckpt.graphdef, ckpt.abstract_state, ckpt.expected
     original = ckpt.original
 
@@ -182,7 +182,6 @@ def load_hf(
         ]
     )
     model = nnx.merge(graphdef, state)
-    model.config = cfg
     model.hf_config = json.dumps(original, sort_keys=True)
     return model
 

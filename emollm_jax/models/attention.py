@@ -25,6 +25,7 @@ instead of NaN; its output is never used.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -33,12 +34,16 @@ from jax.ad_checkpoint import checkpoint_name
 
 from emollm_jax.models import rope
 from emollm_jax.models.attention_mask import AttentionMask
-from emollm_jax.models.config import ConfigError, LoraConfig, ModelConfig
+from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.layers import Dense, lora_kwargs
 from emollm_jax.models.splash_attention import splash_attention
 from emollm_jax.sharding.context import active, constrain
 
+if TYPE_CHECKING:
+    from emollm_jax.models.config import LoraConfig, ModelConfig
+
 _MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)
+# The implementations ``attend`` dispatches to; "auto" picks one of them by platform.
 KINDS = ("xla", "splash", "cudnn", "auto")
 # Checkpoint names of what the "attention" remat policy saves (models/stack.py).
 SAVED_NAMES = ("attention_q", "attention_k", "attention_v", "attention_out")

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 from flax import nnx
 from jax.sharding import Mesh
 
 from emollm_jax.models.clip_vision import CLIPVision
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.decoder import DecoderLM
 from emollm_jax.models.llava import Llava
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig
+
+# config.model.arch -> the model that computes it (each sets its own ``config``).
+ARCHS = {"llava": Llava, "llama": DecoderLM, "qwen2": DecoderLM, "clip_vision": CLIPVision}
+
 
 def construct(cfg: ModelConfig, seed: int = 0) -> nnx.Module:
     """Run the model's constructors (eagerly: slow; call under ``jax.jit`` or ``eval_shape``)."""
     # A separate stream for adapters: switching LoRA on leaves the base weights as they were.
-    rngs = nnx.Rngs(params=seed, lora=seed + 1)
-    if cfg.arch == "llava":
-        model = Llava(cfg, rngs=rngs)
-    elif cfg.arch in ("llama", "qwen2"):
-        model = DecoderLM(cfg, rngs=rngs)
-    elif cfg.arch == "clip_vision":
-        model = CLIPVision(cfg, rngs=rngs)
-    else:
-        raise ValueError(f"config.model.arch: unknown architecture {cfg.arch!r}")
-    model.config = cfg
-    return model
+    return ARCHS[cfg.arch](cfg, rngs=nnx.Rngs(params=seed, lora=seed + 1))
 
 
 def abstract_model(cfg: ModelConfig) -> nnx.Module:
@@ -47,6 +44,4 @@ def build_model(
     graphdef, abstract_state = nnx.split(abstract_model(cfg))
     shardings = None if mesh is None else state_shardings(abstract_state, mesh, rules)
     state = jax.jit(lambda: nnx.state(construct(cfg, seed)), out_shardings=shardings)()
-    model = nnx.merge(graphdef, state)
-    model.config = cfg
-    return model
+    return nnx.merge(graphdef, state)

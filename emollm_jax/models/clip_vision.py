@@ -7,6 +7,8 @@ a post-LayerNorm applied to the class token only (the pooled output).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -14,9 +16,11 @@ from flax import nnx
 from emollm_jax.models import stack
 from emollm_jax.models.attention import Attention, AttentionSettings
 from emollm_jax.models.attention_mask import AttentionMask
-from emollm_jax.models.config import ModelConfig, VisionConfig
 from emollm_jax.models.layers import ACTIVATIONS, Dense, LayerNorm, normal_init, param
 from emollm_jax.sharding.context import constrain
+
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig, VisionConfig
 
 _ACT = ("batch", "length", "act_embed")
 _BIDIRECTIONAL = AttentionMask(causal=False)  # every patch sees every patch
@@ -83,6 +87,7 @@ class CLIPVision(nnx.Module):
 
     def __init__(self, model_cfg: ModelConfig, *, rngs: nnx.Rngs):
         cfg = model_cfg.vision
+        self.config = model_cfg
         self.cfg = cfg
         self.scan_layers = model_cfg.scan_layers
         self.remat = model_cfg.remat

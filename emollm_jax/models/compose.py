@@ -20,14 +20,18 @@ are (load them with the same ``mesh`` and ``rules``), so no full second copy is 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 from flax import nnx
 from jax.sharding import Mesh
 
 from emollm_jax.models.build import abstract_model, construct
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
+
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig
 
 
 def _shapes(state) -> dict:
@@ -91,6 +95,4 @@ def compose(
     values = dict(nnx.to_flat_state(new))
     for prefix, part in given.items():
         values.update({prefix + p: v for p, v in nnx.to_flat_state(part)})
-    model = nnx.merge(graphdef, nnx.from_flat_state([(p, values[p]) for p, _ in flat]))
-    model.config = cfg
-    return model
+    return nnx.merge(graphdef, nnx.from_flat_state([(p, values[p]) for p, _ in flat]))

@@ -1,35 +1,56 @@
 """Model configuration: frozen, hashable dataclasses built from an ml_collections config.
 
 The dataclasses are the single source of truth for shapes; they are static under ``jax.jit``.
-``from_config_dict`` validates a ``config.model`` ConfigDict and names the bad field in its
-error (``config.model.text.num_kv_heads: ...``). Hugging Face ``config.json`` files map to and
-from these classes in ``emollm_jax/convert/hf_config.py``.
+Each checks itself on construction (``__post_init__``), so direct construction and
+``dataclasses.replace`` cannot skip validation; checks that span parts live in
+``ModelConfig``. A bad value raises ``ConfigError`` naming the field
+(``config.model.text.num_kv_heads: ...``). Values that name an implementation (architecture,
+activation, remat policy, attention kernel, projector, perspective) are checked against the
+registry that implements them. ``from_config_dict`` builds a ``ModelConfig`` from a
+``config.model`` ConfigDict; Hugging Face ``config.json`` files map to and from these classes
+in ``emollm_jax/convert/hf_config.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax.numpy as jnp
 
 from emollm_jax.config.errors import ConfigError
+from emollm_jax.models.attention import KINDS as ATTENTION_KINDS
+from emollm_jax.models.build import ARCHS
+from emollm_jax.models.decoder import DecoderLM
+from emollm_jax.models.layers import ACTIVATIONS
+from emollm_jax.models.llava import PROJECTORS
+from emollm_jax.models.perspectives import PERSPECTIVE_MODULES
+from emollm_jax.models.stack import REMAT_POLICIES
 
-ARCHS = ("llava", "llama", "qwen2", "clip_vision")
-TEXT_FAMILIES = ("llama", "qwen2")
+# The text architectures are the decoder's families (the LLM inside a LLaVA is one of them).
+TEXT_FAMILIES = tuple(arch for arch, model in ARCHS.items() if model is DecoderLM)
 SELECT_STRATEGIES = ("default", "full")
 DTYPES = ("float32", "bfloat16", "float16")
-VISION_ACTS = ("quick_gelu", "gelu", "gelu_pytorch_tanh")
-PROJECTOR_ACTS = ("gelu", "gelu_pytorch_tanh", "quick_gelu", "silu", "relu")
-REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "attention")
-ATTENTION_KINDS = ("xla", "splash", "cudnn", "auto")
 # ModelConfig fields that choose how the forward pass runs and shape no parameter.
 ATTENTION_FIELDS = ("attention", "attention_interpret", "attention_block_q", "attention_block_kv")
 FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELDS)
-PROJECTOR_TYPES = ("mlp", "multi_perspective")
-PERSPECTIVES = ("patch", "depth", "relation", "global")
+PERSPECTIVES = tuple(PERSPECTIVE_MODULES)  # the fixed order of their token sets
 VIDEO_MODES = ("frames", "pooled")
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+def _one_of(field: str, value: Any, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(field, f"{value!r} is not one of {allowed}")
+
+
+def _positive(cfg, prefix: str, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{prefix}.{name}", f"must be positive, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +62,13 @@ class RopeScaling:
     low_freq_factor: float = 1.0
     high_freq_factor: float = 4.0
     original_max_position_embeddings: int = 8192
+
+    def __post_init__(self):
+        if self.rope_type != "llama3":
+            raise ConfigError(
+                "model.text.rope_scaling.rope_type",
+                f"{self.rope_type!r} is not supported (only 'llama3')",
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +87,36 @@ class VisionConfig:
     # CLIP preprocessing (the data pipeline normalises with these).
     image_mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073)
     image_std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)
+
+    def __post_init__(self):
+        prefix = "model.vision"
+        _positive(
+            self,
+            prefix,
+            "hidden_size",
+            "intermediate_size",
+            "num_layers",
+            "num_heads",
+            "image_size",
+            "patch_size",
+            "num_channels",
+        )
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"{prefix}.num_heads",
+                f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}",
+            )
+        if self.image_size % self.patch_size:
+            raise ConfigError(
+                f"{prefix}.patch_size",
+                f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}",
+            )
+        _one_of(f"{prefix}.hidden_act", self.hidden_act, ACTIVATIONS)
+        for name in ("image_mean", "image_std"):
+            if len(getattr(self, name)) != self.num_channels:
+                raise ConfigError(
+                    f"{prefix}.{name}", f"needs {self.num_channels} values (one per channel)"
+                )
 
     @property
     def head_dim(self) -> int:
@@ -96,6 +154,37 @@ class TextConfig:
     bos_token_id: int | None = 1
     eos_token_id: int | tuple[int, ...] | None = 2
     pad_token_id: int | None = None
+
+    def __post_init__(self):
+        prefix = "model.text"
+        _one_of(f"{prefix}.family", self.family, TEXT_FAMILIES)
+        _positive(
+            self,
+            prefix,
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_layers",
+            "num_heads",
+            "num_kv_heads",
+            "head_dim",
+            "rope_theta",
+        )
+        if self.num_heads % self.num_kv_heads:
+            raise ConfigError(
+                f"{prefix}.num_kv_heads",
+                f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}",
+            )
+        if self.head_dim is None and self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"{prefix}.head_dim",
+                f"not set and hidden_size {self.hidden_size} is not divisible by num_heads "
+                f"{self.num_heads}",
+            )
+        if self.resolved_head_dim % 2:
+            raise ConfigError(
+                f"{prefix}.head_dim", f"must be even for RoPE, got {self.resolved_head_dim}"
+            )
 
     @property
     def resolved_head_dim(self) -> int:
@@ -149,8 +238,29 @@ class ProjectorConfig:
         """The enabled perspectives in output order."""
         return tuple(name for name in PERSPECTIVES if name in self.perspectives)
 
-
-LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+    def __post_init__(self):
+        """The checks that need no other part (``ModelConfig`` checks against the vision
+        tower's grid and depth)."""
+        prefix = "model.projector"
+        _one_of(f"{prefix}.hidden_act", self.hidden_act, ACTIVATIONS)
+        _one_of(f"{prefix}.type", self.type, PROJECTORS)
+        _one_of(f"{prefix}.video", self.video, VIDEO_MODES)
+        if self.type == "mlp":
+            if self.video != "frames":
+                raise ConfigError(f"{prefix}.video", "the 'mlp' projector only supports 'frames'")
+            return
+        for name in ("perspectives", "depth_layers"):
+            if not isinstance(getattr(self, name), tuple):
+                raise ConfigError(f"{prefix}.{name}", f"expected a tuple, got {getattr(self, name)!r}")
+        names = self.perspectives
+        if not names:
+            raise ConfigError(f"{prefix}.perspectives", "enable at least one perspective")
+        for name in names:
+            _one_of(f"{prefix}.perspectives", name, PERSPECTIVES)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{prefix}.perspectives", f"{names} names a perspective twice")
+        _positive(self, prefix, "patch_pool", "depth_pool", "relation_pool", "relation_rounds")
+        _positive(self, prefix, "relation_k", "global_queries")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +274,13 @@ class LoraConfig:
     rank: int = 0
     alpha: float = 16.0
     targets: tuple[str, ...] = LORA_TARGETS
+
+    def __post_init__(self):
+        if self.rank < 0:
+            raise ConfigError("model.lora.rank", f"must be >= 0, got {self.rank}")
+        bad = sorted(set(self.targets) - set(LORA_TARGETS))
+        if bad:
+            raise ConfigError("model.lora.targets", f"{bad[0]!r} is not one of {LORA_TARGETS}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,15 +327,74 @@ class ModelConfig:
 
     @property
     def has_text(self) -> bool:
-        return self.arch in ("llava", "llama", "qwen2")
+        return self.arch == "llava" or self.arch in TEXT_FAMILIES
+
+    def __post_init__(self):
+        """Each part checked itself; here the fields of the whole and the checks across parts."""
+        _one_of("model.arch", self.arch, ARCHS)
+        for name in ("param_dtype", "dtype"):
+            _one_of(f"model.{name}", getattr(self, name), DTYPES)
+        _one_of("model.remat", self.remat, REMAT_POLICIES)
+        _one_of("model.attention", self.attention, ATTENTION_KINDS)
+        for name in ("attention_block_q", "attention_block_kv"):
+            size = getattr(self, name)
+            if size <= 0 or size % 128:
+                raise ConfigError(f"model.{name}", f"must be a positive multiple of 128, got {size}")
+        if self.has_vision and self.vision is None:
+            raise ConfigError("model.vision", f"arch {self.arch!r} needs a vision config")
+        if self.has_text and self.text is None:
+            raise ConfigError("model.text", f"arch {self.arch!r} needs a text config")
+        if self.arch == "llava":
+            self._check_llava()
+
+    def _check_llava(self) -> None:
+        if self.projector is None:
+            raise ConfigError("model.projector", "arch 'llava' needs a projector config")
+        if self.projector.type == "multi_perspective":
+            self._check_perspectives()
+        if not 0 <= self.image_token_id < self.text.vocab_size:
+            raise ConfigError(
+                "model.image_token_id",
+                f"{self.image_token_id} is outside the vocabulary [0, {self.text.vocab_size})",
+            )
+        n = self.vision.num_layers
+        for layer in self.feature_layers:
+            if not -(n + 1) <= layer <= n:
+                raise ConfigError(
+                    "model.vision_feature_layer",
+                    f"{layer} is outside [-{n + 1}, {n}] for {n} vision layers",
+                )
+        _one_of(
+            "model.vision_feature_select_strategy",
+            self.vision_feature_select_strategy,
+            SELECT_STRATEGIES,
+        )
+
+    def _check_perspectives(self) -> None:
+        """The multi-perspective projector against the vision tower's patch grid and depth."""
+        p, prefix = self.projector, "model.projector"
+        grid = self.vision.image_size // self.vision.patch_size
+        for name in ("patch_pool", "depth_pool", "relation_pool"):
+            if grid % getattr(p, name):
+                raise ConfigError(
+                    f"{prefix}.{name}", f"{getattr(p, name)} does not divide the {grid}x{grid} grid"
+                )
+        nodes = (grid // p.relation_pool) ** 2
+        if "relation" in p.perspectives and p.relation_k >= nodes:
+            raise ConfigError(f"{prefix}.relation_k", f"{p.relation_k} must be below the {nodes} nodes")
+        n = self.vision.num_layers
+        for layer in p.depth_layers:
+            if isinstance(layer, bool) or not isinstance(layer, int) or not -(n + 1) <= layer <= n:
+                raise ConfigError(
+                    f"{prefix}.depth_layers", f"{layer!r} is outside [-{n + 1}, {n}] ({n} layers)"
+                )
+        if len({layer % (n + 1) for layer in p.depth_layers}) != len(p.depth_layers):
+            raise ConfigError(f"{prefix}.depth_layers", f"{p.depth_layers} names a layer twice")
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation and construction from a ConfigDict
+# Construction from a ConfigDict
 # ---------------------------------------------------------------------------------------------
-
-
-_fail = ConfigError  # ConfigError(field, problem): the message reads "config.<field>: <problem>"
 
 
 def _plain(value: Any) -> Any:
@@ -238,7 +414,7 @@ def _build(cls, values: Mapping[str, Any] | None, prefix: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise _fail(f"{prefix}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(names))})")
+        raise ConfigError(f"{prefix}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(names))})")
     for f in dataclasses.fields(cls):
         if f.name not in values:
             continue
@@ -247,191 +423,25 @@ def _build(cls, values: Mapping[str, Any] | None, prefix: str):
             continue  # an optional field left unset
         default = f.default if f.default is not dataclasses.MISSING else None
         if isinstance(default, bool) and not isinstance(v, bool):
-            raise _fail(f"{prefix}.{f.name}", f"expected a bool, got {v!r}")
+            raise ConfigError(f"{prefix}.{f.name}", f"expected a bool, got {v!r}")
         if (
             isinstance(default, int)
             and not isinstance(default, bool)
             and (isinstance(v, bool) or not isinstance(v, int))
         ):
-            raise _fail(f"{prefix}.{f.name}", f"expected an int, got {v!r}")
+            raise ConfigError(f"{prefix}.{f.name}", f"expected an int, got {v!r}")
         if isinstance(default, float) and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise _fail(f"{prefix}.{f.name}", f"expected a number, got {v!r}")
+            raise ConfigError(f"{prefix}.{f.name}", f"expected a number, got {v!r}")
         if isinstance(default, float):
             values[f.name] = float(v)
     return cls(**values)
 
 
-def _positive(cfg, prefix: str, *names: str) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if value is not None and value <= 0:
-            raise _fail(f"{prefix}.{name}", f"must be positive, got {value}")
-
-
-def _validate_projector(cfg: ModelConfig) -> None:
-    p, prefix = cfg.projector, "model.projector"
-    if p.type not in PROJECTOR_TYPES:
-        raise _fail(f"{prefix}.type", f"{p.type!r} is not one of {PROJECTOR_TYPES}")
-    if p.video not in VIDEO_MODES:
-        raise _fail(f"{prefix}.video", f"{p.video!r} is not one of {VIDEO_MODES}")
-    if p.type == "mlp":
-        if p.video != "frames":
-            raise _fail(f"{prefix}.video", "the 'mlp' projector only supports 'frames'")
-        return
-    for name in ("perspectives", "depth_layers"):
-        if not isinstance(getattr(p, name), tuple):
-            raise _fail(f"{prefix}.{name}", f"expected a tuple, got {getattr(p, name)!r}")
-    names = p.perspectives
-    if not names:
-        raise _fail(f"{prefix}.perspectives", "enable at least one perspective")
-    for name in names:
-        if name not in PERSPECTIVES:
-            raise _fail(f"{prefix}.perspectives", f"{name!r} is not one of {PERSPECTIVES}")
-    if len(set(names)) != len(names):
-        raise _fail(f"{prefix}.perspectives", f"{names} names a perspective twice")
-    _positive(p, prefix, "patch_pool", "depth_pool", "relation_pool", "relation_rounds")
-    _positive(p, prefix, "relation_k", "global_queries")
-    grid = cfg.vision.image_size // cfg.vision.patch_size
-    for name in ("patch_pool", "depth_pool", "relation_pool"):
-        if grid % getattr(p, name):
-            raise _fail(
-                f"{prefix}.{name}", f"{getattr(p, name)} does not divide the {grid}x{grid} grid"
-            )
-    nodes = (grid // p.relation_pool) ** 2
-    if "relation" in names and p.relation_k >= nodes:
-        raise _fail(f"{prefix}.relation_k", f"{p.relation_k} must be below the {nodes} nodes")
-    n = cfg.vision.num_layers
-    for layer in p.depth_layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not -(n + 1) <= layer <= n:
-            raise _fail(
-                f"{prefix}.depth_layers", f"{layer!r} is outside [-{n + 1}, {n}] ({n} layers)"
-            )
-    if len({layer % (n + 1) for layer in p.depth_layers}) != len(p.depth_layers):
-        raise _fail(f"{prefix}.depth_layers", f"{p.depth_layers} names a layer twice")
-
-
-def validate(cfg: ModelConfig) -> ModelConfig:
-    """Check cross-field constraints; raise ConfigError naming the first bad field."""
-    if cfg.arch not in ARCHS:
-        raise _fail("model.arch", f"{cfg.arch!r} is not one of {ARCHS}")
-    for name in ("param_dtype", "dtype"):
-        if getattr(cfg, name) not in DTYPES:
-            raise _fail(f"model.{name}", f"{getattr(cfg, name)!r} is not one of {DTYPES}")
-    if cfg.remat not in REMAT_POLICIES:
-        raise _fail("model.remat", f"{cfg.remat!r} is not one of {REMAT_POLICIES}")
-    if cfg.attention not in ATTENTION_KINDS:
-        raise _fail("model.attention", f"{cfg.attention!r} is not one of {ATTENTION_KINDS}")
-    for name in ("attention_block_q", "attention_block_kv"):
-        size = getattr(cfg, name)
-        if size <= 0 or size % 128:
-            raise _fail(f"model.{name}", f"must be a positive multiple of 128, got {size}")
-    if cfg.has_vision:
-        v = cfg.vision
-        if v is None:
-            raise _fail("model.vision", f"arch {cfg.arch!r} needs a vision config")
-        _positive(
-            v,
-            "model.vision",
-            "hidden_size",
-            "intermediate_size",
-            "num_layers",
-            "num_heads",
-            "image_size",
-            "patch_size",
-            "num_channels",
-        )
-        if v.hidden_size % v.num_heads:
-            raise _fail(
-                "model.vision.num_heads",
-                f"hidden_size {v.hidden_size} is not divisible by num_heads {v.num_heads}",
-            )
-        if v.image_size % v.patch_size:
-            raise _fail(
-                "model.vision.patch_size",
-                f"image_size {v.image_size} is not divisible by patch_size {v.patch_size}",
-            )
-        if v.hidden_act not in VISION_ACTS:
-            raise _fail("model.vision.hidden_act", f"{v.hidden_act!r} is not one of {VISION_ACTS}")
-        for name in ("image_mean", "image_std"):
-            if len(getattr(v, name)) != v.num_channels:
-                raise _fail(
-                    f"model.vision.{name}", f"needs {v.num_channels} values (one per channel)"
-                )
-    if cfg.has_text:
-        t = cfg.text
-        if t is None:
-            raise _fail("model.text", f"arch {cfg.arch!r} needs a text config")
-        if t.family not in TEXT_FAMILIES:
-            raise _fail("model.text.family", f"{t.family!r} is not one of {TEXT_FAMILIES}")
-        _positive(
-            t,
-            "model.text",
-            "vocab_size",
-            "hidden_size",
-            "intermediate_size",
-            "num_layers",
-            "num_heads",
-            "num_kv_heads",
-            "head_dim",
-            "rope_theta",
-        )
-        if t.num_heads % t.num_kv_heads:
-            raise _fail(
-                "model.text.num_kv_heads",
-                f"num_heads {t.num_heads} is not divisible by num_kv_heads {t.num_kv_heads}",
-            )
-        if t.head_dim is None and t.hidden_size % t.num_heads:
-            raise _fail(
-                "model.text.head_dim",
-                f"not set and hidden_size {t.hidden_size} is not divisible by num_heads "
-                f"{t.num_heads}",
-            )
-        if t.resolved_head_dim % 2:
-            raise _fail("model.text.head_dim", f"must be even for RoPE, got {t.resolved_head_dim}")
-        if t.rope_scaling is not None and t.rope_scaling.rope_type != "llama3":
-            raise _fail(
-                "model.text.rope_scaling.rope_type",
-                f"{t.rope_scaling.rope_type!r} is not supported (only 'llama3')",
-            )
-    if cfg.lora.rank < 0:
-        raise _fail("model.lora.rank", f"must be >= 0, got {cfg.lora.rank}")
-    bad = sorted(set(cfg.lora.targets) - set(LORA_TARGETS))
-    if bad:
-        raise _fail("model.lora.targets", f"{bad[0]!r} is not one of {LORA_TARGETS}")
-    if cfg.arch == "llava":
-        p = cfg.projector
-        if p is None:
-            raise _fail("model.projector", "arch 'llava' needs a projector config")
-        if p.hidden_act not in PROJECTOR_ACTS:
-            raise _fail(
-                "model.projector.hidden_act", f"{p.hidden_act!r} is not one of {PROJECTOR_ACTS}"
-            )
-        _validate_projector(cfg)
-        if not 0 <= cfg.image_token_id < cfg.text.vocab_size:
-            raise _fail(
-                "model.image_token_id",
-                f"{cfg.image_token_id} is outside the vocabulary [0, {cfg.text.vocab_size})",
-            )
-        n = cfg.vision.num_layers
-        for layer in cfg.feature_layers:
-            if not -(n + 1) <= layer <= n:
-                raise _fail(
-                    "model.vision_feature_layer",
-                    f"{layer} is outside [-{n + 1}, {n}] for {n} vision layers",
-                )
-        if cfg.vision_feature_select_strategy not in SELECT_STRATEGIES:
-            raise _fail(
-                "model.vision_feature_select_strategy",
-                f"{cfg.vision_feature_select_strategy!r} is not one of {SELECT_STRATEGIES}",
-            )
-    return cfg
-
-
 def from_config_dict(model_cd: Any) -> ModelConfig:
-    """Build and validate a ModelConfig from ``config.model`` (a ConfigDict or a dict)."""
+    """A ModelConfig (checked as it is built) from ``config.model`` (a ConfigDict or a dict)."""
     values = _plain(model_cd)
     if not isinstance(values, dict):
-        raise _fail("model", f"expected a mapping, got {type(values).__name__}")
+        raise ConfigError("model", f"expected a mapping, got {type(values).__name__}")
     sub = {}
     for name, cls in (
         ("vision", VisionConfig),
@@ -454,7 +464,7 @@ def from_config_dict(model_cd: Any) -> ModelConfig:
         values.pop("lora", None)
     if isinstance(values.get("vision_feature_layer"), list):
         values["vision_feature_layer"] = tuple(values["vision_feature_layer"])
-    return validate(_build(ModelConfig, values, "model"))
+    return _build(ModelConfig, values, "model")
 
 
 def to_dict(cfg: ModelConfig) -> dict[str, Any]:

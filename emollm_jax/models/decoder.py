@@ -7,7 +7,7 @@ causal attention, tied or untied output embeddings, and a functional KV cache
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +16,11 @@ from flax import nnx
 from emollm_jax.models import rope, stack
 from emollm_jax.models.attention import Attention, AttentionSettings
 from emollm_jax.models.attention_mask import cache_mask, self_attention_mask
-from emollm_jax.models.config import ModelConfig, TextConfig
 from emollm_jax.models.layers import Dense, Embed, RMSNorm, lora_kwargs
 from emollm_jax.sharding.context import constrain
+
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig, TextConfig
 
 _ACT = ("batch", "length", "act_embed")
 
@@ -100,6 +102,7 @@ class DecoderLM(nnx.Module):
 
     def __init__(self, model_cfg: ModelConfig, *, rngs: nnx.Rngs):
         cfg = model_cfg.text
+        self.config = model_cfg
         self.cfg = cfg
         self.scan_layers = model_cfg.scan_layers
         self.remat = model_cfg.remat

@@ -18,14 +18,23 @@ the hidden states of every ViT layer it needs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from emollm_jax.models.clip_vision import CLIPVision
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.decoder import Cache, DecoderLM
-from emollm_jax.models.projector import build_projector, select_features
+from emollm_jax.models.projector import LlavaProjector
+from emollm_jax.models.projector_multi import MultiPerspectiveProjector
+from emollm_jax.models.visual_features import select_features
+
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig
+
+# config.model.projector.type -> the projector (every one offers the interface of projector.py).
+PROJECTORS = {"mlp": LlavaProjector, "multi_perspective": MultiPerspectiveProjector}
 
 
 def merge_visual_tokens(
@@ -42,7 +51,7 @@ class Llava(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.config = cfg
         self.vision_tower = CLIPVision(cfg, rngs=rngs)
-        self.projector = build_projector(cfg, rngs)
+        self.projector = PROJECTORS[cfg.projector.type](cfg, rngs=rngs)
         self.language_model = DecoderLM(cfg, rngs=rngs)
 
     def vision_states(self, pixel_values: jax.Array) -> jax.Array:

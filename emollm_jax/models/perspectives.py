@@ -19,35 +19,26 @@ tower's hidden states ``[1 + layers, N, 1 + patches, D_vision]`` to ``[N, tokens
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from emollm_jax.models.attention import Attention, xla_attention
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.layers import ACTIVATIONS, Dense, LayerNorm, normal_init, param, zeros_init
-from emollm_jax.models.projector import MLPProjector, feature_layer_indices, select_features
+from emollm_jax.models.visual_features import (
+    MLPProjector,
+    feature_layer_indices,
+    feature_width,
+    patch_features,
+    pool_grid,
+    select_features,
+)
 from emollm_jax.models.visual_tokens import grid_side
 
-
-def pool_grid(x: jax.Array, side: int, pool: int) -> jax.Array:
-    """Average ``pool x pool`` patches: ``[N, side * side, D]`` -> ``[N, (side / pool)^2, D]``
-    (row-major, as the ViT orders patches)."""
-    if pool == 1:
-        return x
-    n, _, d = x.shape
-    s = side // pool
-    return x.reshape(n, s, pool, s, pool, d).mean(axis=(2, 4)).reshape(n, s * s, d)
-
-
-def patch_features(states: jax.Array, cfg: ModelConfig) -> jax.Array:
-    """The selected features of the patches only (no class token) ``[N, patches, D_in]``."""
-    features = select_features(states, cfg)
-    return features[:, 1:] if cfg.vision_feature_select_strategy == "full" else features
-
-
-def feature_width(cfg: ModelConfig) -> int:
-    return cfg.vision.hidden_size * len(cfg.feature_layers)
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig
 
 
 def _common(cfg: ModelConfig, rngs: nnx.Rngs) -> dict:
@@ -181,6 +172,7 @@ class GlobalPerspective(nnx.Module):
         return self.mlp(out)
 
 
+# Each perspective's module; the key order is the fixed order of their token sets.
 PERSPECTIVE_MODULES = {
     "patch": PatchPerspective,
     "depth": DepthPerspective,

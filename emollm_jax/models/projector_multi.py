@@ -18,16 +18,20 @@ too); tracing checks each perspective's output against them. With ``perspectives
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from emollm_jax.models import video
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.layers import param, zeros_init
 from emollm_jax.models.perspectives import PERSPECTIVE_MODULES
-from emollm_jax.models.projector import frames_as_rows
+from emollm_jax.models.visual_features import frames_as_rows
 from emollm_jax.models.visual_tokens import perspective_tokens
+
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig
 
 
 class MultiPerspectiveProjector(nnx.Module):

@@ -20,7 +20,10 @@ over the frames) plus ``T * global_queries``.
 
 from __future__ import annotations
 
-from emollm_jax.models.config import ModelConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emollm_jax.models.config import ModelConfig
 
 
 def grid_side(cfg: ModelConfig) -> int:

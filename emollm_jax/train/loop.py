@@ -272,9 +272,7 @@ class Trainer:
 
     def model(self) -> nnx.Module:
         """The current model (sharing the state's arrays)."""
-        model = nnx.merge(self.graphdef, self.state.trainable, self.state.frozen)
-        model.config = self.model_cfg
-        return model
+        return nnx.merge(self.graphdef, self.state.trainable, self.state.frozen)
 
     def train_step(self, batch: dict) -> dict:
         """One step on a per-process numpy batch; returns the step's metrics (on device)."""
