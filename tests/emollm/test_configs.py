@@ -93,6 +93,17 @@ def test_bad_config_argument_is_named(name, arg, message):
         load_config(name, arg)
 
 
+def test_the_tiny_configs_hold_the_main_jobs_recipe():
+    # python -m emollm_jax.main_job: grounding 1000 steps at 1e-3 (warmup 20), then 1500 at 1e-3
+    for c in (load_config("emollm_tiny"), load_config("emollm_tiny", "mp"), load_config()):
+        assert c.recipe.to_dict() == dict(
+            grounding_steps=1000, grounding_learning_rate=1e-3, grounding_warmup_steps=20
+        )
+        assert (c.train.steps, c.train.learning_rate, c.train.warmup_steps) == (1500, 1e-3, 20)
+        assert c.log.every_steps == 50
+    assert load_config("emollm_7b").recipe.grounding_steps == 0  # no grounding phase
+
+
 def test_answer_first_variants_differ_only_in_the_rationale_position():
     for base in ("emoprompt", "full"):
         first = load_config("emollm_tiny", f"{base}_answer_first")
