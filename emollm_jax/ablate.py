@@ -2,18 +2,19 @@
 
     python -m emollm_jax.ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
-        [--data data/mini_emobench] [--split test] [--grounding_steps 1000] \\
-        [--grounding_learning_rate 1e-3] [--config.train.steps=1500 ...]
+        [--data data/mini_emobench] [--split test] [--config.recipe.grounding_steps=1000] \\
+        [--config.train.steps=1500 ...]
 
 Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
 ``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the
 seed, into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
-arguments go to every run. A run whose evaluation results exist is skipped, and an
-interrupted one resumes from its checkpoints and stored predictions, so rerunning the command
-resumes the ablation. One progress line per run. Then ``OUT/results.json``, ``results.md`` and
-``ablation_<mode>.png`` (``emollm_jax.eval.ablation_report``): per evaluation mode, the mean
-and 95% t interval over seeds per sub-task and for the EmoBench mean, and each variant's paired
-difference from the first one. A failing run stops the command, naming its log.
+arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). A run
+whose evaluation results exist is skipped, and an interrupted one resumes from its checkpoints
+and stored predictions, so rerunning the command resumes the ablation. One progress line per
+run. Then ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
+(``emollm_jax.eval.ablation_report``): per evaluation mode, the mean and 95% t interval over
+seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
+first one. A failing run stops the command, naming its log.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--data", default="data/mini_emobench")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--grounding_steps", type=int, default=1000)
-    parser.add_argument("--grounding_learning_rate", type=float, default=1e-3)
     args, extra = parser.parse_known_args(argv)
     bad = [a for a in extra if not a.startswith("--config.")]
     if bad:
@@ -77,8 +76,6 @@ def job_command(args, extra: list[str], variant: str, seed: int) -> list[str]:
         f"--workdir={run_dir(Path(args.out), variant, seed)}",
         f"--data={args.data}",
         f"--split={args.split}",
-        f"--grounding_steps={args.grounding_steps}",
-        f"--grounding_learning_rate={args.grounding_learning_rate}",
         f"--config.seed={seed}",
         f"--config.data.seed={seed}",
         *extra,
@@ -125,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
-    meta |= {"grounding_steps": args.grounding_steps, "variants": args.variants}
+    meta["variants"] = args.variants
     paths = write_ablation(out, runs, MODES, meta)
     print((out / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {out}")

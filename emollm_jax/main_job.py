@@ -4,19 +4,20 @@ it on the test split and print the EmoBench table.
     python -m emollm_jax.main_job [--config configs/emollm_tiny.py] [--workdir runs/main]
                                   [--data data/mini_emobench] [--config.train.steps=N ...]
 
-Training runs in two phases (our recipe for a model whose towers start random):
+Training runs in two phases, the config's recipe (``config.recipe``; the tiny presets set it,
+``emollm_jax/config/presets.py``) for a model whose towers start random:
 
-1. grounding: the same model with EmoPrompt off (bare-label targets), ``--grounding_steps``
-   steps at ``--grounding_learning_rate``, into ``<workdir>/grounding``. With rationale targets
-   from the start, the few tokens that depend on the image are a small share of the loss and a
-   random-init model learns to read images far more slowly (measured: still at chance after
-   1500 steps, against 75% on emotion without them).
+1. grounding: the same model with EmoPrompt off (bare-label targets),
+   ``config.recipe.grounding_steps`` steps (1000; 0 skips phase 1) at
+   ``config.recipe.grounding_learning_rate`` (1e-3), into ``<workdir>/grounding``. With
+   rationale targets from the start, the few tokens that depend on the image are a small share
+   of the loss and a random-init model learns to read images far more slowly (measured: still
+   at chance after 1500 steps, against 75% on emotion without them).
 2. EmoPrompt: the configured model (guiding prompts + rationale targets) from phase 1's weights,
-   ``config.train.steps`` steps (defaults below unless given on the command line). The
-   rationales name each cue (caption tone, face, its valence) before the verdict. Measured on
-   the test split from the same phase 1: 500 steps at 3e-4 left the new answer format
-   half-learned (emotion at chance, mean 58.9); 1500 at 5e-4 gave mean 70.4; 1500 at 1e-3,
-   the default, 81.8.
+   ``config.train`` as it stands (1500 steps at 1e-3). The rationales name each cue (caption
+   tone, face, its valence) before the verdict. Measured on the test split from the same phase
+   1: 500 steps at 3e-4 left the new answer format half-learned (emotion at chance, mean 58.9);
+   1500 at 5e-4 gave mean 70.4; 1500 at 1e-3, the default, 81.8.
 
 Rerunning with the same workdir resumes each phase from its last checkpoint and evaluation from
 the predictions already written.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import pathlib
-import sys
 import time
 
 from absl import app, flags
@@ -40,12 +40,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", "runs/main", "Run folder.")
 _DATA = flags.DEFINE_string("data", "data/mini_emobench", "Where the mini EmoBench lives.")
 _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
-_GROUNDING_STEPS = flags.DEFINE_integer(
-    "grounding_steps", 1000, "Phase 1 steps with EmoPrompt off (0 skips phase 1)."
-)
-_GROUNDING_LR = flags.DEFINE_float("grounding_learning_rate", 1e-3, "Phase 1 peak learning rate.")
-# Phase 2 defaults, used unless the command line sets these config fields.
-PHASE2_DEFAULTS = {"steps": 1500, "learning_rate": 1e-3, "warmup_steps": 20}
 
 
 def _stage(name: str):
@@ -79,19 +73,14 @@ def main(argv):
 
     from emollm_jax.train.loop import run
 
-    overridden = {a.split("=")[0].removeprefix("--config.train.") for a in sys.argv}
-    for key, value in PHASE2_DEFAULTS.items():
-        if key not in overridden:
-            config.train[key] = value
-    if "--config.log.every_steps" not in {a.split("=")[0] for a in sys.argv}:
-        config.log.every_steps = 50
-    if _GROUNDING_STEPS.value > 0:
+    recipe = config.recipe
+    if recipe.grounding_steps > 0:
         grounding = copy.deepcopy(config)
         grounding.emoprompt.guiding_prompts = False
         grounding.emoprompt.rationale_targets = False
-        grounding.train.steps = _GROUNDING_STEPS.value
-        grounding.train.learning_rate = _GROUNDING_LR.value
-        grounding.train.warmup_steps = 20
+        grounding.train.steps = recipe.grounding_steps
+        grounding.train.learning_rate = recipe.grounding_learning_rate
+        grounding.train.warmup_steps = recipe.grounding_warmup_steps
         grounding.checkpoint.every_steps = max(grounding.train.steps // 2, 1)
         t = _stage(
             f"2/3 training, phase 1 (grounding, EmoPrompt off): {grounding.train.steps} steps"

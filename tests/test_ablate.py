@@ -23,7 +23,8 @@ def test_arguments_are_checked():
     command = ablate.job_command(args, extra, "b", 2)
     assert "--config=c.py:b" in command and "--config.data.seed=2" in command
     assert command[-1] == "--config.x=1"
-    for bad in (["--steps=3"], ["--config", "c.py:full"], ["--seeds", ""]):
+    old_flag = ["--grounding_steps", "1"]  # now --config.recipe.grounding_steps=1
+    for bad in (["--steps=3"], old_flag, ["--config", "c.py:full"], ["--seeds", ""]):
         argv = ["--config", "c.py", "--variants", "a", "--seeds", "0", "--out", "o", *bad]
         with pytest.raises(SystemExit):
             ablate.parse_args(argv)
@@ -41,7 +42,7 @@ def test_two_variants_two_seeds_then_resume(tmp_path):
     cmd = [
         sys.executable, "-m", "emollm_jax.ablate", "--config", "configs/emollm_tiny.py",
         "--variants", "baseline,emoprompt", "--seeds", "0,1", "--out", str(out),
-        "--data", str(data), "--grounding_steps", "1", "--config.train.steps=1",
+        "--data", str(data), "--config.recipe.grounding_steps=1", "--config.train.steps=1",
         "--config.eval.max_new_tokens=4", "--config.data.eval_batch_size=4",
         "--config.log.tensorboard=False", "--config.eval.plots=False",
     ]  # fmt: skip

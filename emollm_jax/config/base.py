@@ -1,4 +1,5 @@
-"""Fields every experiment config shares; each config file fills in or overrides its own."""
+"""Fields every experiment config shares; the presets (``presets.py``) fill in or override
+their own."""
 
 import dataclasses
 
@@ -22,7 +23,7 @@ def forward_options(**overrides) -> dict:
 def base_config() -> config_dict.ConfigDict:
     c = config_dict.ConfigDict()
     c.seed = 0
-    # Filled by each config file (see emollm_jax/models/config.py for the fields).
+    # Filled by the presets (see emollm_jax/models/config.py for the fields).
     c.model = config_dict.ConfigDict()
     # The data pipeline (emollm_jax/data/).
     c.data = config_dict.ConfigDict(
@@ -143,6 +144,13 @@ def base_config() -> config_dict.ConfigDict:
     c.checkpoint = config_dict.ConfigDict(dict(every_steps=100, keep=3, async_save=True))
     # Logging: metrics.jsonl (process 0), TensorBoard events, a progress bar on a terminal.
     c.log = config_dict.ConfigDict(dict(every_steps=10, tensorboard=True, progress_bar="auto"))
+    # The main job's recipe (python -m emollm_jax.main_job): first `grounding_steps` steps
+    # with EmoPrompt off (bare-label targets) into <workdir>/grounding, at their own peak
+    # learning rate and warmup (checkpoints at half-way and the end); then config.train from
+    # those weights. 0: no grounding phase. python -m emollm_jax.train ignores this section.
+    c.recipe = config_dict.ConfigDict(
+        dict(grounding_steps=0, grounding_learning_rate=1e-3, grounding_warmup_steps=20)
+    )
     # Multi-host: jax.distributed.initialize when "auto" finds a cluster (Cloud TPU, SLURM,
     # JAX_COORDINATOR_ADDRESS) or when forced on; the fields override what JAX detects.
     c.distributed = config_dict.ConfigDict(

@@ -1,8 +1,40 @@
-"""Shapes of the real-size towers the configs build on (``config.model.vision`` / ``.text``).
-
-Shared by ``configs/llava_7b.py`` and ``configs/emollm_7b.py`` (and through it
-``configs/emollm_qwen2_7b.py``), so a tower is described once.
+"""Shapes of the towers the presets build on (``config.model.vision`` / ``.text``), each
+described once: the tiny ones the tests and the main job train on CPU, and the real-size ones
+(``emollm_jax/config/presets.py``).
 """
+
+# The tiny towers: CLIP-like ViT at 64 px / patch 16 (a 4x4 grid), hidden 32; an LLM of hidden
+# 64 over the tokenizer in emollm_jax/assets/tokenizer (ids 1-4: bos, eos, pad, <image>).
+TINY_VISION = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_layers=2,
+    num_heads=4,
+    image_size=64,
+    patch_size=16,
+    num_channels=3,
+    layer_norm_eps=1e-5,
+    hidden_act="quick_gelu",
+)
+
+TINY_LLAMA = dict(
+    family="llama",
+    vocab_size=1024,
+    hidden_size=64,
+    intermediate_size=128,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    rope_theta=10000.0,
+    rms_norm_eps=1e-6,
+    max_position_embeddings=1024,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=3,
+)
+
+# The tiny LLM as Qwen2 builds it (biases on q, k, v), for the qwen2 backbone run locally.
+TINY_QWEN2 = dict(TINY_LLAMA, family="qwen2", qkv_bias=True)
 
 # openai/clip-vit-large-patch14-336, as LLaVA-1.5 uses it.
 CLIP_VIT_L_14_336 = dict(
@@ -32,4 +64,22 @@ VICUNA_7B = dict(
     bos_token_id=1,
     eos_token_id=2,
     pad_token_id=32001,
+)
+
+# Qwen2-7B-Instruct's LLM.
+QWEN2_7B = dict(
+    family="qwen2",
+    vocab_size=152064,
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_layers=28,
+    num_heads=28,
+    num_kv_heads=4,
+    rope_theta=1000000.0,
+    rms_norm_eps=1e-6,
+    qkv_bias=True,
+    max_position_embeddings=32768,
+    bos_token_id=151643,  # as Qwen2's config.json; ChatML prepends no bos
+    eos_token_id=151645,
+    pad_token_id=151643,
 )

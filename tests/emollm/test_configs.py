@@ -1,5 +1,8 @@
 """Every EmoLLM config validates; the real-size ones trace; the tiny ones run a forward and
-backward pass on real mini EmoBench batches (images and videos mixed)."""
+backward pass on real mini EmoBench batches (images and videos mixed). The config argument's
+typed key=value pairs and shorthands; runlocal shrinks a 7B config to a run of two steps here."""
+
+import json
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from emollm_jax.config.args import parse_arg
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.emoprompt import hook_from_config
@@ -16,6 +20,7 @@ from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.config import from_config_dict
 from emollm_jax.train.loss import loss_sums
+from emollm_jax.train.loop import run
 from emollm_jax.train.step import forward
 from tests.emollm.conftest import load_config
 
@@ -46,6 +51,57 @@ def test_config_validates(name, arg):
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="'mpp' is not one of"):
         load_config("emollm_tiny", "mpp")
+
+
+def test_typed_arguments_and_shorthands_build_the_same_config():
+    assert load_config("emollm_7b", "stage=1") == load_config("emollm_7b", "stage1")
+    assert load_config("emollm_7b", "stage=2") == load_config("emollm_7b", None)
+    assert load_config("llava_7b", " stage = 1 ,") == load_config("llava_7b", "stage1")
+    qwen2 = load_config("emollm_7b", "stage=1,backbone=qwen2")
+    assert qwen2 == load_config("emollm_qwen2_7b", "stage1")
+    assert qwen2.model.text.family == "qwen2" and qwen2.train.stage == 1
+    assert load_config("emollm_tiny", "variant=mp") == load_config("emollm_tiny", "mp")
+    # stage and variant combine, in either spelling
+    c = load_config("emollm_7b", "stage1,variant=baseline")
+    assert c == load_config("emollm_7b", "baseline,stage=1")
+    assert (c.train.stage, c.train.learning_rate, c.model.projector.type) == (1, 1e-3, "mlp")
+    assert not c.emoprompt.guiding_prompts
+
+
+def test_config_argument_values_take_the_defaults_types():
+    args = parse_arg("n=3,rate=0.5,on=false,name=x,off", n=1, rate=1.0, on=True, name="", off=False)
+    assert args == dict(n=3, rate=0.5, on=False, name="x", off=True)
+    assert type(args["rate"]) is float and type(args["n"]) is int
+
+
+@pytest.mark.parametrize(
+    "name, arg, message",
+    [
+        ("emollm_7b", "stag=1", r"'stag' is not a key of this config \(stage, backbone, variant,"),
+        ("llava_7b", "variant=mp", r"'variant' is not a key of this config \(stage, backbone, "),
+        ("llava_7b", "mp", r"'mp' is not one of the shorthands \(stage1, stage2\)"),
+        ("emollm_7b", "stage=one", r"stage='one': expected an int"),
+        ("emollm_7b", "runlocal=maybe", r"runlocal='maybe': expected a bool"),
+        ("emollm_7b", "stage=3", r"stage=3 is not one of \(1, 2\)"),
+        ("emollm_7b", "backbone=mistral", r"backbone='mistral' is not one of \('vicuna', "),
+        ("emollm_7b", "variant=mpp", r"variant='mpp' is not one of \('baseline',"),
+        ("emollm_7b", "stage1,stage=2", r"sets \['stage'\] twice"),
+    ],
+)
+def test_bad_config_argument_is_named(name, arg, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(name, arg)
+
+
+def test_the_tiny_configs_hold_the_main_jobs_recipe():
+    # python -m emollm_jax.main_job: grounding 1000 steps at 1e-3 (warmup 20), then 1500 at 1e-3
+    for c in (load_config("emollm_tiny"), load_config("emollm_tiny", "mp"), load_config()):
+        assert c.recipe.to_dict() == dict(
+            grounding_steps=1000, grounding_learning_rate=1e-3, grounding_warmup_steps=20
+        )
+        assert (c.train.steps, c.train.learning_rate, c.train.warmup_steps) == (1500, 1e-3, 20)
+        assert c.log.every_steps == 50
+    assert load_config("emollm_7b").recipe.grounding_steps == 0  # no grounding phase
 
 
 def test_answer_first_variants_differ_only_in_the_rationale_position():
@@ -139,3 +195,34 @@ def test_forward_and_backward_on_a_mini_emobench_batch(arg, mini_dir, tokenizer)
     norms = {"/".join(map(str, p)): float(jnp.linalg.norm(v[...])) for p, v in flat}
     assert all(np.isfinite(n) for n in norms.values())
     assert all(n > 0 for p, n in norms.items() if p.startswith("projector/")), norms
+
+
+@pytest.mark.parametrize("name", ["emollm_7b", "llava_7b", "emollm_qwen2_7b"])
+def test_runlocal_keeps_the_recipe_at_the_tiny_size(name):
+    real, small = load_config(name), load_config(name, "runlocal=True")
+    tiny = load_config("emollm_tiny" if name.startswith("emollm") else "llava_tiny")
+    assert small.model.vision == tiny.model.vision
+    assert small.model.text.hidden_size == tiny.model.text.hidden_size
+    assert small.model.text.family == real.model.text.family
+    assert small.model.projector.type == real.model.projector.type
+    assert small.data.seq_buckets == ((336,) if name.startswith("emollm") else (256,))
+    assert small.data.frame_buckets == (8,)
+    assert (small.mesh.to_dict(), small.train.stage, small.emoprompt.to_dict()) == (
+        real.mesh.to_dict(), real.train.stage, real.emoprompt.to_dict()
+    )  # fmt: skip
+    assert small.train.steps == 2 and small.train.init_from == "" and small.data.tokenizer == (
+        "emollm_jax/assets/tokenizer"
+    )
+    assert load_config(name, "runlocal") == small
+
+
+@pytest.mark.slow  # compiles a training step of the tiny multi-perspective model
+def test_emollm_7b_runlocal_trains_two_steps(mini_dir, tmp_path):
+    c = load_config("emollm_7b", "runlocal=True")
+    c.data.dir = str(mini_dir)
+    c.log.tensorboard = False
+    c.log.progress_bar = "off"
+    last = run(c, str(tmp_path / "run"))
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["step"] for row in rows] == [1, 2]
+    assert np.isfinite(last["loss"]) and last["target_tokens"] > 0
