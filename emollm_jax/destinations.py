@@ -4,13 +4,15 @@ Every command that writes a folder (convert in both directions, evaluate's outpu
 the TFDS build) calls ``check_destination(dest, source)`` before touching anything: a
 destination that is its source, contains it (``--overwrite`` would delete the source), or lies
 inside it (a converter replacing part of the run it reads) is refused with both paths named.
-Paths are compared resolved (symlinks and ``..`` followed).
+Paths are compared resolved (symlinks and ``..`` followed; on a URL, ``..`` folded). A URL and a
+local path never overlap.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from emollm_jax.paths import resolved, url_scheme
 
 
 class DestinationError(ValueError):
@@ -26,7 +28,9 @@ def check_destination(
 ) -> None:
     """Refuse ``dest`` if it is ``source``, contains it, or (unless ``allow_inside``, for a
     command whose default output lives in its source, like ``<run>/eval/<split>``) lies in it."""
-    d, s = Path(dest).resolve(), Path(source).resolve()
+    d, s = resolved(dest), resolved(source)
+    if url_scheme(d) != url_scheme(s):
+        return
     if d == s:
         problem = "is the source itself"
     elif d in s.parents:

@@ -6,6 +6,12 @@ second process is refused with ``FolderLockedError`` naming the holder. A lock l
 process that died (same host, pid no longer running) is stale: it is logged and taken over.
 A lock held from another host cannot be checked from here; the message says to delete the
 file if that process is gone. Multi-host runs take the lock on JAX process 0 only.
+
+On a cloud storage folder (``gs://...``) there is no ``O_EXCL``: the lock object is written with
+a "create only if absent" precondition (GCS's ``ifGenerationMatch=0`` through gcsfs, which
+fails when another writer won), then read back and taken only if it names this process (a
+store or emulator that ignores the precondition is still caught when the other write landed
+first). Stale locks are detected as above (same host, dead pid).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import os
 import socket
 import sys
 import time
-from pathlib import Path
+
+from emollm_jax.paths import as_path, is_url
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,7 @@ class FolderLock:
     """``with FolderLock(folder, "training workdir"):`` or ``acquire()`` / ``release()``."""
 
     def __init__(self, folder: str | os.PathLike, what: str = "folder"):
-        self.path = Path(folder) / LOCK_NAME
+        self.path = as_path(folder) / LOCK_NAME
         self.what = what
         self.holder = {
             "host": socket.gethostname(),
@@ -61,19 +68,35 @@ class FolderLock:
 
     def _age(self) -> float:
         try:
-            return time.time() - self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
             return 0.0
+        return time.time() - getattr(stat, "st_mtime", getattr(stat, "mtime", time.time()))
+
+    def _create(self) -> None:
+        """Write the lock file if none exists (``FileExistsError`` if one does)."""
+        if not is_url(self.path):
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.holder, f)
+            return
+        import fsspec
+
+        if self._read() is not None:
+            raise FileExistsError(os.fspath(self.path))
+        fs, key = fsspec.core.url_to_fs(os.fspath(self.path))
+        fs.pipe_file(key, json.dumps(self.holder).encode(), mode="create")
+        fs.invalidate_cache()
+        if self._read() != self.holder:  # another writer's object replaced ours
+            raise FileExistsError(os.fspath(self.path))
 
     def acquire(self) -> FolderLock:
         for _ in range(5):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._create()
             except FileExistsError:
                 self._take_over_if_stale()
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.holder, f)
             self.held = True
             return self
         raise FolderLockedError(f"{self.what} {self.path.parent}: could not take {self.path}")

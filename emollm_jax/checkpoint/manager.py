@@ -13,7 +13,9 @@ Each checkpoint is a composite of items:
 
 Orbax writes each checkpoint into a temporary folder and renames it only once every item is
 complete, and lists only finished ones: a run killed mid-save resumes from the last complete
-checkpoint. Saves are asynchronous (the step loop goes on while arrays are written).
+checkpoint. On cloud storage (a ``gs://`` workdir), which has no folder rename, Orbax writes the
+step folder in place and marks it finished with a ``commit_success.txt`` object written last;
+a step folder without it is unfinished, never listed, and removed like a temporary folder. Saves are asynchronous (the step loop goes on while arrays are written).
 
 Failures are reported once, by step and cause: a save that fails (disk full...) raises
 ``CheckpointSaveError`` naming the step, the folder and the operating system's reason, after
@@ -27,9 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pathlib
 import re
-import shutil
 import threading
 from typing import Any
 
@@ -37,10 +37,13 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from emollm_jax.paths import AnyPath, absolute, as_path, is_url, move_folder, rmtree
+
 log = logging.getLogger(__name__)
 
 ITEMS = ("params", "opt_state", "train", "data", "meta")
 TMP_MARK = ".orbax-checkpoint-tmp"  # in the names of Orbax's unfinished checkpoint folders
+COMMIT_MARK = "commit_success.txt"  # the last object Orbax writes in a step on cloud storage
 
 
 class CheckpointSaveError(RuntimeError):
@@ -69,7 +72,7 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:500] if text else ""
 
 
-def root_cause(error: BaseException, near: pathlib.Path | None = None) -> str:
+def root_cause(error: BaseException, near: AnyPath | None = None) -> str:
     """One line: the operating system's reason when the chain holds one (``No space left on
     device``), else the first error of the chain whose message names a path under ``near``
     (TensorStore's, naming the array and file, rather than its wrappers), else the first."""
@@ -78,7 +81,7 @@ def root_cause(error: BaseException, near: pathlib.Path | None = None) -> str:
         if isinstance(e, OSError) and e.errno:
             where = f": {e.filename}" if e.filename else ""
             return f"{os.strerror(e.errno)} [errno {e.errno}]{where}"
-    named = [e for e in chain if near is not None and str(near.absolute()) in _first_line(e)]
+    named = [e for e in chain if near is not None and str(absolute(near)) in _first_line(e)]
     top = (named or chain)[0]
     text = _first_line(top)
     return f"{type(top).__name__}: {text}" if text else type(top).__name__
@@ -97,7 +100,7 @@ def _join_background_writes(timeout_s: float = 120.0) -> None:
                 pass
 
 
-def _unreadable_json(step_dir: pathlib.Path) -> str | None:
+def _unreadable_json(step_dir: AnyPath) -> str | None:
     """The first of Orbax's JSON metadata files in ``step_dir`` that does not parse."""
     if not step_dir.is_dir():
         return None
@@ -110,9 +113,9 @@ def _unreadable_json(step_dir: pathlib.Path) -> str | None:
     return None
 
 
-def _file_in(error: BaseException, root: pathlib.Path) -> str | None:
+def _file_in(error: BaseException, root: AnyPath) -> str | None:
     """The first path under ``root`` that the error chain mentions."""
-    pattern = re.compile(re.escape(str(root.absolute())) + r"[^\s'\"\]\),]*")
+    pattern = re.compile(re.escape(str(absolute(root))) + r"[^\s'\"\]\),]*")
     for e in _causes(error):
         found = pattern.search(str(e))
         if found:
@@ -133,9 +136,9 @@ class _IteratorSnapshot:
         return self._state
 
 
-def checkpoint_root(path: str | os.PathLike) -> pathlib.Path:
+def checkpoint_root(path: str | os.PathLike) -> AnyPath:
     """``<workdir>/checkpoints`` for a run folder, or the folder itself if it holds steps."""
-    path = pathlib.Path(path)
+    path = as_path(path)
     if (path / "checkpoints").is_dir():
         return path / "checkpoints"
     return path
@@ -147,7 +150,7 @@ class RunCheckpoints:
     def __init__(
         self, root: str | os.PathLike, *, keep: int = 3, async_save: bool = True, read_only=False
     ):
-        self.root = pathlib.Path(root)
+        self.root = as_path(root)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             enable_async_checkpointing=async_save,
@@ -155,7 +158,7 @@ class RunCheckpoints:
             read_only=read_only,
             cleanup_tmp_directories=not read_only,
         )
-        self.manager = ocp.CheckpointManager(self.root.absolute(), options=options)
+        self.manager = ocp.CheckpointManager(absolute(self.root), options=options)
         self._saving: int | None = None  # the step of the last save started
         self.failed = False
 
@@ -220,8 +223,10 @@ class RunCheckpoints:
         removed = []
         if jax.process_index() == 0 and self.root.is_dir():
             for path in self.root.iterdir():
-                if TMP_MARK in path.name:
-                    shutil.rmtree(path, ignore_errors=True)
+                if TMP_MARK in path.name or (
+                    is_url(path) and path.name.isdigit() and not (path / COMMIT_MARK).exists()
+                ):
+                    rmtree(path)
                     removed.append(path.name)
         cleaned = f"; removed its temporary folder(s) {removed}" if removed else ""
         raise CheckpointSaveError(
@@ -286,7 +291,7 @@ class RunCheckpoints:
 def abandon_steps_after(root: str | os.PathLike, step: int, to: str | os.PathLike) -> list[int]:
     """Move the checkpoints of ``root`` after ``step`` into ``to/<step>`` (kept, not deleted),
     so that a run resumed from ``step`` can save those steps again. ``step`` must exist."""
-    root = pathlib.Path(root)
+    root = as_path(root)
     steps = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else []
     if step not in steps:
         raise FileNotFoundError(
@@ -295,11 +300,11 @@ def abandon_steps_after(root: str | os.PathLike, step: int, to: str | os.PathLik
         )
     later = [s for s in steps if s > step]
     for s in later:
-        dest, n = pathlib.Path(to) / str(s), 1
+        dest, n = as_path(to) / str(s), 1
         while dest.exists():  # abandoned before: keep both
-            dest, n = pathlib.Path(to) / f"{s}.{n}", n + 1
+            dest, n = as_path(to) / f"{s}.{n}", n + 1
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(root / str(s), dest)
+        move_folder(root / str(s), dest, marker=COMMIT_MARK)
     if later:
         log.warning("resuming from step %d: moved checkpoints %s to %s", step, later, to)
     return later

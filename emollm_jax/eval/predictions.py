@@ -21,8 +21,9 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
+
+from emollm_jax.paths import as_path, is_url
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class PredictionStore:
     """Rows of one ``predictions.jsonl``; loading it on construction repairs a torn last line."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+        self.path = as_path(path)
         self._rows: list[dict[str, Any]] = []
         self._keys: set[tuple[str, str]] = set()
         self.truncated_bytes = 0  # size of the torn last line dropped on load, 0 if none
@@ -66,16 +67,22 @@ class PredictionStore:
                 self._add(row, where=f"{self.path}:{number}")
             good_end += len(line) + (0 if is_last else 1)
         if data and not data.endswith(b"\n"):
+            if is_url(self.path):  # an object cannot be appended to: rewrite it
+                self.path.write_bytes(data + b"\n")
+                return
             with open(self.path, "ab") as f:  # a complete row whose newline was lost
                 f.write(b"\n")
                 f.flush()
                 os.fsync(f.fileno())
 
     def _drop_torn_tail(self, keep: int, dropped: int) -> None:
-        with open(self.path, "r+b") as f:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
+        if is_url(self.path):
+            self.path.write_bytes(self.path.read_bytes()[:keep])
+        else:
+            with open(self.path, "r+b") as f:
+                f.truncate(keep)
+                f.flush()
+                os.fsync(f.fileno())
         self.truncated_bytes = dropped
         log.warning(
             "%s: dropped a truncated last line (%d bytes) left by an interrupted run; "
@@ -130,6 +137,10 @@ class PredictionStore:
             raise
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in batch)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if is_url(self.path):  # no append on an object store: one atomic rewrite of the whole
+            old = self.path.read_bytes() if self.path.exists() else b""
+            self.path.write_bytes(old + text.encode("utf-8"))
+            return
         with open(self.path, "ab") as f:
             f.write(text.encode("utf-8"))
             f.flush()

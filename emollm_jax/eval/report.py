@@ -18,13 +18,14 @@ Our choices:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from emollm_jax.eval.metrics import Metrics, TaskMetrics
+from emollm_jax.paths import AnyPath, as_path, is_url
 from emollm_jax.tasks import TASKS
 
 SCHEMA = 1
@@ -122,7 +123,12 @@ def plot_confusion(task: TaskMetrics, path: str | os.PathLike[str]) -> None:
     ax.set_ylabel("gold")
     ax.set_title(f"{task.task}: accuracy {percent(task.accuracy)}%, n={task.n}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    if is_url(path):  # matplotlib writes local files or file objects
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        as_path(path).write_bytes(buffer.getvalue())
+    else:
+        fig.savefig(path, dpi=100)
 
 
 def write_results(
@@ -132,13 +138,13 @@ def write_results(
     model: str = "model",
     meta: Mapping[str, Any] | None = None,
     plots: bool = True,
-) -> dict[str, Path]:
+) -> dict[str, AnyPath]:
     """Write results.json, results.md and (if ``plots``) confusion_<task>.png into ``out_dir``.
 
     ``meta`` (config, checkpoint, split, ...) must be JSON-serialisable. Returns the paths
     written, keyed "json", "md" and "confusion_<task>".
     """
-    out = Path(out_dir)
+    out = as_path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
     paths = {"json": out / "results.json", "md": out / "results.md"}
@@ -156,7 +162,7 @@ def write_results(
 
 def read_results(out_dir: str | os.PathLike[str]) -> tuple[Metrics, dict[str, Any]]:
     """The ``Metrics`` and meta stored in ``out_dir/results.json``."""
-    document = json.loads((Path(out_dir) / "results.json").read_text(encoding="utf-8"))
+    document = json.loads((as_path(out_dir) / "results.json").read_text(encoding="utf-8"))
     if document.get("schema") != SCHEMA:
         raise ValueError(f"results.json schema {document.get('schema')!r}, expected {SCHEMA}")
     return Metrics.from_dict(document["metrics"]), document["meta"]

@@ -24,7 +24,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +35,7 @@ from emollm_jax.emoprompt.hook import last_turn
 from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, NORMS, likelihood_row
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.inference.option_scorer import OptionScorer
+from emollm_jax.paths import AnyPath, as_path, is_url
 from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.tasks import labels_for
@@ -72,8 +72,8 @@ def option_record(record: dict, text: str) -> dict:
 @dataclasses.dataclass
 class LikelihoodResult:
     metrics: Metrics
-    paths: dict[str, Path]
-    out_dir: Path
+    paths: dict[str, AnyPath]
+    out_dir: AnyPath
     rows: list[dict]
     skipped: int  # records whose option rows the encoder refused
     table: str
@@ -169,8 +169,12 @@ def score_options(
     return out, skipped
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
-    """``rows`` as JSON lines, written to a temporary file and renamed over ``path``."""
+def write_rows(path: AnyPath, rows: list[dict]) -> None:
+    """``rows`` as JSON lines, written to a temporary file and renamed over ``path`` (on
+    cloud storage, one object write: atomic there)."""
+    if is_url(path):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -201,7 +205,7 @@ def evaluate_likelihood(
 ) -> LikelihoodResult:
     """Score ``split``'s closed-answer records by option likelihood; write into ``out_dir``."""
     check_likelihood_config(config.eval)
-    out = Path(out_dir)
+    out = as_path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scorer = OptionScorer(model, mesh=mesh, rules=rules)
     rows, skipped = score_options(

@@ -19,7 +19,6 @@ returned with the model (None for Hugging Face).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flax import nnx
 
@@ -30,11 +29,12 @@ from emollm_jax.models.attention import check_platform
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.config import ATTENTION_FIELDS, ModelConfig, from_config_dict
 from emollm_jax.models.visual_tokens import tokens_per_frame
+from emollm_jax.paths import as_path
 
 
 def is_hf_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a Hugging Face model folder (it has a ``config.json``)."""
-    return (Path(path) / "config.json").exists()
+    return (as_path(path) / "config.json").exists()
 
 
 def load_model(
@@ -56,7 +56,7 @@ def load_model(
         overrides = {k: getattr(wanted, k) for k in ATTENTION_FIELDS} | overrides
     if is_hf_folder(path):
         return load_hf(path, mesh=mesh, rules=rules, **overrides), None
-    if not Path(path).is_dir():
+    if not as_path(path).is_dir():
         raise FileNotFoundError(f"{what} {path}: no such folder")
     step = RunCheckpoints(checkpoint_root(path), read_only=True).latest_step()
     if step is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 
 import jax
 
@@ -26,6 +25,7 @@ from emollm_jax.eval.likelihood import SUBDIR
 from emollm_jax.eval.metrics import Metrics
 from emollm_jax.eval.report import markdown_table
 from emollm_jax.folder_lock import FolderLock
+from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
 from emollm_jax.inference.load import check_model_matches, load_model
 from emollm_jax.inference.run import (
@@ -45,7 +45,7 @@ MODES = ("generate", "likelihood")
 class ModesResult:
     generate: EvalResult | None
     likelihood: LikelihoodResult | None
-    out_dir: Path
+    out_dir: AnyPath
     table: str  # one row per mode run
 
     @property
@@ -88,12 +88,12 @@ def evaluate_modes(
 ) -> ModesResult:
     """Evaluate ``checkpoint`` on ``split`` in every mode of ``config.eval.modes``."""
     modes = check_modes(config.eval)
-    out_dir = Path(workdir) if workdir else default_out_dir(checkpoint, split)
+    out_dir = as_path(workdir) if workdir else default_out_dir(checkpoint, split)
     mesh, rules = mesh_and_rules(config)
     if model is None:
         model, step = load_model(checkpoint, config, mesh=mesh, rules=rules)
     check_model_matches(model.config, from_config_dict(config.model))
-    name = config.eval.model_name or Path(checkpoint).resolve().name
+    name = config.eval.model_name or resolved(checkpoint).name
     name += "" if step is None or config.eval.model_name else f"@{step}"
     generated = scored = None
     if "generate" in modes:

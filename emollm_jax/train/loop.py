@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import pathlib
 import signal
 import time
 
@@ -23,6 +22,7 @@ from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
 from emollm_jax.folder_lock import FolderLock
+from emollm_jax.paths import AnyPath, as_path
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.emoprompt import hook_from_config
 from emollm_jax.inference.load import load_model
@@ -165,10 +165,10 @@ class Trainer:
     """Everything a run needs, set up from a config: mesh, sharded state (fresh, from
     ``train.init_from``, or resumed from the run's latest checkpoint), data, the jitted step."""
 
-    def __init__(self, config, workdir: str | pathlib.Path, devices=None):
+    def __init__(self, config, workdir: str | AnyPath, devices=None):
         distributed.maybe_initialize(config.distributed)
         self.config = config
-        self.workdir = workdir = pathlib.Path(workdir)
+        self.workdir = workdir = as_path(workdir)  # a local folder or a gs:// URL
         workdir.mkdir(parents=True, exist_ok=True)
         # One run per workdir (process 0 holds it for all); released by close().
         self._lock = FolderLock(workdir, "training workdir")
@@ -182,7 +182,7 @@ class Trainer:
             self._lock.release()
             raise
 
-    def _set_up(self, config, workdir: pathlib.Path, devices) -> None:
+    def _set_up(self, config, workdir: AnyPath, devices) -> None:
         self.model_cfg = model_cfg = from_config_dict(config.model)
         self.mesh, self.rules = mesh, rules = mesh_and_rules(config, devices)
         validate.check(config, model_cfg, mesh, rules)

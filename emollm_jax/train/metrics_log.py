@@ -2,7 +2,8 @@
 event files, and the terminal (a progress bar on an interactive one, plain lines otherwise).
 Only JAX process 0 writes. A resumed run first drops the rows logged after its restored step
 (steps done again after a preemption would otherwise appear twice): ``metrics.jsonl`` is
-rewritten without them, and TensorBoard is told to purge its events from that step on."""
+rewritten without them, and TensorBoard is told to purge its events from that step on.
+In a cloud storage workdir (``gs://``) both files are objects, rewritten whole at each flush."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import json
 import logging
 import math
 import os
-import pathlib
 import sys
 
 import jax
+
+from emollm_jax.paths import AnyPath, as_path, is_url, url_scheme, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +31,22 @@ class MetricsLog:
         progress_bar: str = "auto",
     ):
         self.enabled = jax.process_index() == 0
-        self.path = pathlib.Path(workdir) / "metrics.jsonl"
+        self.path = as_path(workdir) / "metrics.jsonl"
         self._file = self._tb = self._bar = None
         if not self.enabled:
             return
         _drop_rows_after(self.path, start_step)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        if is_url(self.path):  # an object store cannot append: the object is rewritten whole
+            self._file = _RewrittenObject(self.path)
+        else:
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(
-                str(pathlib.Path(workdir) / "tensorboard"), purge_step=start_step + 1
-            )
+            tb_dir = as_path(workdir) / "tensorboard"
+            if is_url(tb_dir):
+                _register_object_store_events(url_scheme(tb_dir))
+            self._tb = SummaryWriter(os.fspath(tb_dir), purge_step=start_step + 1)
         interactive = sys.stderr.isatty() and os.environ.get("CI") is None
         if progress_bar == "on" or (progress_bar == "auto" and interactive):
             from tqdm import tqdm
@@ -81,7 +87,59 @@ class MetricsLog:
             self._file.close()
 
 
-def _drop_rows_after(path: pathlib.Path, step: int) -> None:
+class _RewrittenObject:
+    """A text file on cloud storage opened for appending: objects cannot be appended to, so
+    each ``flush`` writes the whole content again (one object write, atomic; the log is a
+    few hundred rows)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._text = path.read_text(encoding="utf-8") if path.exists() else ""
+
+    def write(self, text: str) -> None:
+        self._text += text
+
+    def flush(self) -> None:
+        self.path.write_text(self._text, encoding="utf-8")
+
+    def close(self) -> None:
+        self.flush()
+
+
+class _ObjectEventsFile:
+    """TensorBoard's events file on cloud storage, through epath: buffered, and rewritten whole
+    on every flush (tensorboardX's own ``gs://`` writer needs google-cloud-storage's client and
+    its credentials; this one uses the same path library as everything else)."""
+
+    def __init__(self, path: str):
+        self.path = as_path(path)
+        self.buffer = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+
+    def flush(self) -> None:
+        self.path.write_bytes(bytes(self.buffer))
+
+    def close(self) -> None:
+        self.flush()
+
+
+class _ObjectEventsFactory:
+    def open(self, path: str) -> _ObjectEventsFile:
+        return _ObjectEventsFile(path)
+
+    def directory_check(self, path: str) -> None:
+        pass  # an object store has no folders to create
+
+
+def _register_object_store_events(scheme: str) -> None:
+    from tensorboardX import record_writer
+
+    record_writer.register_writer_factory(scheme, _ObjectEventsFactory())
+
+
+def _drop_rows_after(path: AnyPath, step: int) -> None:
     """Rewrite ``path`` (atomically) without the rows of steps after ``step``."""
     if not path.exists():
         return
@@ -90,9 +148,7 @@ def _drop_rows_after(path: pathlib.Path, step: int) -> None:
     if len(kept) == len(lines):
         return
     log.info("%s: dropping %d rows logged after step %d", path, len(lines) - len(kept), step)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(kept))
 
 
 def _row_step(line: str) -> float:

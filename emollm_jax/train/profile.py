@@ -8,11 +8,10 @@ turns profiling off. Each JAX process writes its own trace file (named by host).
 from __future__ import annotations
 
 import logging
-import pathlib
-
 import jax
 
 from emollm_jax.config.errors import ConfigError
+from emollm_jax.paths import AnyPath, as_path
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 class StepProfiler:
     """Starts the trace before step ``start_step`` and stops it once ``num_steps`` have run."""
 
-    def __init__(self, profile_cfg, workdir: pathlib.Path):
+    def __init__(self, profile_cfg, workdir: AnyPath):
         self.start = int(profile_cfg.start_step)
         self.stop = self.start + int(profile_cfg.num_steps)
         if profile_cfg.num_steps < 0:
@@ -36,7 +35,7 @@ class StepProfiler:
                 value=self.start,
                 expected=">= 1",
             )
-        self.log_dir = pathlib.Path(workdir) / "tensorboard"
+        self.log_dir = as_path(workdir) / "tensorboard"
         self.active = False
 
     def before(self, step: int) -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-import pathlib
 from collections.abc import Callable
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
+from emollm_jax.paths import AnyPath
 from emollm_jax.models.config import FORWARD_ONLY  # fields that shape no stored array
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def resume_step(checkpoints: RunCheckpoints, config) -> int | None:
     return wanted
 
 
-def abandon_later_steps(root: pathlib.Path, config, workdir: pathlib.Path) -> None:
+def abandon_later_steps(root: AnyPath, config, workdir: AnyPath) -> None:
     """For ``train.resume_step=N``: move the checkpoints after N aside (process 0 calls it
     before the checkpoint manager lists the steps)."""
     wanted = config.train.get("resume_step", -1)
