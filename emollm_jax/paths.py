@@ -23,11 +23,13 @@ without its marker is unfinished and never listed; see ``checkpoint/manager.py``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import posixpath
 import re
 import shutil
+import tempfile
 from typing import Union
 
 from etils import epath
@@ -37,6 +39,9 @@ URL_SCHEMES = ("gs", "s3", "az", "hf")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 AnyPath = Union[pathlib.Path, epath.Path]
+# The object Orbax writes last into a checkpoint step on cloud storage: without it the step is
+# unfinished (no folder rename there to make it appear whole).
+COMMIT_MARK = "commit_success.txt"
 
 
 def url_scheme(path) -> str | None:
@@ -127,8 +132,26 @@ def move_folder(src: str | os.PathLike, dst: str | os.PathLike, *, marker: str |
     rmtree(s)
 
 
+@contextlib.contextmanager
+def local_folder(path: str | os.PathLike):
+    """A local folder holding ``path``'s files, for a library that reads only local files
+    (PyTorch's ``from_pretrained``): ``path`` itself when local, else a temporary copy."""
+    p = as_path(path)
+    if not is_url(p):
+        yield p
+        return
+    with tempfile.TemporaryDirectory(prefix="emollm-download-") as tmp:
+        for file in (f for f in p.rglob("*") if not f.is_dir()):
+            target = pathlib.Path(tmp, os.fspath(file)[len(os.fspath(p)) :].lstrip("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.read_bytes())
+        yield pathlib.Path(tmp)
+
+
 __all__ = [
+    "local_folder",
     "URL_SCHEMES",
+    "COMMIT_MARK",
     "AnyPath",
     "absolute",
     "as_path",

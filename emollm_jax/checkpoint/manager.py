@@ -37,13 +37,12 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
-from emollm_jax.paths import AnyPath, absolute, as_path, is_url, move_folder, rmtree
+from emollm_jax.paths import COMMIT_MARK, AnyPath, absolute, as_path, is_url, move_folder, rmtree
 
 log = logging.getLogger(__name__)
 
 ITEMS = ("params", "opt_state", "train", "data", "meta")
 TMP_MARK = ".orbax-checkpoint-tmp"  # in the names of Orbax's unfinished checkpoint folders
-COMMIT_MARK = "commit_success.txt"  # the last object Orbax writes in a step on cloud storage
 
 
 class CheckpointSaveError(RuntimeError):

@@ -81,25 +81,27 @@ def _parser() -> argparse.ArgumentParser:
 def _verify_hf_to_orbax(args) -> float:
     from emollm_jax.checkpoint.restore import load_model
     from emollm_jax.convert import verify
+    from emollm_jax.paths import local_folder
 
     ours = load_model(args.dst, dtype="float32")
     cfg = ours.config
     round_to = None if cfg.param_dtype == "float32" else cfg.param_dtype
-    theirs = verify.load_torch(args.src, cfg, round_to=round_to)
+    with local_folder(args.src) as src:  # transformers reads local folders only
+        theirs = verify.load_torch(src, cfg, round_to=round_to)
     return verify.max_difference(ours, theirs, cfg, args.seed)
 
 
 def _verify_orbax_to_hf(args) -> float:
-    import pathlib
-
     from emollm_jax.checkpoint.restore import load_model
     from emollm_jax.convert import lora_export, verify
     from emollm_jax.convert.dtypes import declared_dtype
+    from emollm_jax.paths import local_folder
 
-    out_dtype = declared_dtype(pathlib.Path(args.dst) / "config.json") or "float32"
-    ours = load_model(args.src, step=args.step, dtype="float32", param_dtype=out_dtype)
-    adapter = pathlib.Path(args.dst) / lora_export.ADAPTER_DIR
-    theirs = verify.load_torch(args.dst, ours.config, adapter=adapter if adapter.is_dir() else None)
+    with local_folder(args.dst) as dst:  # transformers reads local folders only
+        out_dtype = declared_dtype(dst / "config.json") or "float32"
+        ours = load_model(args.src, step=args.step, dtype="float32", param_dtype=out_dtype)
+        adapter = dst / lora_export.ADAPTER_DIR
+        theirs = verify.load_torch(dst, ours.config, adapter=adapter if adapter.is_dir() else None)
     return verify.max_difference(ours, theirs, ours.config, args.seed)
 
 

@@ -26,6 +26,7 @@ from emollm_jax.convert.orbax_stream import StreamedArray, save_streamed_params
 from emollm_jax.convert.safetensors_io import TensorSource, atomic_output_dir
 from emollm_jax.destinations import check_destination
 from emollm_jax.models.config import to_dict
+from emollm_jax.paths import AnyPath, absolute, as_path, local_folder
 
 STEP = 0
 
@@ -63,13 +64,17 @@ def hf_to_orbax(
     *,
     dtype: str = "keep",
     overwrite: bool = False,
-) -> pathlib.Path:
+) -> AnyPath:
     """Convert HF folder ``src`` into an Orbax checkpoint folder ``dst`` (see module doc).
 
     ``dtype``: ``keep`` (the tensors' own dtype), ``float32``, ``bfloat16`` or ``float16``.
     """
     check_destination(dst, src)
-    src = pathlib.Path(src)
+    with local_folder(src) as local:  # safetensors reads local files (a gs:// SRC is copied)
+        return _convert(local, absolute(src), dst, dtype, overwrite)
+
+
+def _convert(src: pathlib.Path, named, dst, dtype: str, overwrite: bool) -> AnyPath:
     source = TensorSource(src)
     present = {source.dtype(k) for k in source.keys()}
     name = resolve_dtype(dtype, present, declared_dtype(src / "config.json"))
@@ -77,11 +82,11 @@ def hf_to_orbax(
     cfg = ckpt.cfg
     meta = {
         "model": to_dict(cfg),
-        "config": {"converted_from": str(src.absolute()), "hf_config": ckpt.original},
+        "config": {"converted_from": str(named), "hf_config": ckpt.original},
         "step": STEP,
     }
     params = _streamed(ckpt, np.dtype(cfg.jnp_param_dtype))
     with atomic_output_dir(dst, overwrite=overwrite) as tmp:
         save_streamed_params(tmp, STEP, params, meta)
         side_files.copy_side_files(src, tmp / side_files.SIDE_DIR)
-    return pathlib.Path(dst)
+    return as_path(dst)

@@ -47,6 +47,7 @@ from orbax.checkpoint import future as ocp_future
 from orbax.checkpoint import type_handlers
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.paths import absolute, as_path
 
 # A block's place in its leaf: a layer index (the block is ``leaf[i]``) or None (the whole leaf).
 Index = int | None
@@ -183,7 +184,7 @@ class ParamsReader:
 
     def __init__(self, path: str | os.PathLike, step: int | None = None):
         # Orbax reads only absolute paths (a relative one is resolved against the cwd here).
-        self.root = checkpoint_root(pathlib.Path(path).absolute())
+        self.root = checkpoint_root(absolute(path))
         ckpts = RunCheckpoints(self.root, read_only=True)
         steps = ckpts.all_steps()
         if not steps:
@@ -194,7 +195,7 @@ class ParamsReader:
         self.step = max(steps) if step is None else step
         self.meta = ckpts.read_meta(self.step)
         step_dir = ocp.step.standard_name_format().find_step(self.root, self.step).path
-        self.directory = pathlib.Path(step_dir) / "params"
+        self.directory = as_path(step_dir) / "params"
         metadata = ocp.PyTreeCheckpointHandler().metadata(self.directory)
         self._use_zarr3 = bool(metadata.use_zarr3)
         self._ocdbt = type_handlers.is_ocdbt_checkpoint(self.directory)

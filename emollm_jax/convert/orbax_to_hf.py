@@ -38,6 +38,7 @@ from emollm_jax.convert.safetensors_io import ShardWriter, atomic_output_dir, pa
 from emollm_jax.destinations import check_destination
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import LoraConfig, ModelConfig, from_config_dict
+from emollm_jax.paths import AnyPath, absolute, as_path
 
 
 def _check_leaves(reader: ParamsReader, params: dict) -> None:
@@ -93,7 +94,7 @@ def orbax_to_hf(
     merge_lora: bool = True,
     hf_files: str | os.PathLike | None = None,
     overwrite: bool = False,
-) -> pathlib.Path:
+) -> AnyPath:
     """Export checkpoint ``src`` (latest complete step unless ``step``) as HF folder ``dst``.
 
     ``dtype``: ``keep`` (the stored dtype), ``float32``, ``bfloat16`` or ``float16``.
@@ -158,7 +159,7 @@ def orbax_to_hf(
                 tmp / lora_export.ADAPTER_DIR,
                 cfg,
                 adapter_weights,
-                base_model=str(pathlib.Path(dst).absolute()),
+                base_model=str(absolute(dst)),
             )
         _write_side_files(tmp, out_cfg, reader, hf_files)
-    return pathlib.Path(dst)
+    return as_path(dst)

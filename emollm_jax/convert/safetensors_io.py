@@ -16,11 +16,14 @@ import os
 import pathlib
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
 import ml_dtypes
 import numpy as np
+
+from emollm_jax.paths import COMMIT_MARK, as_path, is_url, rmtree
 
 SINGLE = "model.safetensors"
 INDEX = "model.safetensors.index.json"
@@ -319,10 +322,17 @@ class ShardWriter:
 
 class atomic_output_dir:
     """A temporary folder beside ``dest`` that becomes ``dest`` only if the block succeeds, so a
-    crash never leaves a half-written checkpoint at ``dest``."""
+    crash never leaves a half-written checkpoint at ``dest``.
+
+    A cloud storage ``dest`` (``gs://...``, no folder rename there) is staged in a local
+    temporary folder and uploaded once the block succeeds, the files that mark the folder
+    complete last: ``config.json`` (what makes a Hugging Face folder one) and, per Orbax step,
+    a ``commit_success.txt`` (what makes Orbax list the step on cloud storage). An interrupted
+    upload thus leaves a folder that reads as unfinished; ``--overwrite`` deletes the old one
+    first (not atomic there)."""
 
     def __init__(self, dest: str | os.PathLike, overwrite: bool = False):
-        self.dest = pathlib.Path(dest)
+        self.dest = as_path(dest)
         self.overwrite = overwrite
 
     def __enter__(self) -> pathlib.Path:
@@ -330,6 +340,9 @@ class atomic_output_dir:
             raise FileExistsError(
                 f"{self.dest} exists; pass overwrite=True (--overwrite) to replace it"
             )
+        if is_url(self.dest):
+            self.tmp = pathlib.Path(tempfile.mkdtemp(prefix=f"{self.dest.name}.partial-"))
+            return self.tmp
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         # Not tempfile.mkdtemp: its 0700 would stay on the result; mkdir honours the umask.
         self.tmp = self.dest.parent / f".{self.dest.name}.partial-{uuid.uuid4().hex[:12]}"
@@ -340,6 +353,13 @@ class atomic_output_dir:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
+        if is_url(self.dest):
+            try:
+                rmtree(self.dest)
+                upload_folder(self.tmp, self.dest)
+            finally:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
         if self.dest.exists():
             old = self.dest.with_name(f".{self.dest.name}.old-{os.getpid()}")
             os.replace(self.dest, old)
@@ -348,3 +368,16 @@ class atomic_output_dir:
         else:
             os.replace(self.tmp, self.dest)
         return False
+
+
+def upload_folder(local: pathlib.Path, dest) -> None:
+    """Copy folder ``local`` to cloud storage ``dest``, the completion markers last (see
+    ``atomic_output_dir``)."""
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    last = [p for p in files if p.relative_to(local).as_posix() == "config.json"]
+    for path in [p for p in files if p not in last] + last:
+        target = dest / path.relative_to(local).as_posix()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    for step in sorted(p for p in local.iterdir() if p.is_dir() and p.name.isdigit()):
+        (dest / step.name / COMMIT_MARK).write_text("")

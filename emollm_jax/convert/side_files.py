@@ -24,6 +24,8 @@ import os
 import pathlib
 import shutil
 
+from emollm_jax.paths import as_path, is_url
+
 SIDE_DIR = "hf"
 # Written by the converter from the model config (the side copy is only their starting point).
 GENERATED = ("config.json", "generation_config.json")
@@ -45,7 +47,7 @@ _TOKENIZER = ("tokenizer*", "special_tokens_map.json", "*.tiktoken", "vocab.*", 
 
 def side_files(folder: str | os.PathLike) -> list[pathlib.Path]:
     """The top-level non-weight files of ``folder``."""
-    folder = pathlib.Path(folder)
+    folder = as_path(folder)
     return sorted(
         p
         for p in folder.iterdir()
@@ -57,12 +59,15 @@ def copy_side_files(
     src: str | os.PathLike, dst: str | os.PathLike, *, skip: tuple[str, ...] = ()
 ) -> list[str]:
     """Copy ``side_files(src)`` (but ``skip``) into ``dst``; returns the names copied."""
-    dst = pathlib.Path(dst)
+    dst = as_path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     copied = []
     for path in side_files(src):
         if path.name not in skip:
-            shutil.copy2(path, dst / path.name)
+            if is_url(path) or is_url(dst):
+                (dst / path.name).write_bytes(path.read_bytes())
+            else:
+                shutil.copy2(path, dst / path.name)
             copied.append(path.name)
     return copied
 
@@ -82,7 +87,7 @@ def find_side_folder(
 ) -> pathlib.Path | None:
     """Where an export takes its side files from (see the module docstring), or None."""
     if explicit is not None:
-        explicit = pathlib.Path(explicit)
+        explicit = as_path(explicit)
         if not explicit.is_dir():
             raise FileNotFoundError(f"--hf-files {explicit}: not a directory")
         return explicit
@@ -90,7 +95,7 @@ def find_side_folder(
     candidates = [run / SIDE_DIR]
     init_from = _init_from(meta)
     if init_from:
-        candidates += [pathlib.Path(init_from), pathlib.Path(init_from) / SIDE_DIR]
+        candidates += [as_path(init_from), as_path(init_from) / SIDE_DIR]
     for folder in candidates:
         if (folder / "config.json").is_file():
             return folder

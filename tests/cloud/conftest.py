@@ -31,6 +31,9 @@ def emulator_env(url: str) -> dict[str, str]:
         "TENSORSTORE_GCS_HTTP_URL": url,
         "TENSORSTORE_GCS_HTTP_VERSION": "1",
         "GOOGLE_AUTH_TOKEN_FOR_TESTING": "emulator",
+        # One request at a time: the emulator mixes up concurrent object writes (a manifest
+        # read back with a "Malformed StorageGeneration" was seen with the default concurrency).
+        "TENSORSTORE_GCS_REQUEST_CONCURRENCY": "1",
         # gcsfs would ask the storage-control gRPC API for the bucket's layout (not emulated).
         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
         "GOOGLE_CLOUD_PROJECT": "emollm-test",
