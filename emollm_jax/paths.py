@@ -112,6 +112,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, p)
 
 
+def files_under(folder: AnyPath) -> list[AnyPath]:
+    """Every file below ``folder`` (epath refuses ``rglob`` on cloud storage; ``walk`` lists)."""
+    if not is_url(folder):
+        return [f for f in folder.rglob("*") if not f.is_dir()]
+    base = os.fspath(folder).split("://", 1)[1].rstrip("/")  # walk's tops lack the scheme
+    return [
+        folder / posixpath.relpath(os.fspath(top).split("://", 1)[-1], base) / name
+        for top, _, names in folder.walk()
+        for name in names
+    ]
+
+
 def move_folder(src: str | os.PathLike, dst: str | os.PathLike, *, marker: str | None = None):
     """Move folder ``src`` to ``dst`` (which must not exist). Locally one atomic ``os.replace``.
     On a URL (no folder rename in an object store) the objects are copied, then ``marker``
@@ -123,7 +135,7 @@ def move_folder(src: str | os.PathLike, dst: str | os.PathLike, *, marker: str |
     if not (is_url(s) or is_url(d)):
         os.replace(s, d)
         return
-    for file in sorted(f for f in s.rglob("*") if not f.is_dir()):
+    for file in sorted(files_under(s)):
         target = d / os.fspath(file)[len(os.fspath(s)) :].lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(file.read_bytes())
@@ -141,7 +153,7 @@ def local_folder(path: str | os.PathLike):
         yield p
         return
     with tempfile.TemporaryDirectory(prefix="emollm-download-") as tmp:
-        for file in (f for f in p.rglob("*") if not f.is_dir()):
+        for file in files_under(p):
             target = pathlib.Path(tmp, os.fspath(file)[len(os.fspath(p)) :].lstrip("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(file.read_bytes())
@@ -149,6 +161,7 @@ def local_folder(path: str | os.PathLike):
 
 
 __all__ = [
+    "files_under",
     "local_folder",
     "URL_SCHEMES",
     "COMMIT_MARK",
