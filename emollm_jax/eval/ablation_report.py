@@ -4,7 +4,8 @@ Input: every finished run's ``Metrics`` by variant, seed and evaluation mode. Pe
 likelihood) and variant, each sub-task's accuracy and the EmoBench mean get a mean and a 95% t
 interval over seeds (``intervals``); each variant but the reference (the first) gets its paired
 difference from the reference per sub-task, significant only where the interval excludes zero.
-The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
+Where some reply could not be parsed, a table of unparsed replies (% of rows, mean over seeds)
+follows, so that a parse failure is not read as a wrong answer. The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
 differences are marked ``*``. The chart (``ablation_<mode>.png``): per sub-task and the mean, a
 bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``report.py``'s.
 """
@@ -72,6 +73,34 @@ def summarise(runs: Runs, mode: str) -> tuple[dict, dict]:
     return summary, differences
 
 
+def unparsed_shares(runs: Runs, mode: str) -> dict[str, dict[str, float]]:
+    """``{variant: {sub-task or "mean": share of rows unparsed}}``, mean over seeds, for
+    ``mode``; "mean" is over all rows of the run. Variants without a run in ``mode`` are left
+    out."""
+    out = {}
+    for variant, seeds in runs.items():
+        per_seed = [modes[mode] for modes in seeds.values() if mode in modes]
+        if not per_seed:
+            continue
+        shares: dict[str, list[float]] = {}
+        for m in per_seed:
+            for task, t in m.tasks.items():
+                shares.setdefault(task, []).append(t.unparsed / t.n if t.n else 0.0)
+            shares.setdefault(MEAN, []).append(m.unparsed / m.n if m.n else 0.0)
+        out[variant] = {c: sum(v) / len(v) for c, v in shares.items()}
+    return out
+
+
+def _unparsed_table(shares: Mapping[str, Mapping[str, float]]) -> list[str]:
+    columns = [c for c in (*TASKS, MEAN) if any(c in r for r in shares.values())]
+    header = ["Variant", *(TASK_TITLES.get(c, "All rows") for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for variant, row in shares.items():
+        cells = [f"`{variant}`", *(f"{100 * row[c]:.1f}" if c in row else "–" for c in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _cell(iv: Interval | None, signed: bool = False) -> str:
     if iv is None:
         return "–"
@@ -105,6 +134,10 @@ def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
             reference = next(iter(summary))
             parts += [f"Difference from `{reference}` (points; * = interval excludes zero):", ""]
             parts += [*_table(differences, signed=True), ""]
+        shares = unparsed_shares(runs, mode)
+        if any(v > 0 for row in shares.values() for v in row.values()):
+            parts += ["Unparsed replies (% of rows, mean over seeds; counted as wrong above):", ""]
+            parts += [*_unparsed_table(shares), ""]
     return "\n".join(parts)
 
 
@@ -157,6 +190,7 @@ def write_ablation(out_dir: str | os.PathLike, runs: Runs, modes: list[str], met
         if not summary:
             continue
         document["modes"][mode] = {
+            "unparsed": unparsed_shares(runs, mode),
             "summary": {v: {c: iv.to_dict() for c, iv in r.items()} for v, r in summary.items()},
             "differences": {
                 v: {c: iv.to_dict() for c, iv in r.items()} for v, r in differences.items()

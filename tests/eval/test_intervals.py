@@ -43,20 +43,22 @@ def test_paired_difference_by_hand():
         paired_difference({5: 0.1}, base)
 
 
-def _metrics(hate_correct: int, humor_correct: int):
-    """Four hate and four humor rows with the given numbers answered right."""
+def _metrics(hate_correct: int, humor_correct: int, hate_unparsed: int = 0):
+    """Four hate and four humor rows with the given numbers answered right; of the wrong hate
+    answers, ``hate_unparsed`` could not be parsed."""
     rows = []
     for task, correct in (("hate", hate_correct), ("humor", humor_correct)):
         for i in range(4):
+            wrong = None if task == "hate" and i >= 4 - hate_unparsed else "no"
             rows.append(
-                {"id": i, "task": task, "gold": "yes", "parsed": "yes" if i < correct else "no"}
+                {"id": i, "task": task, "gold": "yes", "parsed": "yes" if i < correct else wrong}
             )
     return compute_metrics(rows)
 
 
 def test_ablation_files(tmp_path):
     runs = {
-        "base": {0: {"generate": _metrics(2, 2)}, 1: {"generate": _metrics(2, 3)}},
+        "base": {0: {"generate": _metrics(2, 2, 1)}, 1: {"generate": _metrics(2, 3)}},
         "new": {
             0: {"generate": _metrics(4, 2), "likelihood": _metrics(3, 3)},
             1: {"generate": _metrics(4, 3)},
@@ -80,3 +82,10 @@ def test_ablation_files(tmp_path):
     assert "| `new` | 2 | +50.0 [+50.0, +50.0]* |" in md
     assert "| `base` | 2 | 50.0 [50.0, 50.0] | 62.5 [" in md
     assert "## likelihood" in md and "| `new` | 1 | 75.0 | 75.0 | 75.0 |" in md
+    # One hate reply of base's seed 0 unparsed: 25% of its hate rows, 12.5% of all its rows;
+    # mean over the two seeds 12.5% and 6.2%; "new" parsed everything.
+    assert doc["modes"]["generate"]["unparsed"]["base"] == {
+        "hate": 0.125, "humor": 0.0, "mean": 0.0625
+    }
+    assert "| `base` | 12.5 | 0.0 | 6.2 |" in md and "| `new` | 0.0 | 0.0 | 0.0 |" in md
+    assert md.count("Unparsed replies") == 1  # the likelihood mode parses nothing
