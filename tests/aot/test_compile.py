@@ -80,6 +80,7 @@ def test_every_strategy_compiles_for_v5e8(strategy, v5e8):
     assert parts["lm_head"]["flops"] > 0 and parts["optimizer"]["bytes"] > 0
 
 
+@pytest.mark.slow  # 60-80 s each here (Mosaic compiles the splash kernels)
 @pytest.mark.parametrize("strategy", ["fsdp", "fsdp_tp"])
 def test_splash_and_chunked_loss_compile_for_v5e8(strategy, v5e8):
     """The Mosaic kernel inside shard_map, forward and backward, for a TPU; its modelled FLOPs
@@ -135,6 +136,7 @@ def _hlo(strategy, devices):
     return program.lower(program.abstract_batch(8, 128, 1)).compile().as_text()
 
 
+@pytest.mark.slow  # compiles every strategy again: over 2 minutes here
 def test_collectives_by_strategy(v5e8):
     """TP all-reduces activations; FSDP all-gathers parameters and reduces gradients to their
     shards; DP gathers no parameter. XLA:TPU writes FSDP's gradient reduce-scatter as an
@@ -258,6 +260,7 @@ def test_emollm_7b_compiles_for_v5p_under_fsdp():
     assert row["parts"]["attention"]["flops"] > 0
 
 
+@pytest.mark.slow  # about 30 s here
 def test_two_slices_put_the_strategys_dcn_axis_across_slices():
     devices = topology.devices(topology.parse("v5e-8"), num_slices=2)
     assert len(devices) == 16

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 
 from emollm_jax.checkpoint.restore import load_model
@@ -9,6 +10,7 @@ from emollm_jax.train.loop import Trainer
 from tests.train.helpers import train_config
 
 
+@pytest.mark.slow  # about 40 s here: trains, then restores on two other meshes
 def test_fsdp_checkpoint_restores_under_tp_and_on_one_device(tmp_path, small_emobench):
     cfg = train_config(
         small_emobench, **{"mesh.strategy": "fsdp", "mesh.shape": {"data": 1, "fsdp": 8}}

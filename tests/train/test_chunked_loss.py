@@ -33,7 +33,13 @@ def _batch(b=3, t=37, vocab=300, seed=0):
     return {"input_ids": jnp.asarray(ids), "labels": jnp.asarray(labels), "attention_mask": jnp.asarray(mask)}
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 9, 36, 64])  # 36 = T - 1 exactly; 64 > T
+SLOW = pytest.mark.slow  # chunks of 1 and 9: long scans, 30-40 s each here
+
+
+# 36 = T - 1 exactly; 64 > T.
+@pytest.mark.parametrize(
+    "chunk", [pytest.param(1, marks=SLOW), 4, pytest.param(9, marks=SLOW), 36, 64]
+)
 def test_chunked_loss_value_and_gradients_equal_the_plain_loss(chunk):
     model = build_model(_llm(), seed=1)
     graphdef, params = nnx.split(model)
