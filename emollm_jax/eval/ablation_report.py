@@ -5,7 +5,9 @@ likelihood) and variant, each sub-task's accuracy and the EmoBench mean get a me
 interval over seeds (``intervals``); each variant but the reference (the first) gets its paired
 difference from the reference per sub-task, significant only where the interval excludes zero.
 Where some reply could not be parsed, a table of unparsed replies (% of rows, mean over seeds)
-follows, so that a parse failure is not read as a wrong answer. The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
+follows, so that a parse failure is not read as a wrong answer; then the share of rows given
+each sub-task's most frequent answer (mean over seeds), which shows a model that collapsed onto
+one label. The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
 differences are marked ``*``. The chart (``ablation_<mode>.png``): per sub-task and the mean, a
 bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``report.py``'s.
 """
@@ -91,7 +93,24 @@ def unparsed_shares(runs: Runs, mode: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def _unparsed_table(shares: Mapping[str, Mapping[str, float]]) -> list[str]:
+def top_answer_shares(runs: Runs, mode: str) -> dict[str, dict[str, float]]:
+    """``{variant: {sub-task: share of rows given its most frequent parsed answer}}``, mean over
+    seeds, for ``mode`` (from the confusion matrices; unparsed replies are not an answer)."""
+    out = {}
+    for variant, seeds in runs.items():
+        shares: dict[str, list[float]] = {}
+        for modes in seeds.values():
+            if mode not in modes:
+                continue
+            for task, t in modes[mode].tasks.items():
+                predicted = [sum(col) for col in zip(*t.confusion)][: len(t.labels)]
+                shares.setdefault(task, []).append(max(predicted) / t.n if t.n else 0.0)
+        if shares:
+            out[variant] = {c: sum(v) / len(v) for c, v in shares.items()}
+    return out
+
+
+def _shares_table(shares: Mapping[str, Mapping[str, float]]) -> list[str]:
     columns = [c for c in (*TASKS, MEAN) if any(c in r for r in shares.values())]
     header = ["Variant", *(TASK_TITLES.get(c, "All rows") for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
@@ -137,7 +156,9 @@ def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
         shares = unparsed_shares(runs, mode)
         if any(v > 0 for row in shares.values() for v in row.values()):
             parts += ["Unparsed replies (% of rows, mean over seeds; counted as wrong above):", ""]
-            parts += [*_unparsed_table(shares), ""]
+            parts += [*_shares_table(shares), ""]
+        parts += ["Most frequent answer (% of each sub-task's rows, mean over seeds):", ""]
+        parts += [*_shares_table(top_answer_shares(runs, mode)), ""]
     return "\n".join(parts)
 
 
@@ -191,6 +212,7 @@ def write_ablation(out_dir: str | os.PathLike, runs: Runs, modes: list[str], met
             continue
         document["modes"][mode] = {
             "unparsed": unparsed_shares(runs, mode),
+            "top_answer": top_answer_shares(runs, mode),
             "summary": {v: {c: iv.to_dict() for c, iv in r.items()} for v, r in summary.items()},
             "differences": {
                 v: {c: iv.to_dict() for c, iv in r.items()} for v, r in differences.items()

@@ -89,3 +89,8 @@ def test_ablation_files(tmp_path):
     }
     assert "| `base` | 12.5 | 0.0 | 6.2 |" in md and "| `new` | 0.0 | 0.0 | 0.0 |" in md
     assert md.count("Unparsed replies") == 1  # the likelihood mode parses nothing
+    # base, seed 0: hate 2 yes, 1 no, 1 unparsed -> top 50%; humor 2 yes, 2 no -> 50%;
+    # seed 1: hate 2/2 -> 50%, humor 3 yes -> 75%. new, generate: hate 4 yes -> 100% both seeds.
+    top = doc["modes"]["generate"]["top_answer"]
+    assert top["base"] == {"hate": 0.5, "humor": 0.625} and top["new"]["hate"] == 1.0
+    assert "Most frequent answer" in md and "| `base` | 50.0 | 62.5 |" in md
