@@ -33,7 +33,7 @@ from emollm_jax.convert.hf_io import (
 )
 from emollm_jax.convert.model_card import write_card
 from emollm_jax.convert.orbax_stream import ParamsReader
-from emollm_jax.convert.processor_files import write_processor
+from emollm_jax.convert.processor_files import write_llava_processor, write_processor
 from emollm_jax.convert.safetensors_io import ShardWriter, atomic_output_dir, parse_size
 from emollm_jax.destinations import check_destination
 from emollm_jax.models.build import abstract_model
@@ -72,16 +72,27 @@ def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader,
         tokenizer = side_files.tokenizer_folder(reader.meta)
         if tokenizer is not None:
             side_files.copy_side_files(tokenizer, tmp, skip=side_files.GENERATED)
-    if is_emollm(cfg):
+    if cfg.arch == "llava":
         _write_pytorch_side(tmp, cfg, reader)
 
 
 def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader) -> None:
-    """An EmoLLM export's processor (when it has a tokenizer) and model card."""
-    if side_files.has_tokenizer(tmp):
-        write_processor(tmp, cfg, (reader.meta.get("config") or {}).get("data") or {})
+    """An EmoLLM or LLaVA export's processor (when it has a tokenizer) and model card."""
+    data = (reader.meta.get("config") or {}).get("data") or {}
     run = reader.root.parent if reader.root.name == "checkpoints" else reader.root
-    write_card(tmp, cfg, reader.meta, run)
+    if is_emollm(cfg):
+        if side_files.has_tokenizer(tmp):
+            write_processor(tmp, cfg, data)
+        write_card(tmp, cfg, reader.meta, run)
+        return
+    # A LLaVA whose side files (e.g. the Hugging Face folder it came from) bring a processor
+    # or a model card keeps those.
+    shipped = {p.name for p in tmp.iterdir()}
+    processor = {"preprocessor_config.json", "processor_config.json"}
+    if side_files.has_tokenizer(tmp) and not shipped & processor:
+        write_llava_processor(tmp, cfg, data)
+    if "README.md" not in shipped:
+        write_card(tmp, cfg, reader.meta, run)
 
 
 def orbax_to_hf(

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.chat_templates import TEMPLATES
+from emollm_jax.paths import is_url
 
 SOURCES = ("jsonl", "tfds")
+# Read through local-file libraries (JSONL, ArrayRecord, Pillow, PyAV): a URL is refused at
+# start-up. data.tokenizer may be a URL (downloaded whole when loaded).
+LOCAL_ONLY = ("dir", "tfds_dir")
+
+
+def check_local(field: str, value) -> None:
+    """A ``ConfigError`` naming ``config.<field>`` when ``value`` is a cloud storage URL."""
+    if value and is_url(value):
+        raise ConfigError(
+            field,
+            f"{value!r}: cloud storage is not supported here yet; copy it to a local (or "
+            f"mounted) folder. The workdir, train.init_from, data.tokenizer and the convert "
+            f"and evaluate folders may be gs:// URLs.",
+            value=value,
+        )
 
 
 def _buckets(d, name: str) -> None:
@@ -15,6 +31,8 @@ def _buckets(d, name: str) -> None:
 
 
 def check_data_config(d) -> None:
+    for name in LOCAL_ONLY:
+        check_local(f"data.{name}", d.get(name))
     if d.chat_template not in TEMPLATES:
         raise ConfigError.not_one_of("data.chat_template", d.chat_template, TEMPLATES)
     if d.source not in SOURCES:

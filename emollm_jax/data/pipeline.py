@@ -40,6 +40,7 @@ from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.example_encoder import ExampleEncoder
 from emollm_jax.data.mini import make_mini_emobench
 from emollm_jax.models.config import ModelConfig, from_config_dict
+from emollm_jax.paths import is_url, local_folder
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ def load_tokenizer(path: str):
     """A transformers tokenizer from a local folder (never the hub)."""
     from transformers import AutoTokenizer
 
+    if is_url(path):  # read whole into memory: the temporary copy may go afterwards
+        with local_folder(path) as folder:
+            return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     return AutoTokenizer.from_pretrained(str(resolve_path(path)), local_files_only=True)
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from emollm_jax.data import media as media_lib
 from emollm_jax.data.bad_input import BadInputLog, BadRecord
+from emollm_jax.paths import is_url
 from emollm_jax.tasks import TASKS, labels_for
 
 PLACEHOLDER = "<image>"
@@ -117,7 +118,9 @@ def _placeholders(turns: list[dict], n_media: int) -> list[dict]:
 
 
 def resolve_media_path(root: Path, rel: str) -> Path:
-    """``root/rel``, refusing absolute paths and anything that resolves outside ``root``."""
+    """``root/rel``, refusing absolute paths, URLs and anything that resolves outside ``root``."""
+    if is_url(rel):
+        raise BadRecord("path_escapes_root", f"URL {rel!r}: media must be files under data.dir")
     if os.path.isabs(rel):
         raise BadRecord("path_escapes_root", f"absolute path {rel!r}")
     root_real = os.path.realpath(root)

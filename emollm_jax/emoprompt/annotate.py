@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer
 from emollm_jax.emoprompt import rationales, templates
 from emollm_jax.emoprompt.hook import has_video, last_turn
@@ -105,6 +106,7 @@ def annotate(
     """
     if max_new_tokens < 1:
         raise ValueError(f"--max_new_tokens must be >= 1, got {max_new_tokens}")
+    check_data_config(config.data)  # before the teacher loads
     tokenizer = load_tokenizer(config.data.tokenizer)
     if generate is None:
         if model is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import emollm_jax.emoprompt.rationales as rationales_lib
 import emollm_jax.emoprompt.templates as templates
+from emollm_jax.data.data_config import check_local
 from emollm_jax.data.pipeline import resolve_path
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.tasks import labels_for
@@ -102,6 +103,7 @@ def check_emoprompt_config(e) -> None:
     path = e.rationales_file
     if not isinstance(path, str):
         raise ConfigError(f"config.emoprompt.rationales_file: expected a path, got {path!r}")
+    check_local("emoprompt.rationales_file", path)
     if path and not resolve_path(path).is_file():
         raise ConfigError(f"config.emoprompt.rationales_file: {path} is not a file")
 

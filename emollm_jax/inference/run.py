@@ -43,6 +43,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from emollm_jax.checkpoint.manager import checkpoint_root
+from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer, open_source
 from emollm_jax.destinations import check_destination
 from emollm_jax.emoprompt.hook import make_prompt_hook
@@ -267,6 +268,7 @@ def evaluate(
     eval hook when ``config.emoprompt`` enables it).
     """
     check_eval_config(config.eval)
+    check_data_config(config.data)  # before the model loads (a gs:// data.dir fails here)
     out_dir = as_path(workdir) if workdir else default_out_dir(checkpoint, split)
     check_out_dir(out_dir, checkpoint)
     process, _ = _processes()

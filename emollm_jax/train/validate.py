@@ -6,12 +6,14 @@ from __future__ import annotations
 from jax.sharding import Mesh
 
 from emollm_jax.config.errors import ConfigError
+from emollm_jax.data.data_config import check_data_config
 from emollm_jax.models.config import ModelConfig
 from emollm_jax.sharding.mesh import batch_axes, batch_ways
 from emollm_jax.sharding.strategies import Rules
 
 
 def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:
+    check_data_config(config.data)
     t = config.train
     if t.steps <= 0:
         raise ConfigError("train.steps", value=t.steps, expected="positive")

@@ -116,3 +116,38 @@ def test_metrics_log_rewrites_its_object(gs_dir):
     assert [(r["step"], r["loss"]) for r in rows] == [(1, 1.0), (2, 1.0), (3, 0.5)]
     events = list((epath.Path(gs_dir) / "tensorboard").glob("events.out.tfevents.*"))
     assert events and all(e.stat().length > 0 for e in events)
+
+
+def test_tokenizer_loads_from_gcs(gs_dir):
+    from emollm_jax.data.pipeline import load_tokenizer
+
+    shipped = pathlib.Path(__file__).resolve().parents[2] / "emollm_jax" / "assets" / "tokenizer"
+    for file in shipped.iterdir():
+        (epath.Path(gs_dir) / "tok" / file.name).write_bytes(file.read_bytes())
+    ours, theirs = load_tokenizer(str(shipped)), load_tokenizer(f"{gs_dir}/tok")
+    text = "<image>\nIs this funny? Answer: yes"
+    assert theirs(text)["input_ids"] == ours(text)["input_ids"]
+    assert theirs.chat_template == ours.chat_template
+
+
+def test_cloud_data_fails_at_start_up_naming_the_field(tmp_path, small_emobench):
+    """Training, evaluation and the annotator refuse a gs:// data folder (or rationales file)
+    before any model loads: evaluation's missing checkpoint is not even looked at."""
+    from emollm_jax.config.errors import ConfigError
+    from emollm_jax.emoprompt.annotate import annotate
+    from emollm_jax.inference.run import evaluate
+    from emollm_jax.train.loop import Trainer
+    from tests.train.helpers import train_config
+
+    cfg = train_config(str(small_emobench))
+    cfg.data.dir = "gs://bucket/emobench"
+    with pytest.raises(ConfigError, match=r"^config\.data\.dir: 'gs://bucket/emobench'"):
+        Trainer(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"^config\.data\.dir:"):
+        evaluate(cfg, str(tmp_path / "no_such_run"), "test", str(tmp_path / "eval"))
+    with pytest.raises(ConfigError, match=r"^config\.data\.dir:"):
+        annotate(cfg, str(tmp_path / "no_such_teacher"), "train", None)
+    cfg.data.dir = str(small_emobench)
+    cfg.emoprompt.rationales_file = "gs://bucket/r.jsonl"
+    with pytest.raises(ConfigError, match=r"^config\.emoprompt\.rationales_file:"):
+        Trainer(cfg, tmp_path / "run2")

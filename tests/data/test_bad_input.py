@@ -88,7 +88,9 @@ def test_truncated_image_is_caught_when_decoded(folder, data_config, tokenizer):
         strict(found[1])
 
 
-@pytest.mark.parametrize("path", ["../outside.png", "media/../../outside.png", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "path", ["../outside.png", "media/../../outside.png", "/etc/passwd", "gs://bucket/x.png"]
+)
 def test_path_leaving_the_data_folder(folder, path):
     root, image, video = folder
     shutil.copy(root / image["media"]["path"], root.parent / "outside.png")

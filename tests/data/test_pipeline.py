@@ -243,6 +243,14 @@ def test_bad_data_config_names_the_field(data_config):
         check_data_config(data_config.data)
 
 
+@pytest.mark.parametrize("field", ["dir", "tfds_dir"])
+def test_cloud_data_folder_is_refused_naming_the_field(data_config, field):
+    data_config.data[field] = "gs://bucket/emobench"
+    with pytest.raises(ConfigError, match=rf"config\.data\.{field}: 'gs://bucket/emobench'.*"
+                       "cloud storage is not supported"):  # fmt: skip
+        check_data_config(data_config.data)
+
+
 @pytest.mark.slow
 def test_worker_processes_resume_exactly(data_config, tokenizer):
     """With Grain worker processes the state covers every worker (order depends on the count)."""
