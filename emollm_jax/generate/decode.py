@@ -1,6 +1,7 @@
 """Batched autoregressive decoding with a preallocated KV cache, as one compiled program.
 
-``Generator(model, config)(batch, key)`` runs, inside ONE ``jax.jit``:
+``Generator(model, config)(batch, key)`` runs, inside ONE ``jax.jit`` (two on one CPU device,
+the loop compiled with ``CPU_LOOP_OPTIONS``; the KV cache passes between them):
 
 1. prefill: the whole left-padded prompt (image tokens merged by the model) is run once through
    the model into a KV cache of ``prompt_len + max_new_tokens`` slots; the last column's logits
@@ -70,6 +71,13 @@ _CACHE_AXES = {
     "mask": ("batch", "length"),
     "index": (),
 }
+
+
+# XLA:CPU hands dots to YNNPACK by default (``__ynn_fusion`` in the optimized HLO): faster for
+# the prefill's many-row matmuls, slower for the decoding loop's few-row ones (134M LLaMA, 8 rows:
+# 122.7 -> 68.0 ms a token without it on a 2-core AMD EPYC; benchmarks/bench_vs_pytorch.py). On
+# one CPU device the loop is compiled apart from the prefill, with these options.
+CPU_LOOP_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +183,11 @@ class Generator:
         if mesh is None:
             self.state = state
             self._fn = jax.jit(self._decode)
+            if layer_buffers.wanted(jax.devices()[0].platform):
+                # Two programs on one CPU device: the prefill as XLA compiles it by default, and
+                # the decoding loop with CPU_LOOP_OPTIONS (the cache is handed over).
+                self._prefill_fn = jax.jit(self._prefill_only)
+                self._loop_fn = jax.jit(self._loop_only, compiler_options=CPU_LOOP_OPTIONS)
             return
         shardings = state_shardings(state, mesh, rules)
         if all(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(state)):
@@ -211,9 +224,9 @@ class Generator:
                 raise ValueError("sampling (temperature > 0) needs a PRNG key")
             key = jax.random.key(0)
         if not host:
-            return self._fn(self.state, inputs, key)
+            return self._fn(self.state, inputs, key) if self.mesh else self._single_device(inputs, key)
         if self.mesh is None:
-            return GenerateOutput(*(np.asarray(x) for x in self._fn(self.state, inputs, key)))
+            return GenerateOutput(*(np.asarray(x) for x in self._single_device(inputs, key)))
         rows = len(inputs["input_ids"])
         inputs = {k: _pad_rows(v, self._local_shards()) for k, v in inputs.items()}
         out = self._fn(self.state, to_global(inputs, self.mesh, self.rules), key)
@@ -221,6 +234,12 @@ class Generator:
             tuple(out), self.mesh, self._batch.spec
         )
         return GenerateOutput(*(np.asarray(x)[:rows] for x in local))
+
+    def _single_device(self, inputs: dict, key: jax.Array) -> GenerateOutput:
+        if not hasattr(self, "_loop_fn"):
+            return self._fn(self.state, inputs, key)
+        carry = self._prefill_fn(self.state, inputs, key)
+        return self._loop_fn(self.state, carry, key)
 
     def _local_shards(self) -> int:
         """How many pieces this process's rows are split into (batch shards per process)."""
@@ -234,21 +253,33 @@ class Generator:
         return {name: constrain(x, _CACHE_AXES[name]) for name, x in cache.items()}
 
     def _decode(self, state, inputs: dict, key: jax.Array) -> GenerateOutput:
-        self.traces += 1  # runs only while tracing
-        rules_ctx = (
-            contextlib.nullcontext() if self.mesh is None else use_mesh_rules(self.mesh, self.rules)
-        )
-        with rules_ctx:
-            return self._decode_under_rules(state, inputs, key)
+        """The whole decoding as one program: prefill, then the loop."""
+        with self._rules():
+            carry = self._prefill(state, inputs, key)
+            return self._loop(state, carry, key)
 
-    def _decode_under_rules(self, state, inputs: dict, key: jax.Array) -> GenerateOutput:
+    def _prefill_only(self, state, inputs: dict, key: jax.Array) -> _Carry:
+        with self._rules():
+            return self._prefill(state, inputs, key)
+
+    def _loop_only(self, state, carry: _Carry, key: jax.Array) -> GenerateOutput:
+        with self._rules():
+            return self._loop(state, carry, key)
+
+    def _rules(self):
+        if self.mesh is None:
+            return contextlib.nullcontext()
+        return use_mesh_rules(self.mesh, self.rules)
+
+    def _per_layer(self) -> bool:
+        return self.mesh is None and layer_buffers.wanted(jax.devices()[0].platform)
+
+    def _prefill(self, state, inputs: dict, key: jax.Array) -> _Carry:
+        """Runs the prompt into a new KV cache and picks the first token: the loop's carry."""
+        self.traces += 1  # runs only while tracing
         cfg = self.config
         model = nnx.merge(self.graphdef, state)
-        # One device only: a mesh's programs keep their stacked, sharded arrays as they are.
-        per_layer = self.mesh is None and layer_buffers.wanted(jax.devices()[0].platform)
-        pieces = layer_buffers.split_state(state) if per_layer else None
         n = cfg.max_new_tokens
-        eos = jnp.asarray(cfg.eos_ids or (-1,), jnp.int32)
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         b, s = ids.shape
         positions = inputs.get("positions")
@@ -267,18 +298,33 @@ class Generator:
         )
         first = next_token(logits[:, -1], jax.random.fold_in(key, 0), cfg.sampling)
         tokens = jnp.full((b, n), cfg.pad_id, jnp.int32).at[:, 0].set(first)
-        width, matches = _sequence_matcher(cfg.stop_sequences)
-        # The last few new tokens of each row, for the stop sequences (-1: nothing yet).
+        width, _ = _sequence_matcher(cfg.stop_sequences)
         tail = jnp.full((b, width), -1, jnp.int32)
-
-        def stopped(token, tail, finished):
-            tail = jnp.concatenate([tail[:, 1:], token[:, None]], axis=1)
-            finished = finished | jnp.isin(token, eos)
-            return tail, finished, (finished | matches(tail)) if matches else finished
-
-        tail, finished, done = stopped(first, tail, jnp.zeros((b,), bool))
+        tail, finished, done = self._stopped(first, tail, jnp.zeros((b,), bool))
+        if self._per_layer():
+            cache = layer_buffers.split_cache(cache)
+        start = positions[:, -1] + 1
         lengths = jnp.ones((b,), jnp.int32)
-        step_mask = jnp.ones((b, 1), jnp.int32)
+        return _Carry(jnp.int32(1), cache, first, start, done, finished, tail, tokens, lengths)
+
+    def _stopped(self, token, tail, finished):
+        """(tail, finished, done) after ``token``: the row's last tokens, whether it made an
+        EOS id, whether it stopped (EOS id or stop sequence)."""
+        eos = jnp.asarray(self.config.eos_ids or (-1,), jnp.int32)
+        _, matches = _sequence_matcher(self.config.stop_sequences)
+        tail = jnp.concatenate([tail[:, 1:], token[:, None]], axis=1)
+        finished = finished | jnp.isin(token, eos)
+        return tail, finished, (finished | matches(tail)) if matches else finished
+
+    def _loop(self, state, carry: _Carry, key: jax.Array) -> GenerateOutput:
+        """Feeds one token per row per step until every row has stopped or made
+        ``max_new_tokens``."""
+        cfg = self.config
+        n = cfg.max_new_tokens
+        model = nnx.merge(self.graphdef, state)
+        per_layer = self._per_layer()
+        pieces = layer_buffers.split_state(state) if per_layer else None
+        step_mask = jnp.ones((carry.last.shape[0], 1), jnp.int32)
 
         def cond(c: _Carry):
             return (c.step < n) & ~jnp.all(c.done)
@@ -299,7 +345,7 @@ class Generator:
             token = jnp.where(done, cfg.pad_id, token)
             tokens = jax.lax.dynamic_update_slice_in_dim(c.tokens, token[:, None], i, 1)
             lengths = jnp.where(done, c.lengths, i + 1)
-            new_tail, new_finished, new_done = stopped(token, tail, finished)
+            new_tail, new_finished, new_done = self._stopped(token, tail, finished)
             tail = jnp.where(done[:, None], tail, new_tail)
             finished = jnp.where(done, finished, new_finished)
             done = done | new_done
@@ -310,10 +356,6 @@ class Generator:
                 i + 1, cache, token, c.position + 1, done, finished, tail, tokens, lengths
             )
 
-        if per_layer:
-            cache = layer_buffers.split_cache(cache)
-        start = positions[:, -1] + 1
-        carry = _Carry(jnp.int32(1), cache, first, start, done, finished, tail, tokens, lengths)
         carry = jax.lax.while_loop(cond, body, carry)
         return GenerateOutput(carry.tokens, carry.lengths, carry.finished)
 

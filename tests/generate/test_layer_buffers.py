@@ -36,8 +36,17 @@ def _run(monkeypatch, per_layer: bool):
     rng = np.random.default_rng(0)
     batch = left_pad([list(rng.integers(3, 120, n)) for n in (4, 10)], 0, (10,))
     gen = Generator(build_model(LLAMA, 0), GenerateConfig(max_new_tokens=6, pad_id=0))
-    hlo = gen._fn.lower(gen.state, batch, jax.random.key(0)).compile().as_text()
-    return gen(batch), _loop_body_ops(hlo)
+    return gen(batch), _loop_body_ops(_loop_hlo(gen, batch))
+
+
+def _loop_hlo(gen, batch) -> str:
+    """The optimized HLO of the program that runs the decoding loop: on one CPU device the loop
+    is its own program (``_loop_fn``), elsewhere part of the one program."""
+    key = jax.random.key(0)
+    if not hasattr(gen, "_loop_fn"):
+        return gen._fn.lower(gen.state, batch, key).compile().as_text()
+    carry = jax.eval_shape(gen._prefill_fn, gen.state, batch, key)
+    return gen._loop_fn.lower(gen.state, carry, key).compile().as_text()
 
 
 def test_the_loop_body_copies_no_weight_or_cache(monkeypatch):
@@ -56,3 +65,20 @@ def test_the_loop_body_copies_no_weight_or_cache(monkeypatch):
     assert not [op for s, op in split_ops if s == "f32[2,2,8,16]"]
     np.testing.assert_array_equal(split_out.tokens, stacked_out.tokens)
     np.testing.assert_array_equal(split_out.lengths, stacked_out.lengths)
+
+
+def test_on_cpu_the_loop_is_compiled_without_ynnpack_and_decodes_the_same():
+    """CPU_LOOP_OPTIONS: the loop's few-row dots stay out of YNNPACK (slower for them at the
+    134M size, benchmarks/bench_vs_pytorch.py); the one-program path, which the prefill's dots
+    share, does use it, so the check can fail; both programs' tokens are the same."""
+    rng = np.random.default_rng(1)
+    batch = left_pad([list(rng.integers(3, 120, n)) for n in (7, 10)], 0, (10,))
+    gen = Generator(build_model(LLAMA, 0), GenerateConfig(max_new_tokens=6, pad_id=0))
+    assert hasattr(gen, "_loop_fn")  # this test runs on the CPU
+    one = gen._fn.lower(gen.state, batch, jax.random.key(0)).compile().as_text()
+    assert "__ynn_fusion" in one
+    assert "__ynn_fusion" not in _loop_hlo(gen, batch)
+    single = jax.tree.map(np.asarray, gen._fn(gen.state, batch, jax.random.key(0)))
+    split = gen(batch)
+    np.testing.assert_array_equal(split.tokens, single.tokens)
+    np.testing.assert_array_equal(split.lengths, single.lengths)
