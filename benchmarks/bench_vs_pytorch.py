@@ -13,9 +13,24 @@ sides load those very weights (ours through ``emollm_jax.load_hf``). Rows:
 Each row prints both times (best of ``--repeats``, the two sides interleaved so that load from
 other processes hits both alike), the ratio (above 1: ours faster), tokens/s, and MFU against
 the 2048x2048 matmul peak of the compute dtype measured here in both libraries (the higher).
-Batch-1 generation is also set against the memory bound: the bytes of weights a token reads
-(every parameter but the input embedding table) over the throughput of a 1 GiB numpy copy
-(read + write bytes per second), in ms per token.
+A peak run that takes over 2 s is not repeated (one slow run per library and dtype at most:
+PyTorch's bfloat16 matmul on a CPU without bfloat16 instructions runs at well under 1 GFLOP/s).
+
+Generation rows also time both sides producing ONE new token from the same prompt (the same
+interleaved best-of; ours a second ``Generator`` with ``max_new_tokens=1``), and the notes give
+the decode-only time per token, (t(new tokens) - t(1)) / (new tokens - 1), for both sides, and
+the prefill + 1 times. The decode time is a difference of two timings: at tiny sizes, where a
+run takes a few ms, it is noise and can come out negative. The main columns stay the whole
+generation's. Text batch-1 generation is also set against the memory bound with that
+decode-only time: the bytes of weights a token reads (every parameter but the input embedding
+table) over the throughput of a 1 GiB numpy copy (read + write bytes per second), in ms per
+token.
+
+Rows where PyTorch computes in bfloat16 (``train_bf16``, ``generate_bf16``) first estimate
+PyTorch's time as the row's FLOPs over PyTorch's measured bfloat16 matmul peak. Above
+``--torch-bf16-limit-s`` PyTorch's side is not run: ours is timed alone, and the row shows
+PyTorch's time, ratio and tokens/s as estimates (``~``, ``(est.)``, ``not run``), with a note;
+the same-tokens check of ``generate_bf16`` is then skipped.
 
     python benchmarks/bench_vs_pytorch.py     # the 134M LLaMA of issue 16: minutes per row
     python benchmarks/bench_vs_pytorch.py --hidden 256 --heads 4 --layers 4 --intermediate 0 \
@@ -52,7 +67,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--train-seq", type=int, default=512)
     p.add_argument("--prompt", type=int, default=128)
-    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument(
+        "--new-tokens",
+        type=int,
+        default=64,
+        help="at least 2: the decode time per token is (t(N) - t(1)) / (N - 1)",
+    )
     p.add_argument("--gen-batches", default="1,8", help="comma-separated batch sizes")
     p.add_argument("--vision-hidden", type=int, default=768)
     p.add_argument("--vision-layers", type=int, default=12)
@@ -65,7 +85,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
     p.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
     p.add_argument("--copy-mib", type=int, default=1024, help="numpy copy size for the bound")
+    p.add_argument(
+        "--torch-bf16-limit-s",
+        type=float,
+        default=300.0,
+        help="bfloat16 rows: PyTorch's side is not run (its time is shown as an estimate) where "
+        "one run's FLOPs / PyTorch's bfloat16 matmul peak exceeds this many seconds",
+    )
     args = p.parse_args(argv)
+    if args.new_tokens < 2:
+        p.error(
+            f"--new-tokens must be at least 2 (got {args.new_tokens}): the decode time per "
+            "token is (t(N) - t(1)) / (N - 1)"
+        )
     args.kv_heads = args.kv_heads or args.heads
     args.intermediate = args.intermediate or 4 * args.hidden
     args.gen_batches = [int(b) for b in args.gen_batches.split(",") if b]
@@ -79,7 +111,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- measurements
 
 
-def best_of(fn: Callable[[], object], repeats: int, warmup: int) -> float:
+def best_of(
+    fn: Callable[[], object], repeats: int, warmup: int, slow_s: float = float("inf")
+) -> float:
+    """Best seconds of ``repeats`` timed runs after ``warmup`` untimed ones; a first timed run
+    over ``slow_s`` is kept alone (not repeated)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -87,6 +123,8 @@ def best_of(fn: Callable[[], object], repeats: int, warmup: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+        if times[0] > slow_s:
+            break
     return min(times)
 
 
@@ -102,8 +140,12 @@ def side_by_side(theirs: Callable, ours: Callable, repeats: int, warmup: int):
     return min(t_theirs), min(t_ours)
 
 
+PEAK_SLOW_S = 2.0  # a matmul peak run slower than this is not repeated
+
+
 def matmul_peaks(n: int) -> dict[tuple[str, str], float]:
-    """FLOP/s of an ``n x n`` matmul: ``{(library, dtype): flops}``."""
+    """FLOP/s of an ``n x n`` matmul: ``{(library, dtype): flops}``; best of 5 runs, or the
+    first run alone where it took over ``PEAK_SLOW_S`` (JAX's compiled before)."""
     import jax
     import jax.numpy as jnp
     import torch
@@ -112,10 +154,11 @@ def matmul_peaks(n: int) -> dict[tuple[str, str], float]:
     for name in ("float32", "bfloat16"):
         a = np.random.default_rng(0).random((n, n), np.float32)
         t = torch.from_numpy(a).to(getattr(torch, name))
-        out["pytorch", name] = 2 * n**3 / best_of(lambda: t @ t, 5, 1)
+        out["pytorch", name] = 2 * n**3 / best_of(lambda: t @ t, 5, 0, PEAK_SLOW_S)
         x = jnp.asarray(a, name)
-        mm = jax.jit(lambda u: u @ u)
-        out["jax", name] = 2 * n**3 / best_of(lambda: mm(x).block_until_ready(), 5, 1)
+        mm = jax.jit(lambda u: u @ u).lower(x).compile()
+        seconds = best_of(lambda: mm(x).block_until_ready(), 5, 0, PEAK_SLOW_S)
+        out["jax", name] = 2 * n**3 / seconds
     return out
 
 
@@ -182,6 +225,33 @@ class Machine:
 
 
 @dataclasses.dataclass
+class GenTiming:
+    """Seconds of one generation row: ``new_tokens`` out and one token out (prefill + 1), for
+    PyTorch (``theirs``) and ours."""
+
+    theirs_s: float
+    ours_s: float
+    theirs_one_s: float
+    ours_one_s: float
+    new_tokens: int
+    same: float | None  # fraction of generated tokens that agree; None: PyTorch not run
+    theirs_estimated: bool = False  # PyTorch's times are FLOPs / its peak, not measured
+
+    def decode_s(self) -> tuple[float, float]:
+        """Decode-only seconds per token (PyTorch, ours): the prefill taken out."""
+        return (
+            decode_per_token(self.theirs_s, self.theirs_one_s, self.new_tokens),
+            decode_per_token(self.ours_s, self.ours_one_s, self.new_tokens),
+        )
+
+
+def decode_per_token(t_full: float, t_one: float, new_tokens: int) -> float:
+    """Seconds per decoded token: the ``new_tokens - 1`` tokens after the first, whose run
+    (``t_one``) holds the prefill."""
+    return (t_full - t_one) / (new_tokens - 1)
+
+
+@dataclasses.dataclass
 class Row:
     work: str
     theirs_s: float
@@ -190,16 +260,31 @@ class Row:
     flops: float  # model FLOPs of one run
     dtype: str  # compute dtype, picks the peak
     note: str = ""
+    theirs_estimated: bool = False  # PyTorch not run: ``theirs_s`` is FLOPs / its matmul peak
+    gen: GenTiming | None = None  # generation rows: the times behind the decode notes
 
     def line(self, peaks) -> str:
         peak = max(peaks["pytorch", self.dtype], peaks["jax", self.dtype])
         mfu = [self.flops / s / peak for s in (self.theirs_s, self.ours_s)]
+        theirs = f"{self.theirs_s:.3f} s"
+        ratio = f"{self.theirs_s / self.ours_s:.2f}x"
+        theirs_rate = f"{self.tokens / self.theirs_s:.1f}"
+        theirs_mfu = f"{100 * mfu[0]:.1f}%"
+        if self.theirs_estimated:
+            theirs = f"~{estimate_digits(self.theirs_s)} s ({ESTIMATE}; not run)"
+            ratio, theirs_rate, theirs_mfu = f"~{ratio} (est.)", f"~{theirs_rate} (est.)", "not run"
         return (
-            f"| {self.work} | {self.theirs_s:.3f} s | {self.ours_s:.3f} s | "
-            f"{self.theirs_s / self.ours_s:.2f}x | {self.tokens / self.theirs_s:.1f} | "
-            f"{self.tokens / self.ours_s:.1f} | {100 * mfu[0]:.1f}% | {100 * mfu[1]:.1f}% |"
-            f" {self.note} |"
+            f"| {self.work} | {theirs} | {self.ours_s:.3f} s | {ratio} | {theirs_rate} | "
+            f"{self.tokens / self.ours_s:.1f} | {theirs_mfu} | {100 * mfu[1]:.1f}% | {self.note} |"
         )
+
+
+ESTIMATE = "estimate: FLOPs / PyTorch's bfloat16 matmul peak"
+
+
+def estimate_digits(seconds: float) -> str:
+    """An estimate's seconds, without digits it does not have."""
+    return f"{seconds:.0f}" if seconds >= 100 else f"{seconds:.3g}"
 
 
 HEADER = (
@@ -327,11 +412,42 @@ def ours_generate(model, batch: dict, new_tokens: int) -> Callable[[], np.ndarra
     return lambda: gen(batch).tokens
 
 
-def timed_generation(theirs, ours, args) -> tuple[float, float, float]:
-    """(PyTorch s, ours s, fraction of generated tokens that agree)."""
+def timed_generation(theirs_model, ours_model, batch: dict, args, estimate=None) -> GenTiming:
+    """Both sides generating ``args.new_tokens`` tokens and one token, each pair interleaved;
+    with ``estimate`` (PyTorch's estimated seconds: (all tokens, one token)) PyTorch is not run
+    (``theirs_model`` may be None) and ours is timed alone."""
+    ours = ours_generate(ours_model, batch, args.new_tokens)
+    ours_one = ours_generate(ours_model, batch, 1)
+    if estimate is not None:
+        t_ours = best_of(ours, args.repeats, args.warmup)
+        t_ours_one = best_of(ours_one, args.repeats, args.warmup)
+        return GenTiming(estimate[0], t_ours, estimate[1], t_ours_one, args.new_tokens, None, True)
+    theirs = torch_generate(theirs_model, batch, args.new_tokens)
+    theirs_one = torch_generate(theirs_model, batch, 1)
     t_theirs, t_ours = side_by_side(theirs, ours, args.repeats, args.warmup)
+    t_theirs_one, t_ours_one = side_by_side(theirs_one, ours_one, args.repeats, args.warmup)
     same = float(np.mean(theirs() == ours()))
-    return t_theirs, t_ours, same
+    return GenTiming(t_theirs, t_ours, t_theirs_one, t_ours_one, args.new_tokens, same)
+
+
+def generation_note(g: GenTiming, bound_s: float | None = None) -> str:
+    """The same-tokens check, decode-only ms/token and prefill + 1 seconds of both sides, and
+    (with ``bound_s``, the memory bound's seconds per token) ours against the bound."""
+    theirs_dec, ours_dec = g.decode_s()
+    mark, est = ("~", " (est.)") if g.theirs_estimated else ("", "")
+    if g.same is None:
+        parts = ["same-tokens check skipped (PyTorch not run)"]
+    else:
+        parts = [f"same tokens as PyTorch: {100 * g.same:.0f}%"]
+    parts.append(
+        f"decode: ours {1e3 * ours_dec:.1f} ms/token, PyTorch {mark}{1e3 * theirs_dec:.1f}{est}"
+    )
+    parts.append(
+        f"prefill + 1: ours {g.ours_one_s:.3f} s, PyTorch {mark}{g.theirs_one_s:.3f} s{est}"
+    )
+    if bound_s is not None:
+        parts.append(f"memory bound {1e3 * bound_s:.1f} ms ({ours_dec / bound_s:.2f}x the bound)")
+    return "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- rows
@@ -369,6 +485,22 @@ def generation_flops(cfg, batch: int, prompt: int, new: int) -> float:
     return llm_forward_flops(cfg, batch, prompt) + (new - 1) * per_token
 
 
+def torch_bf16_estimate(args, machine: Machine, flops: float) -> float | None:
+    """PyTorch's estimated seconds for ``flops`` in bfloat16 (over its measured bfloat16 matmul
+    peak) where they exceed ``--torch-bf16-limit-s``: its side is then not run; else None."""
+    seconds = flops / machine.peaks["pytorch", "bfloat16"]
+    return seconds if seconds > args.torch_bf16_limit_s else None
+
+
+def estimate_note(args, machine: Machine, seconds: float) -> str:
+    gflops = machine.peaks["pytorch", "bfloat16"] / 1e9
+    return (
+        f"PyTorch not run: its estimate, FLOPs / its bfloat16 matmul peak ({gflops:.2g} "
+        f"GFLOP/s), is {estimate_digits(seconds)} s > --torch-bf16-limit-s "
+        f"{args.torch_bf16_limit_s:g}; its time, ratio and tokens/s are that estimate"
+    )
+
+
 def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) -> list[Row]:
     import torch
     import transformers
@@ -382,51 +514,54 @@ def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) ->
     for name, bf16 in (("train", False), ("train_bf16", True)):
         if name not in args.rows:
             continue
-        theirs = transformers.LlamaForCausalLM.from_pretrained(paths["llama"])
         ours = emollm_jax.load_hf(paths["llama"], dtype="bfloat16" if bf16 else "float32")
         flops = train_step_flops(ours.config, args.train_batch, args.train_seq, 0, False)
-        t_theirs, t_ours = side_by_side(
-            torch_train_step(theirs, t_batch, bf16),
-            ours_train_step(ours, t_batch, args.loss_chunk),
-            args.repeats,
-            args.warmup,
-        )
+        estimate = torch_bf16_estimate(args, machine, flops) if bf16 else None
+        ours_step = ours_train_step(ours, t_batch, args.loss_chunk)
+        if estimate is None:
+            theirs = transformers.LlamaForCausalLM.from_pretrained(paths["llama"])
+            t_theirs, t_ours = side_by_side(
+                torch_train_step(theirs, t_batch, bf16), ours_step, args.repeats, args.warmup
+            )
+            del theirs
+        else:
+            t_theirs, t_ours = estimate, best_of(ours_step, args.repeats, args.warmup)
         work = f"train step {args.train_batch}x{args.train_seq}, AdamW, " + (
             "bfloat16 compute (autocast)" if bf16 else "float32"
         )
-        rows.append(
-            Row(work, t_theirs, t_ours, t_tokens, flops, "bfloat16" if bf16 else "float32")
-        )
+        note = "" if estimate is None else estimate_note(args, machine, estimate)
+        dtype = "bfloat16" if bf16 else "float32"
+        rows.append(Row(work, t_theirs, t_ours, t_tokens, flops, dtype, note, estimate is not None))
         out(rows[-1].line(machine.peaks))
-        del theirs, ours
+        del ours, ours_step
         free_memory()
 
     prompt = text_batch(args, max(args.gen_batches), args.prompt)
     gen_rows = [(b, "float32") for b in args.gen_batches] if "generate" in args.rows else []
     gen_rows += [(1, "bfloat16")] if "generate_bf16" in args.rows else []
     for b, dtype in gen_rows:
-        theirs = transformers.LlamaForCausalLM.from_pretrained(paths["llama"])
-        theirs.to(getattr(torch, dtype))
         ours = emollm_jax.load_hf(paths["llama"], dtype=dtype, param_dtype=dtype)
         batch = {k: prompt[k][:b] for k in ("input_ids", "attention_mask")}
-        t_theirs, t_ours, same = timed_generation(
-            torch_generate(theirs, batch, args.new_tokens),
-            ours_generate(ours, batch, args.new_tokens),
-            args,
-        )
-        note = f"same tokens as PyTorch: {100 * same:.0f}%"
-        if b == 1:
-            bound = weight_bytes_per_token(ours) / machine.copy_bps
-            ms = 1e3 * t_ours / args.new_tokens
-            note += (
-                f"; ours {ms:.1f} ms/token, PyTorch "
-                f"{1e3 * t_theirs / args.new_tokens:.1f}, memory bound {1e3 * bound:.1f} "
-                f"({ms / 1e3 / bound:.2f}x the bound)"
-            )
+        flops = generation_flops(ours.config, b, args.prompt, args.new_tokens)
+        estimate = torch_bf16_estimate(args, machine, flops) if dtype == "bfloat16" else None
+        theirs = None
+        if estimate is None:
+            theirs = transformers.LlamaForCausalLM.from_pretrained(paths["llama"])
+            theirs.to(getattr(torch, dtype))
+            gen = timed_generation(theirs, ours, batch, args)
+        else:
+            one = generation_flops(ours.config, b, args.prompt, 1)
+            one /= machine.peaks["pytorch", "bfloat16"]
+            gen = timed_generation(None, ours, batch, args, (estimate, one))
+        bound = weight_bytes_per_token(ours) / machine.copy_bps if b == 1 else None
+        note = generation_note(gen, bound)
+        if estimate is not None:
+            note = f"{estimate_note(args, machine, estimate)}; {note}"
         work = f"greedy generation, prompt {args.prompt} + {args.new_tokens} new, batch {b}"
         work += ", bfloat16 weights" if dtype == "bfloat16" else ""
-        flops = generation_flops(ours.config, b, args.prompt, args.new_tokens)
-        rows.append(Row(work, t_theirs, t_ours, b * args.new_tokens, flops, dtype, note))
+        tokens = b * args.new_tokens
+        est = gen.theirs_estimated
+        rows.append(Row(work, gen.theirs_s, gen.ours_s, tokens, flops, dtype, note, est, gen))
         out(rows[-1].line(machine.peaks))
         del theirs, ours
         free_memory()
@@ -461,17 +596,14 @@ def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) ->
         batch = text_batch(args, 1, max(args.prompt, n_img + 1), image=n_img)
         batch = {k: batch[k] for k in ("input_ids", "attention_mask")}
         batch["pixel_values"] = pixels(args, 1)
-        t_theirs, t_ours, same = timed_generation(
-            torch_generate(theirs, batch, args.new_tokens),
-            ours_generate(ours, batch, args.new_tokens),
-            args,
-        )
+        gen = timed_generation(theirs, ours, batch, args)
         s = batch["input_ids"].shape[1]
         flops = generation_flops(ours.config, 1, s, args.new_tokens)
         flops += train_step_flops(ours.config, 1, 0, 1, False)  # the vision tower's forward
         work = f"LLaVA greedy generation, 1 image + prompt {s} + {args.new_tokens} new, batch 1"
-        note = f"same tokens as PyTorch: {100 * same:.0f}%"
-        rows.append(Row(work, t_theirs, t_ours, args.new_tokens, flops, "float32", note))
+        note = generation_note(gen)
+        tokens = args.new_tokens
+        rows.append(Row(work, gen.theirs_s, gen.ours_s, tokens, flops, "float32", note, gen=gen))
         out(rows[-1].line(machine.peaks))
     return rows
 
