@@ -185,7 +185,11 @@ class Generator:
             self._fn = jax.jit(self._decode)
             if layer_buffers.wanted(jax.devices()[0].platform):
                 # Two programs on one CPU device: the prefill as XLA compiles it by default, and
-                # the decoding loop with CPU_LOOP_OPTIONS (the cache is handed over).
+                # the decoding loop with CPU_LOOP_OPTIONS (the cache is handed over). The loop
+                # reads the layers' weights from per-layer copies (layer_buffers), cut at the
+                # first call and kept: the Generator holds the layer stack's weights twice, and
+                # no call pays for cutting them again.
+                self._pieces = None
                 self._prefill_fn = jax.jit(self._prefill_only)
                 self._loop_fn = jax.jit(self._loop_only, compiler_options=CPU_LOOP_OPTIONS)
             return
@@ -238,8 +242,10 @@ class Generator:
     def _single_device(self, inputs: dict, key: jax.Array) -> GenerateOutput:
         if not hasattr(self, "_loop_fn"):
             return self._fn(self.state, inputs, key)
+        if self._pieces is None:  # cut once, kept for every later call (see __init__)
+            self._pieces = jax.jit(layer_buffers.split_state)(self.state)
         carry = self._prefill_fn(self.state, inputs, key)
-        return self._loop_fn(self.state, carry, key)
+        return self._loop_fn(self.state, self._pieces, carry, key)
 
     def _local_shards(self) -> int:
         """How many pieces this process's rows are split into (batch shards per process)."""
@@ -262,9 +268,9 @@ class Generator:
         with self._rules():
             return self._prefill(state, inputs, key)
 
-    def _loop_only(self, state, carry: _Carry, key: jax.Array) -> GenerateOutput:
+    def _loop_only(self, state, pieces, carry: _Carry, key: jax.Array) -> GenerateOutput:
         with self._rules():
-            return self._loop(state, carry, key)
+            return self._loop(state, carry, key, pieces)
 
     def _rules(self):
         if self.mesh is None:
@@ -316,14 +322,15 @@ class Generator:
         finished = finished | jnp.isin(token, eos)
         return tail, finished, (finished | matches(tail)) if matches else finished
 
-    def _loop(self, state, carry: _Carry, key: jax.Array) -> GenerateOutput:
+    def _loop(self, state, carry: _Carry, key: jax.Array, pieces=None) -> GenerateOutput:
         """Feeds one token per row per step until every row has stopped or made
-        ``max_new_tokens``."""
+        ``max_new_tokens`` (``pieces``: ``layer_buffers.split_state(state)``, if already cut)."""
         cfg = self.config
         n = cfg.max_new_tokens
         model = nnx.merge(self.graphdef, state)
         per_layer = self._per_layer()
-        pieces = layer_buffers.split_state(state) if per_layer else None
+        if per_layer and pieces is None:
+            pieces = layer_buffers.split_state(state)
         step_mask = jnp.ones((carry.last.shape[0], 1), jnp.int32)
 
         def cond(c: _Carry):

@@ -46,7 +46,8 @@ def _loop_hlo(gen, batch) -> str:
     if not hasattr(gen, "_loop_fn"):
         return gen._fn.lower(gen.state, batch, key).compile().as_text()
     carry = jax.eval_shape(gen._prefill_fn, gen.state, batch, key)
-    return gen._loop_fn.lower(gen.state, carry, key).compile().as_text()
+    pieces = jax.eval_shape(layer_buffers.split_state, gen.state)
+    return gen._loop_fn.lower(gen.state, pieces, carry, key).compile().as_text()
 
 
 def test_the_loop_body_copies_no_weight_or_cache(monkeypatch):
@@ -80,5 +81,7 @@ def test_on_cpu_the_loop_is_compiled_without_ynnpack_and_decodes_the_same():
     assert "__ynn_fusion" not in _loop_hlo(gen, batch)
     single = jax.tree.map(np.asarray, gen._fn(gen.state, batch, jax.random.key(0)))
     split = gen(batch)
+    pieces = gen._pieces  # the per-layer weights are cut at the first call and kept
+    assert pieces is not None and gen(batch) is not None and gen._pieces is pieces
     np.testing.assert_array_equal(split.tokens, single.tokens)
     np.testing.assert_array_equal(split.lengths, single.lengths)
