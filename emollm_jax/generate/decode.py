@@ -227,10 +227,11 @@ class Generator:
             if not self.config.sampling.greedy:
                 raise ValueError("sampling (temperature > 0) needs a PRNG key")
             key = jax.random.key(0)
-        if not host:
-            return self._fn(self.state, inputs, key) if self.mesh else self._single_device(inputs, key)
         if self.mesh is None:
-            return GenerateOutput(*(np.asarray(x) for x in self._single_device(inputs, key)))
+            out = self._single_device(inputs, key)
+            return GenerateOutput(*(np.asarray(x) for x in out)) if host else out
+        if not host:
+            return self._fn(self.state, inputs, key)
         rows = len(inputs["input_ids"])
         inputs = {k: _pad_rows(v, self._local_shards()) for k, v in inputs.items()}
         out = self._fn(self.state, to_global(inputs, self.mesh, self.rules), key)
