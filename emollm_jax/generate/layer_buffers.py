@@ -57,10 +57,21 @@ def join_state(state: nnx.State, pieces) -> nnx.State:
 
 
 def split_cache(cache: dict) -> dict:
-    """The KV cache with keys and values ``[layers, ...]`` as one array per layer."""
-    return {**cache, "k": unstack(cache["k"]), "v": unstack(cache["v"])}
+    """The KV cache with keys and values ``[layers, batch, ...]`` as one array per layer; with
+    one row, without the batch axis (``[kv_heads, max_len, head_dim]``: the shape in which the
+    attention updates and reads it, ``models/attention.py``; another shape costs copies)."""
+
+    def pieces(x):
+        return tuple(p[0] if p.shape[0] == 1 else p for p in unstack(x))
+
+    return {**cache, "k": pieces(cache["k"]), "v": pieces(cache["v"])}
 
 
 def join_cache(cache: dict) -> dict:
     """``split_cache`` undone."""
-    return {**cache, "k": jnp.stack(cache["k"]), "v": jnp.stack(cache["v"])}
+    one_row = cache["mask"].shape[0] == 1
+
+    def stack(pieces):
+        return jnp.stack([p[None] if one_row else p for p in pieces])
+
+    return {**cache, "k": stack(cache["k"]), "v": stack(cache["v"])}

@@ -14,7 +14,10 @@ KV cache), and the multi-head attention module built on it.
 
 The platform is that of the active mesh (compile-only TPU devices count as TPUs), else JAX's
 default backend. Decoding with a KV cache (queries and keys in different slots) always takes the
-XLA path, which works with the preallocated cache on every platform.
+XLA path, which works with the preallocated cache on every platform. With one row (batch 1) the
+cache is updated and read without its unit batch axis (``one_row_cache_attention``): XLA drops
+that axis from the attention dots, and the reshape between the updated cache and the dots made
+XLA:CPU copy each layer's keys four times and transpose its values at every decoded token.
 
 Layouts: queries ``[batch, q_len, heads, head_dim]``, keys/values
 ``[batch, kv_len, kv_heads, head_dim]``; the mask is an ``AttentionMask`` (``attention_mask.py``).
@@ -122,6 +125,24 @@ def xla_attention(
     probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
     out = jnp.einsum("bkgqs,bskd->bqkgd", probs, v)
     return out.reshape(b, tq, h, d)
+
+
+def one_row_cache_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, scale: float
+) -> jax.Array:
+    """``xla_attention`` for one row over its KV cache, in the cache's own layout and without
+    a batch axis: ``q [q_len, heads, head_dim]``, ``k``/``v [kv_heads, max_len, head_dim]``,
+    ``mask [q_len, max_len]``. The dots take the cache as it lies (batch over kv heads,
+    contracting over head_dim, then over slots), so XLA neither copies nor transposes it."""
+    t, h, d = q.shape
+    kv, group = k.shape[0], h // k.shape[0]
+    q = q.reshape(t, kv, group, d).transpose(1, 2, 0, 3).reshape(kv, group * t, d)
+    logits = jnp.einsum("kqd,ksd->kqs", q, k, preferred_element_type=jnp.float32) * scale
+    if mask is not None:
+        logits = jnp.where(jnp.tile(mask, (group, 1))[None], logits, _MASKED)
+    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    out = jnp.einsum("kqs,ksd->kqd", probs, v)  # [kv, group * q_len, head_dim]
+    return out.reshape(kv, group, t, d).transpose(2, 0, 1, 3).reshape(t, h, d)
 
 
 def _cudnn_attention(q, k, v, mask: AttentionMask | None, scale: float) -> jax.Array:
@@ -257,6 +278,8 @@ class Attention(nnx.Module):
         k = checkpoint_name(k, "attention_k")
         v = checkpoint_name(v, "attention_v")
         new_cache = None
+        if cache is not None and cache[0].shape[0] == 1:
+            return self._one_row_cached(q, k, v, mask, cache)
         if cache is not None:
             k_cache, v_cache, index = cache
             new_cache = tuple(
@@ -266,3 +289,18 @@ class Attention(nnx.Module):
             k, v = (c.swapaxes(1, 2) for c in new_cache)  # [batch, max_len, kv_heads, head_dim]
         out = attend(q, k, v, mask, self.head_dim**-0.5, self.settings)
         return self.o(out), new_cache
+
+    def _one_row_cached(self, q, k, v, mask: AttentionMask | None, cache):
+        """``__call__`` with a cache of one row: the cache is written and read as
+        ``[kv_heads, max_len, head_dim]`` (``one_row_cache_attention``)."""
+        k_cache, v_cache, index = cache
+        k1, v1 = (
+            jax.lax.dynamic_update_slice_in_dim(c[0], x[0].swapaxes(0, 1).astype(c.dtype), index, 1)
+            for c, x in ((k_cache, k), (v_cache, v))
+        )
+        dense = None if mask is None else mask.dense(q.shape[1], k_cache.shape[2])
+        with jax.named_scope("attention"):  # as ``attend`` names it
+            out = one_row_cache_attention(
+                q[0], k1, v1, None if dense is None else dense[0, 0], self.head_dim**-0.5
+            )
+        return self.o(out[None]), (k1[None], v1[None])

@@ -60,6 +60,9 @@ def test_llama_greedy_matches_transformers(llama):
     ours = gen(batch)
     np.testing.assert_array_equal(ours.tokens, _hf_generate(hf, batch))
     assert (ours.lengths == NEW_TOKENS).all() and not ours.finished.any()
+    # one row (left-padded): the KV cache is updated and read without its batch axis
+    row = {k: v[1:2] for k, v in batch.items()}
+    np.testing.assert_array_equal(gen(row).tokens, _hf_generate(hf, row))
 
     # per-row EOS: rows stop at different steps, padding follows, as in transformers
     eos = _eos_from(ours.tokens)

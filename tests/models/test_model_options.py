@@ -35,11 +35,12 @@ def _prompt(rng, batch=2, length=12):
     return jnp.asarray(rng.integers(3, 90, size=(batch, length)))
 
 
-def test_cached_decoding_matches_full_forward():
+@pytest.mark.parametrize("rows", [2, 1])  # one row: the cache is read without its batch axis
+def test_cached_decoding_matches_full_forward(rows):
     model = build_model(LLAMA, 0)
-    ids = _prompt(np.random.default_rng(0), 2, 12)
+    ids = _prompt(np.random.default_rng(0), rows, 12)
     full = _forward(model, ids)
-    cache = init_cache(TEXT, 2, 16)
+    cache = init_cache(TEXT, rows, 16)
     logits, cache = _forward(model, ids[:, :7], cache=cache)  # prefill 7 tokens
     steps = [logits]
     for t in range(7, 12):  # then one token at a time
