@@ -71,6 +71,11 @@ def test_prints_every_row_with_ratio_and_mfu(monkeypatch):
     # Greedy decoding of the same weights: float32 tokens agree with transformers'.
     assert "same tokens as PyTorch: 100%" in table[2] and "same tokens as PyTorch: 100%" in table[3]
     assert re.search(r"memory bound \d+\.\d ms \(-?\d+\.\d\dx the bound\)", table[2])
+    # XLA's matrix-vector speed, measured for both weight dtypes, is set against batch 1.
+    for dtype in ("float32", "bfloat16"):
+        assert re.search(rf"XLA matrix-vector, 1 row, {dtype} weights .*: \d+\.\d GB/s", text)
+    for line in (table[2], table[4]):  # batch 1 with float32, then bfloat16 weights
+        assert re.search(r"matrix-vector time of these weights \d+\.\d ms \(-?\d+\.\d\dx it", line)
     # PyTorch ran every row: 3 train steps, and 4 generation rows of (new tokens, 1 token) each.
     assert calls == {"train": 3, "generate": 8}
     # Every generation row notes both sides' decode-only ms/token and prefill + 1 seconds.
@@ -95,6 +100,10 @@ def test_generation_note_decode_arithmetic():
     assert bench.generation_note(g, bound_s=0.1) == (
         "same tokens as PyTorch: 100%; decode: ours 200.0 ms/token, PyTorch 275.0; "
         "prefill + 1: ours 0.400 s, PyTorch 0.800 s; memory bound 100.0 ms (2.00x the bound)"
+    )
+    assert bench.generation_note(g, bound_s=0.1, matvec=(0.16, True)).endswith(
+        "(2.00x the bound); XLA matrix-vector time of these weights 160.0 ms (1.25x it; XLA "
+        "converts bfloat16 weights to float32 before the loop)"
     )
     est = bench.GenTiming(3.0, 2.0, 0.8, 0.4, new_tokens=9, same=None, theirs_estimated=True)
     assert bench.generation_note(est) == (
@@ -180,3 +189,12 @@ def test_bf16_rows_over_the_limit_show_pytorch_as_an_estimate(monkeypatch):
 def test_rejects_an_unknown_row():
     with pytest.raises(SystemExit):
         _bench().parse_args(["--rows", "train,nonsense"])
+
+
+def test_matvec_rates_time_both_weight_dtypes():
+    """XLA's one-row matrix-vector speed for float32 and bfloat16 weights; float32 weights are
+    read as they are (no conversion before the loop)."""
+    rates = _bench().matvec_rates(hidden=32, intermediate=64, layers=2)
+    assert set(rates) == {"float32", "bfloat16"}
+    assert all(rate > 0 for rate, _ in rates.values())
+    assert rates["float32"][1] is False
