@@ -180,15 +180,16 @@ class Generator:
         self.rules = rules
         self.graphdef, state = nnx.split(model)
         self.traces = 0
+        # On one CPU device: two programs, the prefill as XLA compiles it by default and the
+        # decoding loop with CPU_LOOP_OPTIONS (the cache is handed over); the loop reads the
+        # layers' weights and carries the cache per layer (layer_buffers). The weights' pieces
+        # are cut at the first call and kept: the Generator holds the layer stack's weights
+        # twice, and no call pays for cutting them again.
+        self._split = mesh is None and layer_buffers.wanted(jax.devices()[0].platform)
         if mesh is None:
             self.state = state
             self._fn = jax.jit(self._decode)
-            if layer_buffers.wanted(jax.devices()[0].platform):
-                # Two programs on one CPU device: the prefill as XLA compiles it by default, and
-                # the decoding loop with CPU_LOOP_OPTIONS (the cache is handed over). The loop
-                # reads the layers' weights from per-layer copies (layer_buffers), cut at the
-                # first call and kept: the Generator holds the layer stack's weights twice, and
-                # no call pays for cutting them again.
+            if self._split:
                 self._pieces = None
                 self._prefill_fn = jax.jit(self._prefill_only)
                 self._loop_fn = jax.jit(self._loop_only, compiler_options=CPU_LOOP_OPTIONS)
@@ -241,7 +242,7 @@ class Generator:
         return GenerateOutput(*(np.asarray(x)[:rows] for x in local))
 
     def _single_device(self, inputs: dict, key: jax.Array) -> GenerateOutput:
-        if not hasattr(self, "_loop_fn"):
+        if not self._split:
             return self._fn(self.state, inputs, key)
         if self._pieces is None:  # cut once, kept for every later call (see __init__)
             self._pieces = jax.jit(layer_buffers.split_state)(self.state)
@@ -278,9 +279,6 @@ class Generator:
             return contextlib.nullcontext()
         return use_mesh_rules(self.mesh, self.rules)
 
-    def _per_layer(self) -> bool:
-        return self.mesh is None and layer_buffers.wanted(jax.devices()[0].platform)
-
     def _prefill(self, state, inputs: dict, key: jax.Array) -> _Carry:
         """Runs the prompt into a new KV cache and picks the first token: the loop's carry."""
         self.traces += 1  # runs only while tracing
@@ -308,7 +306,7 @@ class Generator:
         width, _ = _sequence_matcher(cfg.stop_sequences)
         tail = jnp.full((b, width), -1, jnp.int32)
         tail, finished, done = self._stopped(first, tail, jnp.zeros((b,), bool))
-        if self._per_layer():
+        if self._split:
             cache = layer_buffers.split_cache(cache)
         start = positions[:, -1] + 1
         lengths = jnp.ones((b,), jnp.int32)
@@ -329,7 +327,7 @@ class Generator:
         cfg = self.config
         n = cfg.max_new_tokens
         model = nnx.merge(self.graphdef, state)
-        per_layer = self._per_layer()
+        per_layer = self._split
         if per_layer and pieces is None:
             pieces = layer_buffers.split_state(state)
         step_mask = jnp.ones((carry.last.shape[0], 1), jnp.int32)

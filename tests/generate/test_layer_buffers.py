@@ -43,7 +43,7 @@ def _loop_hlo(gen, batch) -> str:
     """The optimized HLO of the program that runs the decoding loop: on one CPU device the loop
     is its own program (``_loop_fn``), elsewhere part of the one program."""
     key = jax.random.key(0)
-    if not hasattr(gen, "_loop_fn"):
+    if not gen._split:
         return gen._fn.lower(gen.state, batch, key).compile().as_text()
     carry = jax.eval_shape(gen._prefill_fn, gen.state, batch, key)
     pieces = jax.eval_shape(layer_buffers.split_state, gen.state)
@@ -91,7 +91,7 @@ def test_on_cpu_the_loop_is_compiled_without_ynnpack_and_decodes_the_same():
     rng = np.random.default_rng(1)
     batch = left_pad([list(rng.integers(3, 120, n)) for n in (7, 10)], 0, (10,))
     gen = Generator(build_model(LLAMA, 0), GenerateConfig(max_new_tokens=6, pad_id=0))
-    assert hasattr(gen, "_loop_fn")  # this test runs on the CPU
+    assert gen._split  # this test runs on the CPU
     one = gen._fn.lower(gen.state, batch, jax.random.key(0)).compile().as_text()
     assert "__ynn_fusion" in one
     assert "__ynn_fusion" not in _loop_hlo(gen, batch)
