@@ -11,6 +11,7 @@ import pytest
 from emollm_jax import ablate
 from emollm_jax.data.mini import make_mini_emobench
 from tests.configs import REPO
+from tests.train.helpers import shared_compile_cache
 
 SIZES = {"train": 24, "validation": 6, "test": 12}
 
@@ -38,6 +39,8 @@ def test_two_variants_two_seeds_then_resume(tmp_path):
         os.environ,
         JAX_PLATFORMS="cpu",
         XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0",
+        # The runs share their evaluation programs (and any training step of the same shapes).
+        **shared_compile_cache(tmp_path / "jax_cache"),
     )
     cmd = [
         sys.executable, "-m", "emollm_jax.ablate", "--config", "configs/emollm_tiny.py",

@@ -1,6 +1,7 @@
 """Configs for training tests: the tiny LLaVA on the session's small mini EmoBench, one batch
 shape (so each test compiles one step), no TensorBoard."""
 
+import os
 import subprocess
 import sys
 import time
@@ -31,6 +32,16 @@ def train_config(data_dir, **overrides):
     return c
 
 
+def shared_compile_cache(cache_dir) -> dict[str, str]:
+    """Environment variables under which JAX processes share compiled programs through JAX's
+    persistent cache in ``cache_dir``: runs of one program after the first load it instead of
+    compiling it again (a different program, or one changed by a bug, misses and compiles)."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",  # the tiny models compile in < 1 s
+    }
+
+
 def train_command(workdir, data_dir, *extra, steps: int = 8) -> list[str]:
     """``python -m emollm_jax.train`` on the tiny LLaVA with ``train_config``'s data settings;
     a ``--config.x=v`` in ``extra`` replaces the default one (absl keeps the first)."""
@@ -59,11 +70,15 @@ def train_command(workdir, data_dir, *extra, steps: int = 8) -> list[str]:
     ]
 
 
-def start_training(workdir, data_dir, *extra, steps: int = 8) -> subprocess.Popen:
-    """A training subprocess, stdout and stderr merged into ``proc.stdout``."""
+def start_training(
+    workdir, data_dir, *extra, steps: int = 8, env: dict | None = None
+) -> subprocess.Popen:
+    """A training subprocess, stdout and stderr merged into ``proc.stdout``; ``env``: variables
+    set on top of this process's environment."""
     return subprocess.Popen(
         train_command(workdir, data_dir, *extra, steps=steps),
         cwd=REPO,
+        env=None if env is None else {**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
