@@ -11,15 +11,23 @@ import signal
 
 import pytest
 
-from tests.train.helpers import start_training, wait_for
+from tests.train.helpers import shared_compile_cache, start_training, wait_for
 
 pytestmark = pytest.mark.slow
 
 STEPS = 8
 
 
-def _start(workdir, data_dir, *extra):
-    return start_training(workdir, data_dir, *extra, steps=STEPS)
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory) -> dict:
+    """The interrupted and resumed runs' environment: each compiles the same training step, so
+    the first compiles it and the rest load it. The uninterrupted reference compiles its own,
+    so every loss is still checked against an independent compilation's."""
+    return shared_compile_cache(tmp_path_factory.mktemp("jax_cache"))
+
+
+def _start(workdir, data_dir, *extra, env=None):
+    return start_training(workdir, data_dir, *extra, steps=STEPS, env=env)
 
 
 def _finish(proc, timeout=600):
@@ -42,9 +50,12 @@ def uninterrupted(tmp_path_factory, small_emobench):
     return losses
 
 
-def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, small_emobench, uninterrupted):
+def test_sigterm_saves_and_resume_is_bit_exact(
+    tmp_path, small_emobench, uninterrupted, compile_cache
+):
     workdir = tmp_path / "run"
-    proc = _start(workdir, small_emobench, "--config.checkpoint.every_steps=100")
+    every = "--config.checkpoint.every_steps=100"
+    proc = _start(workdir, small_emobench, every, env=compile_cache)
     metrics = workdir / "metrics.jsonl"
     assert wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, proc)
     proc.send_signal(signal.SIGTERM)
@@ -55,18 +66,19 @@ def test_sigterm_saves_and_resume_is_bit_exact(tmp_path, small_emobench, uninter
     assert 3 <= stopped_at < STEPS
     assert max(_losses(workdir)) == stopped_at
 
-    code, out = _finish(_start(workdir, small_emobench, "--config.checkpoint.every_steps=100"))
+    code, out = _finish(_start(workdir, small_emobench, every, env=compile_cache))
     assert code == 0, out
     assert f"resumed from checkpoint {stopped_at}" in out
     assert _losses(workdir) == uninterrupted  # every step, bit for bit
 
 
 def test_sigkill_during_save_resumes_from_last_complete_checkpoint(
-    tmp_path, small_emobench, uninterrupted
+    tmp_path, small_emobench, uninterrupted, compile_cache
 ):
     workdir = tmp_path / "run"
     ckpt_dir = workdir / "checkpoints"
-    proc = _start(workdir, small_emobench, "--config.checkpoint.every_steps=1")
+    every = "--config.checkpoint.every_steps=1"
+    proc = _start(workdir, small_emobench, every, env=compile_cache)
 
     def saving():
         if not ckpt_dir.exists():
@@ -83,7 +95,7 @@ def test_sigkill_during_save_resumes_from_last_complete_checkpoint(
     complete = sorted(int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit())
     assert partial and complete
 
-    code, out = _finish(_start(workdir, small_emobench, "--config.checkpoint.every_steps=1"))
+    code, out = _finish(_start(workdir, small_emobench, every, env=compile_cache))
     assert code == 0, out
     assert f"resumed from checkpoint {max(complete)}" in out
     losses = _losses(workdir)
