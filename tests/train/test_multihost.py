@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.configs import REPO
+from tests.train.helpers import shared_compile_cache
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +23,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(devices: int) -> dict:
-    env = dict(os.environ)
+def _env(devices: int, cache_dir) -> dict:
+    # Each worker builds its Trainer twice (before and after the restore): the second loads the
+    # training step the first compiled.
+    env = dict(os.environ, **shared_compile_cache(cache_dir))
     env["XLA_FLAGS"] = (
         f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
     )
@@ -45,7 +48,7 @@ def _worker(data_dir, workdir, nproc, pid, port, devices):
             str(port),
         ],
         cwd=REPO,
-        env=_env(devices),
+        env=_env(devices, workdir.parent / f"{workdir.name}_jax_cache"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
