@@ -1,6 +1,7 @@
 """Ahead-of-time compilation: the Trainer's step compiled for TPU topologies (compile-only
 devices from libtpu, no TPU) and for cpu:8, and the report rows it yields."""
 
+import functools
 import json
 import logging
 import math
@@ -44,6 +45,14 @@ def v5e8():
     return topology.devices(topology.parse("v5e-8"))
 
 
+@functools.cache
+def tiny_v5e8_row(strategy: str) -> dict:
+    """``tiny(strategy)``'s training step compiled for v5e-8 (batch 1 per chip, 128 tokens) and
+    its row, once per test process: the tests that read this program share its compilation."""
+    devices = topology.devices(topology.parse("v5e-8"))
+    return analysis.train_row(tiny(strategy), devices, batch_per_chip=1, seq_len=128)
+
+
 def test_topology_names():
     assert topology.parse("v5p-64").chips == 32
     assert topology.parse("v5p-64").shape == (2, 4, 4)
@@ -62,8 +71,8 @@ def test_libtpu_missing_says_what_to_install(monkeypatch):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_every_strategy_compiles_for_v5e8(strategy, v5e8):
-    row = analysis.train_row(tiny(strategy), v5e8, batch_per_chip=1, seq_len=128)
+def test_every_strategy_compiles_for_v5e8(strategy):
+    row = tiny_v5e8_row(strategy)
     assert row["error"] is None, row.get("traceback")
     assert set(REQUIRED_FIELDS) <= set(row)
     assert row["fits"] and row["chip"] == "v5e" and row["hbm_bytes"] == 16 * 2**30
@@ -128,29 +137,31 @@ def test_vision_tower_replicated_only_under_fsdp_vision_dp(v5e8):
     assert all(a is None for a in vision_spec("fsdp_vision_dp"))
 
 
-def _hlo(strategy, devices):
-    config = tiny(strategy, wide=True)
-    mesh, rules = mesh_and_rules(config, devices)
-    config.data.batch_size = 8
-    program = build_train_program(config, mesh, rules)
-    return program.lower(program.abstract_batch(8, 128, 1)).compile().as_text()
+def _hlo(strategy):
+    """The optimized HLO of ``tiny(strategy)``'s training step for v5e-8 (global batch 8 of 128
+    tokens): the program ``test_every_strategy_compiles_for_v5e8`` compiles."""
+    row = tiny_v5e8_row(strategy)
+    assert row["error"] is None, row.get("traceback")
+    return row["hlo"]
 
 
-@pytest.mark.slow  # compiles every strategy again: over 2 minutes here
+@pytest.mark.slow  # three compilations where test_every_strategy_compiles_for_v5e8 ran elsewhere
 def test_collectives_by_strategy(v5e8):
     """TP all-reduces activations; FSDP all-gathers parameters and reduces gradients to their
     shards; DP gathers no parameter. XLA:TPU writes FSDP's gradient reduce-scatter as an
     all-reduce at this size (and as collective-permute loops, windowed einsums, at 7B), so
     either counts."""
-    tp = hlo_stats.analyze(_hlo("tp", v5e8)).collectives
+    tp = hlo_stats.analyze(_hlo("tp")).collectives
     assert tp.get("all-reduce", {}).get("count", 0) >= 1
-    fsdp = hlo_stats.analyze(_hlo("fsdp", v5e8)).collectives
+    fsdp = hlo_stats.analyze(_hlo("fsdp")).collectives
     assert fsdp.get("all-gather", {}).get("count", 0) >= 4
     reduced = sum(fsdp.get(k, {}).get("count", 0) for k in ("reduce-scatter", "all-reduce"))
     assert reduced >= 1
-    dp = hlo_stats.analyze(_hlo("dp", v5e8)).collectives
+    dp = hlo_stats.analyze(_hlo("dp")).collectives
     assert dp.get("all-gather", {}).get("bytes", 0) < fsdp["all-gather"]["bytes"] / 10
-    _, program = _param_bytes("dp", v5e8)
+    config = tiny("dp")
+    mesh, rules = mesh_and_rules(config, v5e8)
+    program = build_train_program(config, mesh, rules)
     grad_bytes = sufficiency(program.abstract_state.trainable).total_bytes
     assert dp["all-reduce"]["bytes"] >= grad_bytes
 
