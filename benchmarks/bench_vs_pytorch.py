@@ -24,11 +24,12 @@ run takes a few ms, it is noise and can come out negative. The main columns stay
 generation's. Text batch-1 generation is also set against the memory bound with that
 decode-only time: the bytes of weights a token reads (every parameter but the input embedding
 table) over the throughput of a 1 GiB numpy copy (read + write bytes per second), in ms per
-token. Batch-1 rows are also set against XLA's own matrix-vector speed, measured at the start
-for float32 and bfloat16 weights (``matvec_rates``: the model's layer shapes, one row, in a
-``while_loop`` compiled as the decoding loop is): the weight bytes a token reads over that
-speed. It shows what XLA:CPU's dots can do with one row, and whether it reads bfloat16 weights
-as such (this jaxlib converts them to float32 before the loop, so they are no faster).
+token. Generation rows are also set against XLA's own speed at matmuls of that many rows,
+measured at the start (``matvec_rates``: the model's layer shapes in a ``while_loop`` compiled
+as the decoding loop is; one row for float32 and bfloat16 weights, and float32 at each larger
+generation batch): the weight bytes a token reads over that speed. It shows what XLA:CPU's dots
+can do with so few rows, and whether it reads bfloat16 weights as such (this jaxlib converts
+them to float32 before the loop, so they are no faster).
 
 Rows where PyTorch computes in bfloat16 (``train_bf16``, ``generate_bf16``) first estimate
 PyTorch's time as the row's FLOPs over PyTorch's measured bfloat16 matmul peak. Above
@@ -176,11 +177,17 @@ def copy_bandwidth(mib: int) -> float:
 MATVEC_STEPS = 16  # steps of the matrix-vector loop (each reads every weight once)
 
 
-def matvec_rates(hidden: int, intermediate: int, layers: int) -> dict[str, tuple[float, bool]]:
-    """XLA's matrix-vector speed, what batch-1 decoding is made of: one row through ``layers``
-    pairs of ``[hidden, intermediate]`` and ``[intermediate, hidden]`` weights (an MLP without
-    its gate), ``MATVEC_STEPS`` times inside one jitted ``while_loop`` as the decoding loop runs
-    them, for float32 and bfloat16 weights. ``{dtype: (weight bytes read per second, whether
+def matvec_rates(
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    rows: int = 1,
+    dtypes: tuple[str, ...] = ("float32", "bfloat16"),
+) -> dict[str, tuple[float, bool]]:
+    """XLA's speed at what decoding is made of: ``rows`` rows (1: matrix-vector) through
+    ``layers`` pairs of ``[hidden, intermediate]`` and ``[intermediate, hidden]`` weights (an MLP
+    without its gate), ``MATVEC_STEPS`` times inside one jitted ``while_loop`` compiled as the
+    decoding loop is, for each of ``dtypes``. ``{dtype: (weight bytes read per second, whether
     the compiled program converts the weights to float32 before the loop)}``."""
     import jax
     import jax.numpy as jnp
@@ -188,7 +195,7 @@ def matvec_rates(hidden: int, intermediate: int, layers: int) -> dict[str, tuple
     from emollm_jax.generate.decode import CPU_LOOP_OPTIONS
 
     out = {}
-    for name in ("float32", "bfloat16"):
+    for name in dtypes:
         dtype = jnp.dtype(name)
         keys = jax.random.split(jax.random.key(0), 2 * layers)
         shapes = [(hidden, intermediate), (intermediate, hidden)] * layers
@@ -205,12 +212,22 @@ def matvec_rates(hidden: int, intermediate: int, layers: int) -> dict[str, tuple
 
             return jax.lax.while_loop(lambda c: c[0] < MATVEC_STEPS, body, (0, x))[1]
 
-        x = jnp.ones((1, hidden), dtype)
+        x = jnp.ones((rows, hidden), dtype)
         program = jax.jit(steps, compiler_options=CPU_LOOP_OPTIONS).lower(weights, x).compile()
         entry = program.as_text().split("\nENTRY ", 1)[-1]
         converted = f"f32[{hidden},{intermediate}]" in entry and name == "bfloat16"
         seconds = best_of(lambda: program(weights, x).block_until_ready(), 5, 1)
         out[name] = (sum(w.nbytes for w in weights) * MATVEC_STEPS / seconds, converted)
+    return out
+
+
+def few_row_rates(args) -> dict[tuple[str, int], tuple[float, bool]]:
+    """``matvec_rates`` for one row (float32 and bfloat16 weights) and for each larger
+    generation batch (float32), by (dtype, rows)."""
+    shape = (args.hidden, args.intermediate, args.layers)
+    out = {(dtype, 1): r for dtype, r in matvec_rates(*shape).items()}
+    for b in sorted(set(args.gen_batches) - {1}):
+        out["float32", b] = matvec_rates(*shape, rows=b, dtypes=("float32",))["float32"]
     return out
 
 
@@ -267,9 +284,9 @@ def image_tokens(args) -> int:
 class Machine:
     peaks: dict[tuple[str, str], float]  # matmul FLOP/s by (library, dtype)
     copy_bps: float  # numpy copy bytes (read + write) per second
-    # XLA matrix-vector weight bytes per second, and whether bfloat16 weights were converted
-    # to float32 before the loop, by dtype (``matvec_rates``)
-    matvec: dict[str, tuple[float, bool]] = dataclasses.field(default_factory=dict)
+    # XLA's weight bytes read per second by a loop of few-row matmuls, and whether bfloat16
+    # weights were converted to float32 before the loop, by (dtype, rows) (``matvec_rates``)
+    matvec: dict[tuple[str, int], tuple[float, bool]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -479,12 +496,12 @@ def timed_generation(theirs_model, ours_model, batch: dict, args, estimate=None)
 
 
 def generation_note(
-    g: GenTiming, bound_s: float | None = None, matvec: tuple[float, bool] | None = None
+    g: GenTiming, bound_s: float | None = None, matvec: tuple[float, bool, int] | None = None
 ) -> str:
     """The same-tokens check, decode-only ms/token and prefill + 1 seconds of both sides, and
     (with ``bound_s``, the memory bound's seconds per token) ours against the bound; with
-    ``matvec`` (seconds XLA's matrix-vector loop takes to read these weights once, whether it
-    converts bfloat16 weights to float32 first) ours against that too."""
+    ``matvec`` (seconds XLA's loop of few-row matmuls takes to read these weights once, whether
+    it converts bfloat16 weights to float32 first, and its rows) ours against that too."""
     theirs_dec, ours_dec = g.decode_s()
     mark, est = ("~", " (est.)") if g.theirs_estimated else ("", "")
     if g.same is None:
@@ -500,9 +517,10 @@ def generation_note(
     if bound_s is not None:
         parts.append(f"memory bound {1e3 * bound_s:.1f} ms ({ours_dec / bound_s:.2f}x the bound)")
     if matvec is not None:
-        seconds, converted = matvec
+        seconds, converted, rows = matvec
+        kind = "matrix-vector" if rows == 1 else f"{rows}-row matmul"
         parts.append(
-            f"XLA matrix-vector time of these weights {1e3 * seconds:.1f} ms "
+            f"XLA {kind} time of these weights {1e3 * seconds:.1f} ms "
             f"({ours_dec / seconds:.2f}x it"
             + ("; XLA converts bfloat16 weights to float32 before the loop)" if converted else ")")
         )
@@ -613,12 +631,12 @@ def run_rows(args, paths: dict, machine: Machine, out: Callable[[str], None]) ->
             one /= machine.peaks["pytorch", "bfloat16"]
             gen = timed_generation(None, ours, batch, args, (estimate, one))
         bound = matvec = None
+        weights = weight_bytes_per_token(ours)
         if b == 1:  # the copy bandwidth measured again here; the better of the two is used
-            weights = weight_bytes_per_token(ours)
             bound = weights / max(machine.copy_bps, copy_bandwidth(args.copy_mib))
-            if dtype in machine.matvec:
-                rate, converted = machine.matvec[dtype]
-                matvec = (weights / rate, converted)
+        if (dtype, b) in machine.matvec:
+            rate, converted = machine.matvec[dtype, b]
+            matvec = (weights / rate, converted, b)
         note = generation_note(gen, bound, matvec)
         if estimate is not None:
             note = f"{estimate_note(args, machine, estimate)}; {note}"
@@ -689,16 +707,17 @@ def main(argv=None, out: Callable[[str], None] = print) -> list[Row]:
     machine = Machine(
         matmul_peaks(args.peak_size),
         copy_bandwidth(args.copy_mib),
-        matvec_rates(args.hidden, args.intermediate, args.layers),
+        few_row_rates(args),
     )
     for (lib, dtype), f in sorted(machine.peaks.items()):
         size = f"{args.peak_size}x{args.peak_size}"
         out(f"matmul peak {size} {dtype:8s} {lib:8s}: {f / 1e9:.1f} GFLOP/s")
     gbps = machine.copy_bps / 1e9
     out(f"memory: numpy copy of {args.copy_mib} MiB: {gbps:.1f} GB/s (read + write)")
-    for dtype, (rate, converted) in machine.matvec.items():
+    for (dtype, rows), (rate, converted) in machine.matvec.items():
+        kind = "matrix-vector, 1 row" if rows == 1 else f"{rows}-row matmul"
         out(
-            f"XLA matrix-vector, 1 row, {dtype} weights ({args.layers} x [{args.hidden}, "
+            f"XLA {kind}, {dtype} weights ({args.layers} x [{args.hidden}, "
             f"{args.intermediate}] + [{args.intermediate}, {args.hidden}] in a while_loop): "
             f"{rate / 1e9:.1f} GB/s of weights read"
             + ("; the weights are converted to float32 before the loop" if converted else "")

@@ -72,10 +72,12 @@ def test_prints_every_row_with_ratio_and_mfu(monkeypatch):
     assert "same tokens as PyTorch: 100%" in table[2] and "same tokens as PyTorch: 100%" in table[3]
     assert re.search(r"memory bound \d+\.\d ms \(-?\d+\.\d\dx the bound\)", table[2])
     # XLA's matrix-vector speed, measured for both weight dtypes, is set against batch 1.
-    for dtype in ("float32", "bfloat16"):
-        assert re.search(rf"XLA matrix-vector, 1 row, {dtype} weights .*: \d+\.\d GB/s", text)
-    for line in (table[2], table[4]):  # batch 1 with float32, then bfloat16 weights
-        assert re.search(r"matrix-vector time of these weights \d+\.\d ms \(-?\d+\.\d\dx it", line)
+    for kind, dtype in (("matrix-vector, 1 row", "float32"), ("matrix-vector, 1 row", "bfloat16"),
+                        ("2-row matmul", "float32")):
+        assert re.search(rf"XLA {kind}, {dtype} weights .*: \d+\.\d GB/s", text), text
+    # batch 1 with float32, batch 2, batch 1 with bfloat16 weights
+    for kind, line in zip(("matrix-vector", "2-row matmul", "matrix-vector"), table[2:5]):
+        assert re.search(rf"XLA {kind} time of these weights \d+\.\d ms \(-?\d+\.\d\dx it", line)
     # PyTorch ran every row: 3 train steps, and 4 generation rows of (new tokens, 1 token) each.
     assert calls == {"train": 3, "generate": 8}
     # Every generation row notes both sides' decode-only ms/token and prefill + 1 seconds.
@@ -101,7 +103,10 @@ def test_generation_note_decode_arithmetic():
         "same tokens as PyTorch: 100%; decode: ours 200.0 ms/token, PyTorch 275.0; "
         "prefill + 1: ours 0.400 s, PyTorch 0.800 s; memory bound 100.0 ms (2.00x the bound)"
     )
-    assert bench.generation_note(g, bound_s=0.1, matvec=(0.16, True)).endswith(
+    assert bench.generation_note(g, matvec=(0.1, False, 8)).endswith(
+        "; XLA 8-row matmul time of these weights 100.0 ms (2.00x it)"
+    )
+    assert bench.generation_note(g, bound_s=0.1, matvec=(0.16, True, 1)).endswith(
         "(2.00x the bound); XLA matrix-vector time of these weights 160.0 ms (1.25x it; XLA "
         "converts bfloat16 weights to float32 before the loop)"
     )
@@ -198,3 +203,5 @@ def test_matvec_rates_time_both_weight_dtypes():
     assert set(rates) == {"float32", "bfloat16"}
     assert all(rate > 0 for rate, _ in rates.values())
     assert rates["float32"][1] is False
+    eight = _bench().matvec_rates(hidden=32, intermediate=64, layers=2, rows=8, dtypes=("float32",))
+    assert set(eight) == {"float32"} and eight["float32"][0] > 0
