@@ -26,7 +26,7 @@ from emollm_jax.models.decoder import DecoderLM
 from emollm_jax.models.layers import ACTIVATIONS
 from emollm_jax.models.llava import PROJECTORS
 from emollm_jax.models.perspectives import PERSPECTIVE_MODULES
-from emollm_jax.models.stack import REMAT_POLICIES
+from emollm_jax.models.remat import REMAT_POLICIES
 
 # The text architectures are the decoder's families (the LLM inside a LLaVA is one of them).
 TEXT_FAMILIES = tuple(arch for arch, model in ARCHS.items() if model is DecoderLM)
@@ -150,6 +150,10 @@ class TextConfig:
     qkv_bias: bool = False
     o_bias: bool = False
     mlp_bias: bool = False
+    # The MLP: gated ``down(act(gate(x)) * up(x))`` (LLaMA's SwiGLU with silu) or plain
+    # ``down(act(up(x)))`` (transformers' Arcee; MaxText's synthetic 16B/32B with relu).
+    gated_mlp: bool = True
+    hidden_act: str = "silu"
     max_position_embeddings: int = 2048
     bos_token_id: int | None = 1
     eos_token_id: int | tuple[int, ...] | None = 2
@@ -170,6 +174,9 @@ class TextConfig:
             "head_dim",
             "rope_theta",
         )
+        _one_of(f"{prefix}.hidden_act", self.hidden_act, ACTIVATIONS)
+        if not self.gated_mlp and self.family != "llama":
+            raise ConfigError(f"{prefix}.gated_mlp", f"a plain MLP is a llama-family option, not {self.family!r}")
         if self.num_heads % self.num_kv_heads:
             raise ConfigError(
                 f"{prefix}.num_kv_heads",

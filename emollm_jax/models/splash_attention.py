@@ -24,13 +24,14 @@ from jax.experimental.pallas.ops.tpu import splash_attention as splash
 from jax.sharding import PartitionSpec
 
 from emollm_jax.models.attention_mask import AttentionMask
+from emollm_jax.models.remat import ATTENTION_RESIDUALS
 from emollm_jax.sharding import context
 from emollm_jax.sharding.rules import logical_to_spec
 
 LANES = 128
 # Checkpoint name of the kernel's residuals (its output and log-sum-exp): the "attention" remat
 # policy saves them, so the backward pass does not run the forward kernel again.
-RESIDUALS = "attention_residuals"
+RESIDUALS = ATTENTION_RESIDUALS
 
 
 def _block(requested: int, length: int) -> int:
