@@ -38,6 +38,14 @@ _NEW = flags.DEFINE_integer("max_new_tokens", 0, "generate: new tokens (0: eval.
 _RUN = flags.DEFINE_integer("run_steps", 3, "cpu:N only: timed runs of the compiled step.")
 _JSON = flags.DEFINE_string("json", "", "Write the report row as JSON here.")
 _HLO = flags.DEFINE_string("hlo", "", "Write the optimized HLO text here.")
+_XLA_FLAGS = flags.DEFINE_string(
+    "xla_flags", "", "Compiler flags for this program, as LIBTPU_INIT_ARGS holds them "
+    "('--xla_tpu_scoped_vmem_limit_kib=98304 ...'); recorded in the report."
+)
+_BREAKDOWN = flags.DEFINE_bool(
+    "memory_breakdown", False, "Also list what fills HBM at the program's peak, by model part "
+    "(read from XLA's dumps of this compile)."
+)
 _REQUIRE_FIT = flags.DEFINE_bool("require_fit", False, "Exit 4 when it does not fit in HBM.")
 flags.mark_flags_as_required(["config", "topology"])
 
@@ -56,6 +64,7 @@ def summary(row: dict) -> str:
         f"{row['program']} program, strategy {row['strategy']}, remat {row['remat']}, "
         f"{row['batch_per_chip']} row(s) x {row.get('seq_len')} tokens per chip, "
         f"{row['chips']} chips x {row['num_slices']} slice(s), mesh {row.get('mesh')}"
+        + (f"\nXLA flags: {row['xla_flags']}" if row.get("xla_flags") else "")
     )
     if row["error"]:
         return f"{head}\nFAILED: {row['error']}"
@@ -90,6 +99,8 @@ def summary(row: dict) -> str:
         ),
         f"compiled in {row['compile_s']:.1f} s",
     ]
+    if "peak" in row:
+        lines += peak_lines(row["peak"])
     if "kv_cache_bytes_per_chip" in row:
         lines.insert(2, f"KV cache per chip: {_gib(row['kv_cache_bytes_per_chip'])}")
     if "measured_step_s" in row:
@@ -97,6 +108,18 @@ def summary(row: dict) -> str:
     for item in row.get("indivisible", []):
         lines.append(f"warning: {item}")
     return "\n".join(lines)
+
+
+def peak_lines(peak: dict) -> list[str]:
+    """The HBM at the program's peak by part, and its largest buffers."""
+    lines = [f"HBM at the peak, by part ({_gib(peak['peak_hbm_bytes'])} live):"]
+    lines += [f"  {_gib(b):>10}  {part}" for part, b in peak["by_part"].items()]
+    lines.append("largest buffers at the peak:")
+    lines += [
+        f"  {_gib(b['bytes']):>10}  {b['shape']:<28} {b['part']}: {b['op_name'][-90:]}"
+        for b in peak["largest"]
+    ]
+    return lines
 
 
 def compile_row(
@@ -109,11 +132,14 @@ def compile_row(
     frames: int = 1,
     max_new_tokens: int = 0,
     run_steps: int = 0,
+    xla_flags: str = "",
+    memory_breakdown: bool = False,
 ) -> dict:
     """One report row for ``config`` compiled for ``topology_name`` (what the CLI prints)."""
     # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
-    from emollm_jax.aot import analysis, topology
+    from emollm_jax.aot import analysis, topology, xla_flags as flag_text
 
+    flag_text.parse(xla_flags)  # a malformed string is the user's mistake: FlagError
     topo = topology.parse(topology_name)
     devices = topology.devices(topo, num_slices)
     seq_len = seq_len or max(config.data.seq_buckets)
@@ -121,11 +147,13 @@ def compile_row(
         row = analysis.generate_row(
             config, devices, batch_per_chip=batch_per_chip, prompt_len=seq_len,
             max_new_tokens=max_new_tokens or config.eval.max_new_tokens, frames=frames,
+            flags=xla_flags,
         )  # fmt: skip
     else:
         row = analysis.train_row(
             config, devices, batch_per_chip=batch_per_chip, seq_len=seq_len, frames=frames,
-            run_steps=run_steps if topo.platform == "cpu" else 0,
+            run_steps=run_steps if topo.platform == "cpu" else 0, flags=xla_flags,
+            breakdown=memory_breakdown,
         )  # fmt: skip
     row["topology"] = topology_name
     return row
@@ -147,14 +175,16 @@ def main(argv):
     # Imported here (start-up): flags are parsed before JAX and libtpu load.
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
+    from emollm_jax.aot.xla_flags import FlagError
 
     logs.setup()
     try:
         row = compile_row(
             _CONFIG.value, _TOPOLOGY.value, _SLICES.value, _PROGRAM.value, _BATCH.value,
-            _SEQ.value, _FRAMES.value, _NEW.value, _RUN.value,
+            _SEQ.value, _FRAMES.value, _NEW.value, _RUN.value, _XLA_FLAGS.value,
+            _BREAKDOWN.value,
         )  # fmt: skip
-    except TopologyError as e:
+    except (TopologyError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     hlo = row.pop("hlo", None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import tempfile
 import time
 import traceback
 
@@ -35,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from emollm_jax.aot import peak_memory, xla_flags
 from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import from_config_dict
@@ -109,7 +111,7 @@ def _cross_slice_bytes(stats, slices: int, dcn_axis: str, grad_bytes_per_chip: f
     return share * sum(stats.collectives.get(k, {}).get("bytes", 0.0) for k in kinds)
 
 
-def _base_row(config, devices, batch_per_chip: int, program: str) -> dict:
+def _base_row(config, devices, batch_per_chip: int, program: str, flags: str) -> dict:
     return {
         "program": program,
         "strategy": config.mesh.strategy,
@@ -128,6 +130,7 @@ def _base_row(config, devices, batch_per_chip: int, program: str) -> dict:
         "error": None,
         "chips": len(devices),
         "num_slices": num_slices(devices),
+        "xla_flags": flags,
     }
 
 
@@ -200,10 +203,18 @@ _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _REQUIRED = re.compile(r"required for ([^(]*?)\s*\(([\d.]+)([KMGT]?)i?B?\)")
 
 
-def _compile(lowered):
+def _compile(lowered, flags: str = "", row: dict | None = None):
+    """Compile with ``flags``; with a ``row``, also read where HBM goes at the program's peak
+    (``aot.peak_memory``: XLA's dumps, written to a temporary folder) into ``row["peak"]``."""
     start = time.perf_counter()
+    options = xla_flags.parse(flags)
+    dump = tempfile.TemporaryDirectory(prefix="emollm-dump-") if row is not None else None
+    if dump is not None:
+        options.update(peak_memory.dump_options(dump.name))
     try:
-        compiled = lowered.compile()
+        compiled = lowered.compile(compiler_options=options) if options else lowered.compile()
+        if dump is not None:
+            row["peak"] = peak_memory.read(dump.name)
     except Exception as e:  # noqa: BLE001 - XLA raises JaxRuntimeError
         text = str(e)
         if "RESOURCE_EXHAUSTED" in text or "Ran out of memory" in text:
@@ -211,6 +222,9 @@ def _compile(lowered):
             required = float(m.group(2)) * _UNITS[m.group(3)] if m else None
             raise DoesNotFit(text.strip().splitlines()[0], required) from e
         raise
+    finally:
+        if dump is not None:
+            dump.cleanup()
     return compiled, time.perf_counter() - start
 
 
@@ -246,18 +260,22 @@ def train_row(
     frames: int = 1,
     run_steps: int = 0,
     precheck: bool = False,
+    flags: str = "",
+    breakdown: bool = False,
 ) -> dict:
     """Compile the training step of ``config`` for ``devices`` and describe it (one row).
 
     The global batch is ``batch_per_chip x chips`` rows of ``seq_len`` tokens (and ``frames``
-    frames per row for a LLaVA model). ``run_steps`` > 0 (CPU devices only) also runs the step
+    frames per row for a LLaVA model). ``flags``: XLA / libtpu flags for this compile (``aot.xla_flags``; recorded in the row).
+    ``breakdown``: also say which buffers fill HBM at the program's peak (``row["peak"]``).
+    ``run_steps`` > 0 (CPU devices only) also runs the step
     on zero-filled state that many times after a warm-up and records the best time.
     ``precheck``: skip compiling when parameters, optimizer state and batch alone exceed HBM
     (the row says so in ``error``).
     """
     config = config.copy_and_resolve_references()
     n = len(devices)
-    row = _base_row(config, devices, batch_per_chip, "train")
+    row = _base_row(config, devices, batch_per_chip, "train", flags)
     row.update(seq_len=seq_len, frames=frames)
 
     def body(row):
@@ -287,7 +305,8 @@ def train_row(
             return row
         start = time.perf_counter()
         try:
-            compiled, row["compile_s"] = _compile(program.lower(batch))
+            lowered = program.lower(batch)
+            compiled, row["compile_s"] = _compile(lowered, flags, row if breakdown else None)
         except DoesNotFit as e:
             return _does_not_fit(row, parts, e, start)
         cfg = program.model_cfg
@@ -340,13 +359,20 @@ def _time_step(compiled, program, batch_sds, steps: int) -> float:
 
 
 def generate_row(
-    config, devices, *, batch_per_chip: int, prompt_len: int, max_new_tokens: int, frames: int = 1
+    config,
+    devices,
+    *,
+    batch_per_chip: int,
+    prompt_len: int,
+    max_new_tokens: int,
+    frames: int = 1,
+    flags: str = "",
 ) -> dict:
     """Compile the decoding program (prefill + while loop over a preallocated KV cache) for
     ``devices``; the loop is costed at its upper bound of ``max_new_tokens - 1`` steps."""
     config = config.copy_and_resolve_references()
     n = len(devices)
-    row = _base_row(config, devices, batch_per_chip, "generate")
+    row = _base_row(config, devices, batch_per_chip, "generate", flags)
     row.update(seq_len=prompt_len, max_new_tokens=max_new_tokens, frames=frames)
 
     def body(row):
@@ -375,7 +401,7 @@ def generate_row(
         row["hbm_bytes"] = chip.hbm_bytes
         start = time.perf_counter()
         try:
-            compiled, row["compile_s"] = _compile(gen.lower(batch, key))
+            compiled, row["compile_s"] = _compile(gen.lower(batch, key), flags)
         except DoesNotFit as e:
             return _does_not_fit(row, parts, e, start)
         # The prefill's logits are read at the last position only (XLA computes no others).
