@@ -99,8 +99,8 @@ def summary(row: dict) -> str:
         ),
         f"compiled in {row['compile_s']:.1f} s",
     ]
-    if "peak" in row:
-        lines += peak_lines(row["peak"])
+    if "memory_breakdown" in row:
+        lines += breakdown_lines(row["memory_breakdown"])
     if "kv_cache_bytes_per_chip" in row:
         lines.insert(2, f"KV cache per chip: {_gib(row['kv_cache_bytes_per_chip'])}")
     if "measured_step_s" in row:
@@ -110,14 +110,16 @@ def summary(row: dict) -> str:
     return "\n".join(lines)
 
 
-def peak_lines(peak: dict) -> list[str]:
-    """The HBM at the program's peak by part, and its largest buffers."""
-    lines = [f"HBM at the peak, by part ({_gib(peak['peak_hbm_bytes'])} live):"]
-    lines += [f"  {_gib(b):>10}  {part}" for part, b in peak["by_part"].items()]
-    lines.append("largest buffers at the peak:")
+def breakdown_lines(mb: dict) -> list[str]:
+    """The temp memory by part of the step, and its largest buffers."""
+    lines = [f"temp memory by part (XLA's temp allocation, {_gib(mb['temp_allocation_bytes'])}):"]
+    lines += [f"  {_gib(b):>10}  {part}" for part, b in mb["by_part"].items()]
+    if mb.get("unattributed_bytes"):
+        lines.append(f"  {_gib(mb['unattributed_bytes']):>10}  not in XLA's buffer assignment")
+    lines.append("largest temp buffers:")
     lines += [
-        f"  {_gib(b['bytes']):>10}  {b['shape']:<28} {b['part']}: {b['op_name'][-90:]}"
-        for b in peak["largest"]
+        f"  {_gib(b['bytes']):>10}  {b['shape']:<26} {b['part']}: {b['op_name'][-80:]}"
+        for b in mb["largest"]
     ]
     return lines
 

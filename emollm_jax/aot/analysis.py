@@ -204,8 +204,9 @@ _REQUIRED = re.compile(r"required for ([^(]*?)\s*\(([\d.]+)([KMGT]?)i?B?\)")
 
 
 def _compile(lowered, flags: str = "", row: dict | None = None):
-    """Compile with ``flags``; with a ``row``, also read where HBM goes at the program's peak
-    (``aot.peak_memory``: XLA's dumps, written to a temporary folder) into ``row["peak"]``."""
+    """Compile with ``flags``; with a ``row``, also read where its temp HBM goes
+    (``aot.peak_memory``: XLA's dumps, written to a temporary folder) into
+    ``row["memory_breakdown"]``."""
     start = time.perf_counter()
     options = xla_flags.parse(flags)
     dump = tempfile.TemporaryDirectory(prefix="emollm-dump-") if row is not None else None
@@ -214,7 +215,8 @@ def _compile(lowered, flags: str = "", row: dict | None = None):
     try:
         compiled = lowered.compile(compiler_options=options) if options else lowered.compile()
         if dump is not None:
-            row["peak"] = peak_memory.read(dump.name)
+            temp = compiled.memory_analysis().temp_size_in_bytes
+            row["memory_breakdown"] = peak_memory.read(dump.name, temp)
     except Exception as e:  # noqa: BLE001 - XLA raises JaxRuntimeError
         text = str(e)
         if "RESOURCE_EXHAUSTED" in text or "Ran out of memory" in text:
@@ -267,7 +269,8 @@ def train_row(
 
     The global batch is ``batch_per_chip x chips`` rows of ``seq_len`` tokens (and ``frames``
     frames per row for a LLaVA model). ``flags``: XLA / libtpu flags for this compile (``aot.xla_flags``; recorded in the row).
-    ``breakdown``: also say which buffers fill HBM at the program's peak (``row["peak"]``).
+    ``breakdown``: also say which parts of the step fill the temp memory
+    (``row["memory_breakdown"]``).
     ``run_steps`` > 0 (CPU devices only) also runs the step
     on zero-filled state that many times after a warm-up and records the best time.
     ``precheck``: skip compiling when parameters, optimizer state and batch alone exceed HBM

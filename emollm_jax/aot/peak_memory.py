@@ -1,110 +1,115 @@
-"""Where a compiled program's memory goes at its peak, read from the compiler's own dumps.
+"""Where a compiled program's HBM goes, read from the compiler's own dumps.
 
-``memory_analysis()`` gives totals (arguments, outputs, temp). To say *what* fills HBM at the
-moment of the peak, the program is compiled once more with ``xla_dump_to`` (a compile option, so
-nothing else changes) and two of XLA's dump files are read:
+``memory_analysis()`` gives totals (arguments, outputs, temp). To say *what* fills the temp, the
+program is compiled with ``xla_dump_to`` (a compile option: the program is the same) and two of
+XLA's dump files are read:
 
-- ``*after_optimizations-live-range.txt``: the buffers live at the peak of the program's
-  schedule ("Live ranges at N (peak)"), with their sizes;
-- ``*after_optimizations.txt``: the optimized HLO, for each buffer's shape, memory space
-  (``S(1)`` VMEM, ``S(5)`` host; none: HBM) and ``op_name`` (the named scopes of the model).
+- ``*after_optimizations-buffer-assignment.txt``: the temp allocation (``preallocated-temp``) and
+  every value placed in it, with its offset and size: values whose lifetimes do not overlap
+  share bytes;
+- ``*after_optimizations.txt``: the optimized HLO, for each value's ``op_name`` (the model's
+  named scopes: the layer stack, ``loss``, ``optimizer``, ...).
 
-Each HBM buffer live at the peak is put in one part by its ``op_name``: parameters and optimizer
-state (the step's arguments), the layer stack's forward or backward pass, the loss, the
-optimizer update, and so on. Buffers in VMEM or host memory are left out (they are not HBM).
+Each byte of the temp allocation is attributed to the largest value placed on it, and that
+value to a part of the step by its ``op_name`` (``by_part``): the bytes sum to the allocation.
+On TPU, ``memory_analysis()``'s temp can exceed this allocation (the rest is not in XLA's
+buffer-assignment dump; ``unattributed``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import re
 
-_PEAK = re.compile(r"Live ranges at \d+ \(peak\):")
-_LIVE = re.compile(r"^\s+(\S+?)(\{[\d,]*\})?: (\d+) bytes")
-_INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (.*?) ([a-z][\w\-]*)\(")
+_ALLOCATION = re.compile(r"^allocation (\d+): size (\d+), (.*)")
+_VALUE = re.compile(r"^ value: <\d+ ([\w.\-]+)(?:\{[\d,]*\})?[^>]*> \(size=(\d+),offset=(\d+)\): (\S+)")
+_INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = ")
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
-_SPACE = re.compile(r"S\((\d+)\)")
 
 
-@dataclasses.dataclass(frozen=True)
-class Buffer:
-    name: str
-    bytes: int
-    shape: str
-    opcode: str
-    op_name: str
-    part: str
-
-
-# (part, predicate on (opcode, op_name)) in order: the first that matches names the part.
-def _part(name: str, opcode: str, op_name: str) -> str:
-    if opcode == "parameter":
-        return "arguments (parameters, optimizer state, batch)"
-    scopes = op_name.split("/")
-    backward = "transpose(" in op_name or "jvp(" in op_name and "transpose" in op_name
-    if any(s.startswith("optimizer") for s in scopes):
+def part_of(op_name: str) -> str:
+    """The part of a training step an ``op_name`` (JAX's named scopes) belongs to."""
+    backward = "transpose(" in op_name
+    if "/optimizer" in op_name or op_name.startswith("optimizer"):
         return "optimizer update"
-    if "loss" in scopes or "lm_head" in scopes:
+    if "/loss" in op_name or "lm_head" in op_name:
         return "loss and LM head" + (" (backward)" if backward else "")
-    if "while" in scopes or "layers" in op_name or "scan" in op_name or "checkpoint" in op_name:
+    if "/while" in op_name or "checkpoint" in op_name or "remat" in op_name:
         return "layer stack" + (" (backward)" if backward else " (forward)")
-    if "embed" in op_name:
-        return "embedding" + (" (backward)" if backward else "")
+    if not op_name:
+        return "no op_name (compiler-made copies and constants)"
     return "other" + (" (backward)" if backward else "")
 
 
-def _instructions(hlo_text: str) -> dict[str, tuple[str, str, str]]:
-    """instruction name -> (result shape, opcode, op_name)."""
+def _op_names(hlo_text: str) -> dict[str, str]:
     out = {}
     for line in hlo_text.splitlines():
         m = _INSTR.match(line)
         if m:
             op = _OP_NAME.search(line)
-            out[m.group(1)] = (m.group(2), m.group(3), op.group(1) if op else "")
+            out[m.group(1)] = op.group(1) if op else ""
     return out
 
 
-def _hbm(shape: str) -> bool:
-    spaces = {int(s) for s in _SPACE.findall(shape)}
-    return not spaces - {0}
-
-
-def read(dump_dir) -> dict:
-    """The peak's HBM buffers by part, from a dump folder of one compiled module."""
-    dump = pathlib.Path(dump_dir)
-    live = sorted(dump.glob("*after_optimizations-live-range.txt"))
-    hlo = sorted(dump.glob("*after_optimizations.txt"))
-    if not live or not hlo:
-        raise FileNotFoundError(f"{dump}: no live-range or optimized HLO dump")
-    instructions = _instructions(hlo[-1].read_text())
-    lines = live[-1].read_text().splitlines()
-    start = next((i for i, line in enumerate(lines) if _PEAK.search(line)), None)
-    if start is None:
-        raise ValueError(f"{live[-1]}: no 'Live ranges at N (peak)' section")
-    buffers = []
-    for line in lines[start + 1 :]:
-        m = _LIVE.match(line)
-        if not m:
-            break
-        name, size = m.group(1), int(m.group(3))
-        shape, opcode, op_name = instructions.get(name, ("?", "?", ""))
-        if not _hbm(shape):
+def _temp_values(text: str) -> tuple[int, list[tuple[str, int, int, str]]]:
+    """The HBM temp allocation's size and its values (name, offset, size, shape)."""
+    size, values, inside = 0, [], False
+    for line in text.splitlines():
+        m = _ALLOCATION.match(line)
+        if m:
+            rest = m.group(3)
+            inside = "preallocated-temp" in rest and "color" not in rest
+            if inside:
+                size = int(m.group(2))
             continue
-        buffers.append(Buffer(name, size, shape, opcode, op_name, _part(name, opcode, op_name)))
+        if inside:
+            v = _VALUE.match(line)
+            if v and not v.group(4).startswith("("):  # tuples are pointer tables
+                values.append((v.group(1), int(v.group(3)), int(v.group(2)), v.group(4)))
+    return size, values
+
+
+def read(dump_dir, temp_bytes: int | None = None) -> dict:
+    """The temp allocation by part, and its largest values, from one module's dump folder.
+    ``temp_bytes``: ``memory_analysis()``'s temp, to report what the dump does not hold."""
+    dump = pathlib.Path(dump_dir)
+    assignment = sorted(dump.glob("*after_optimizations-buffer-assignment.txt"))
+    hlo = sorted(dump.glob("*after_optimizations.txt"))
+    if not assignment or not hlo:
+        raise FileNotFoundError(f"{dump}: no buffer-assignment or optimized HLO dump")
+    op_names = _op_names(hlo[-1].read_text())
+    size, values = _temp_values(assignment[-1].read_text())
+    # Elementary intervals of the address range; each goes to the largest value covering it.
+    cuts = sorted({0, size, *(o for _, o, _, _ in values), *(o + s for _, o, s, _ in values)})
+    by_offset = sorted(values, key=lambda v: v[1])
     by_part: dict[str, int] = {}
-    for b in buffers:
-        by_part[b.part] = by_part.get(b.part, 0) + b.bytes
-    largest = sorted(buffers, key=lambda b: -b.bytes)[:12]
-    return {
-        "peak_hbm_bytes": sum(b.bytes for b in buffers),
+    for lo, hi in zip(cuts, cuts[1:]):
+        covering = [v for v in by_offset if v[1] <= lo and v[1] + v[2] >= hi]
+        if not covering:
+            continue
+        name = max(covering, key=lambda v: v[2])[0]
+        part = part_of(op_names.get(name, ""))
+        by_part[part] = by_part.get(part, 0) + (hi - lo)
+    # One row per place in memory (a buffer and the copies and loop states aliasing it), named
+    # by a value there that has an op_name.
+    places: dict[tuple[int, int], tuple[str, int, int, str]] = {}
+    for v in values:
+        key = (v[1], v[2])
+        if key not in places or (op_names.get(v[0]) and not op_names.get(places[key][0])):
+            places[key] = v
+    largest = sorted(places.values(), key=lambda v: -v[2])[:12]
+    out = {
+        "temp_allocation_bytes": size,
         "by_part": dict(sorted(by_part.items(), key=lambda kv: -kv[1])),
         "largest": [
-            {"bytes": b.bytes, "shape": b.shape.split("{")[0], "opcode": b.opcode,
-             "op_name": b.op_name[-160:], "part": b.part}
-            for b in largest
+            {"bytes": s, "shape": shape.split("{")[0], "part": part_of(op_names.get(n, "")),
+             "op_name": op_names.get(n, "")[-160:]}
+            for n, _, s, shape in largest
         ],  # fmt: skip
     }
+    if temp_bytes is not None:
+        out["unattributed_bytes"] = max(temp_bytes - size, 0)
+    return out
 
 
 def dump_options(folder: str) -> dict[str, str]:
