@@ -22,7 +22,7 @@ from __future__ import annotations
 from absl import app, flags
 from ml_collections import config_flags
 
-from emollm_jax.cli_errors import report_user_errors
+from emollm_jax.cli_errors import report_user_errors, run_absl
 from emollm_jax.inference.modes import evaluate_modes
 from emollm_jax.inference.run import OutputFolderError
 from emollm_jax.train.distributed import maybe_initialize
@@ -62,4 +62,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_absl(main)

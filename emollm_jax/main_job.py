@@ -29,10 +29,11 @@ import copy
 import pathlib
 import time
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from emollm_jax import logs
+from emollm_jax.cli_errors import report_user_errors, run_absl
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
@@ -47,6 +48,7 @@ def _stage(name: str):
     return time.perf_counter()
 
 
+@report_user_errors
 def main(argv):
     del argv
     logs.setup()
@@ -103,4 +105,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_absl(main)

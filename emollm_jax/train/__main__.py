@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from emollm_jax import logs
-from emollm_jax.cli_errors import report_user_errors
+from emollm_jax.cli_errors import report_user_errors, run_absl
 from emollm_jax.train.resume import ResumeError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -46,4 +46,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_absl(main)
