@@ -20,6 +20,7 @@ from tests.configs import REPO
 from tests.train.helpers import train_config
 
 
+@pytest.mark.torch
 def test_convert_both_ways_with_relative_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     hf_models.save(hf_models.llava(), "src")

@@ -8,6 +8,8 @@ import torch
 import emollm_jax
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 TOL = 1e-4
 
 
