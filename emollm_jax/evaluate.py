@@ -1,6 +1,6 @@
 """Evaluate a model on an EmoBench split and print the paper-shaped results table.
 
-    python -m emollm_jax.evaluate --config configs/llava_tiny.py --checkpoint DIR --split test \\
+    emollm evaluate --config configs/llava_tiny.py --checkpoint DIR --split test \\
         [--workdir OUT] [--config.eval.max_new_tokens=16 ...]
 
 ``DIR`` is an Orbax training run folder (its latest complete checkpoint is restored) or a

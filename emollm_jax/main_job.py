@@ -1,8 +1,8 @@
-"""The README's main job: build the mini EmoBench, train the tiny full EmoLLM on CPU, evaluate
-it on the test split and print the EmoBench table.
+"""The main job (``emollm demo``): build the mini EmoBench, train the tiny full EmoLLM on CPU,
+evaluate it on the test split and print the EmoBench table.
 
-    python -m emollm_jax.main_job [--config configs/emollm_tiny.py] [--workdir runs/main]
-                                  [--data data/mini_emobench] [--config.train.steps=N ...]
+    emollm demo [--config configs/emollm_tiny.py] [--workdir runs/main]
+                [--data data/mini_emobench] [--config.train.steps=N ...]
 
 Training runs in two phases, the config's recipe (``config.recipe``; the tiny presets set it,
 ``emollm_jax/config/presets.py``) for a model whose towers start random:

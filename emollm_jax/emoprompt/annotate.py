@@ -1,6 +1,6 @@
 """Write rationales for an EmoBench split with a teacher model told the ground truth.
 
-    python -m emollm_jax.emoprompt.annotate --config configs/emollm_tiny.py --teacher DIR \\
+    emollm annotate --config configs/emollm_tiny.py --teacher DIR \\
         [--split train] [--out FILE] [--max_new_tokens 96] [--limit N] [--config.a.b=v ...]
 
 ``DIR`` is any model the project loads (``emollm_jax.inference.load``): a Hugging Face folder

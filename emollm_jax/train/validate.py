@@ -27,14 +27,16 @@ def check_before_start(config) -> None:
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(field, value=value, expected="a positive int")
     d = config.data
-    if d.get("source", "jsonl") == "jsonl" and d.dir and not is_url(d.dir):
+    local_jsonl = d.get("source", "jsonl") == "jsonl" and d.dir and not is_url(d.dir)
+    if local_jsonl and not d.get("make_mini_if_missing", False):
         if not os.path.isdir(d.dir):
             where = os.path.abspath(d.dir)
             relative = "" if os.path.isabs(d.dir) else ", relative to the current folder"
             raise ConfigError(
                 "data.dir",
                 f"no folder {d.dir} (looked in {where}{relative}); build the mini EmoBench "
-                f"with `emollm data mini {d.dir}` or point data.dir at an EmoBench-format folder",
+                f"with `emollm data mini {d.dir}` (or set data.make_mini_if_missing) or point "
+                "data.dir at an EmoBench-format folder",
                 value=d.dir,
             )
 
