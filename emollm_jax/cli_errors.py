@@ -136,9 +136,22 @@ def _parse_flags(argv: list[str], usage: str | None = None) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except Exception as e:  # flag errors, and the AttributeError of an unknown config field
-        if _verbose():
+        if _verbose() or _asks_for_verbosity(argv[1:]):
             raise
         user_error(_flag_problem(argv[1:], e), usage)
+
+
+def _asks_for_verbosity(args: list[str]) -> bool:
+    """``--verbosity=N`` (or ``-v N``) with N >= 1 among ``args`` (flags not parsed yet)."""
+    for i, arg in enumerate(args):
+        value = None
+        if arg.startswith(("--verbosity=", "-v=")):
+            value = arg.split("=", 1)[1]
+        elif arg in ("--verbosity", "-v") and i + 1 < len(args):
+            value = args[i + 1]
+        if value is not None and value.lstrip("-").isdigit() and int(value) >= 1:
+            return True
+    return False
 
 
 def _flag_problem(args: list[str], error: Exception) -> str:

@@ -53,6 +53,9 @@ def main(argv):
     del argv
     logs.setup()
     config = _CONFIG.value
+    from emollm_jax.train.validate import check_fields
+
+    check_fields(config)  # before the data are built
     config.data.dir = _DATA.value
     workdir = pathlib.Path(_WORKDIR.value)
     started = time.perf_counter()

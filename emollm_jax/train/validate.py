@@ -16,9 +16,9 @@ from emollm_jax.sharding.mesh import batch_axes, batch_ways
 from emollm_jax.sharding.strategies import STRATEGIES, Rules
 
 
-def check_before_start(config) -> None:
-    """What a run refuses before it creates anything: an unknown strategy, a save or log
-    interval that is not positive, a ``data.dir`` that is not there."""
+def check_fields(config) -> None:
+    """Fields every config-taking command can check before it loads anything: an unknown
+    strategy, a save or log interval that is not positive."""
     if config.mesh.strategy not in STRATEGIES:
         raise ConfigError.not_one_of("mesh.strategy", config.mesh.strategy, STRATEGIES)
     for field in ("checkpoint.every_steps", "log.every_steps"):
@@ -26,6 +26,12 @@ def check_before_start(config) -> None:
         value = config[section][name]
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(field, value=value, expected="a positive int")
+
+
+def check_before_start(config) -> None:
+    """What a training run refuses before it creates anything: ``check_fields``, and a
+    ``data.dir`` that is not there."""
+    check_fields(config)
     d = config.data
     local_jsonl = d.get("source", "jsonl") == "jsonl" and d.dir and not is_url(d.dir)
     if local_jsonl and not d.get("make_mini_if_missing", False):

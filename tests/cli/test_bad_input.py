@@ -71,10 +71,19 @@ def test_a_relative_data_dir_that_is_not_there_names_where_it_looked(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no workdir, no data folder
 
 
-def test_the_traceback_on_request(tmp_path):
-    done = _train(tmp_path, "--config.mesh.strategy=fsdpp", env={"EMOLLM_TRACEBACK": "1"})
+@pytest.mark.parametrize("how", [{"EMOLLM_TRACEBACK": "1"}, "--verbosity=1"], ids=["env", "flag"])
+@pytest.mark.parametrize(
+    "mistake, raised",
+    [("--config.mesh.strategy=fsdpp", "ConfigError: config.mesh.strategy"),
+     ("--config.train.stepz=4", "AttributeError")],
+    ids=["config-value", "config-field"],
+)  # fmt: skip
+def test_the_traceback_on_request(tmp_path, how, mistake, raised):
+    env = how if isinstance(how, dict) else None
+    extra = [how] if isinstance(how, str) else []
+    done = _train(tmp_path, mistake, *extra, env=env)
     assert done.returncode != 0
-    assert "Traceback" in done.stderr and "ConfigError: config.mesh.strategy" in done.stderr
+    assert "Traceback" in done.stderr and raised in done.stderr
 
 
 @pytest.mark.parametrize("job", [["evaluate"], ["demo"], ["compile"], ["compare"], ["annotate"]])
@@ -90,3 +99,14 @@ def test_argparse_jobs_exit_2_naming_the_argument(tmp_path):
     done = emollm("data", "mini", tmp_path / "mini", "--trainn", 3, cwd=tmp_path)
     assert done.returncode == 2
     assert "unrecognized arguments: --trainn" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "job",
+    [["evaluate", "--checkpoint", "run"], ["demo", "--workdir", "run", "--data", "data"]],
+    ids=["evaluate", "demo"],
+)
+def test_a_bad_strategy_is_refused_before_anything_is_built(tmp_path, job):
+    done = emollm(*job, "--config", TINY, "--config.mesh.strategy=fsdpp", cwd=tmp_path)
+    assert _one_error_line(done).startswith("error: config.mesh.strategy: 'fsdpp' is not one of")
+    assert list(tmp_path.iterdir()) == []  # no output folder, no mini EmoBench
