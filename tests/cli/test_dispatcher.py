@@ -60,7 +60,9 @@ def test_job_help_exits_0_and_ends_with_its_example(job):
         assert "flags:" in done.stdout and "  --" in done.stdout
 
 
-@pytest.mark.parametrize("module", ["emollm_jax.train", "emollm_jax.evaluate", "emollm_jax.main_job"])
+@pytest.mark.parametrize(
+    "module", ["emollm_jax.train", "emollm_jax.evaluate", "emollm_jax.main_job"]
+)
 def test_python_m_aliases_help_exits_0(module):
     done = subprocess.run(
         [sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,
