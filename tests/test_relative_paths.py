@@ -15,12 +15,14 @@ import pytest
 
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
-from tests import hf_models
 from tests.configs import REPO
 from tests.train.helpers import train_config
 
 
+@pytest.mark.torch
 def test_convert_both_ways_with_relative_paths(tmp_path, monkeypatch):
+    from tests import hf_models  # PyTorch's classes: only this test of the module needs them
+
     monkeypatch.chdir(tmp_path)
     hf_models.save(hf_models.llava(), "src")
     assert cli.main(["hf-to-orbax", "src", "orbax"]) == 0

@@ -11,6 +11,8 @@ from emollm_jax.sharding.compare import preset_shape
 from emollm_jax.sharding.report import REQUIRED_FIELDS
 from tests.configs import REPO, load_config
 
+pytestmark = pytest.mark.libtpu
+
 pytest.importorskip("libtpu", reason="TPU topologies need libtpu (requirements-tpu.txt)")
 
 MEMORY_PARTS = ("params", "opt_state", "batch", "temp", "output", "total")

@@ -20,6 +20,8 @@ from emollm_jax.train.program import build_train_program
 from tests.configs import REPO, load_config
 from tests.train.helpers import train_config
 
+pytestmark = pytest.mark.libtpu
+
 pytest.importorskip("libtpu", reason="TPU topologies need libtpu (requirements-tpu.txt)")
 
 STRATEGIES = ("dp", "fsdp", "tp", "fsdp_tp", "hsdp", "fsdp_vision_dp")

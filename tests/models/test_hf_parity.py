@@ -9,6 +9,8 @@ import transformers
 import emollm_jax
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 TOL = 1e-4
 
 
