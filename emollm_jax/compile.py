@@ -178,8 +178,10 @@ def main(argv):
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
     from emollm_jax.aot.xla_flags import FlagError
+    from emollm_jax.train.validate import check_fields
 
     logs.setup()
+    check_fields(_CONFIG.value)
     try:
         row = compile_row(
             _CONFIG.value, _TOPOLOGY.value, _SLICES.value, _PROGRAM.value, _BATCH.value,
@@ -203,5 +205,6 @@ def main(argv):
 
 if __name__ == "__main__":
     from emollm_jax.aot.cli import underscore_flags
+    from emollm_jax.cli_errors import run_absl
 
-    app.run(main, argv=underscore_flags(sys.argv))
+    run_absl(main, underscore_flags(sys.argv)[1:])

@@ -251,9 +251,12 @@ def main(argv):
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
     from emollm_jax.sharding.report import best, write_report
+    from emollm_jax.sharding.strategies import get_strategy
 
     logs.setup()
     config = _CONFIG.value
+    for strategy in _STRATEGIES.value:
+        get_strategy(strategy)  # an unknown name is the user's mistake: ConfigError, exit 2
     try:
         batches = [int(b) for b in _BATCH.value]
     except ValueError:
@@ -293,5 +296,6 @@ def main(argv):
 
 if __name__ == "__main__":
     from emollm_jax.aot.cli import underscore_flags
+    from emollm_jax.cli_errors import run_absl
 
-    app.run(main, argv=underscore_flags(sys.argv))
+    run_absl(main, underscore_flags(sys.argv)[1:])

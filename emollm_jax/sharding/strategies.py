@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from emollm_jax.config.errors import ConfigError
+
 Rules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
 _BATCH = ("batch", ("data", "fsdp"))
@@ -96,7 +98,5 @@ def get_rules(strategy: str, overrides=None) -> Rules:
 
 def get_strategy(strategy: str) -> Strategy:
     if strategy not in STRATEGIES:
-        raise ValueError(
-            f"config.mesh.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}"
-        )
+        raise ConfigError.not_one_of("mesh.strategy", strategy, STRATEGIES)
     return STRATEGIES[strategy]
