@@ -5,7 +5,7 @@ for a TPU topology, from a CPU box with no TPU (libtpu's compile-only devices; i
 ``requirements-tpu.txt``), or for ``cpu:N`` devices of this host, where the step is also run and
 timed. Prints per-chip memory against the chip's HBM (the compiler's own figures), the step's
 FLOPs, collectives read from the optimized HLO, and a roofline ESTIMATE of step time, tokens/s
-and MFU (``emollm_jax/sharding/roofline.py`` states the model; it is not a measurement).
+and MFU (``emollm_jax/aot/roofline.py`` states the model; it is not a measurement).
 
 Exit status: 0 compiled (whether or not it fits, unless ``--require-fit``), 1 the program did
 not compile, 2 bad arguments, 4 it does not fit and ``--require-fit`` was given.
@@ -46,8 +46,12 @@ _BREAKDOWN = flags.DEFINE_bool(
     "memory_breakdown", False, "Also list what fills HBM at the program's peak, by model part "
     "(read from XLA's dumps of this compile)."
 )
+_RECIPE = flags.DEFINE_string(
+    "recipe", "", "A published run (emollm_jax/aot/published_runs.json, e.g. llama3.1-8b-v6e-8): "
+    "its model, topology, batch, sequence, remat, attention and compiler flags, in place of "
+    "--config (flags given explicitly still win)."
+)
 _REQUIRE_FIT = flags.DEFINE_bool("require_fit", False, "Exit 4 when it does not fit in HBM.")
-flags.mark_flags_as_required(["config", "topology"])
 
 GiB = 2**30
 
@@ -161,9 +165,39 @@ def compile_row(
     return row
 
 
+def _arguments() -> dict:
+    """``compile_row``'s arguments from the flags, a recipe's where it gives one and the flag was
+    not set explicitly."""
+    from emollm_jax.aot import published
+
+    given = {name: flags.FLAGS[name].present for name in ("topology", "batch_per_chip", "seq_len",
+                                                          "frames", "xla_flags")}  # fmt: skip
+    args = dict(
+        config=_CONFIG.value, topology_name=_TOPOLOGY.value, num_slices=_SLICES.value,
+        program=_PROGRAM.value, batch_per_chip=_BATCH.value, seq_len=_SEQ.value,
+        frames=_FRAMES.value, max_new_tokens=_NEW.value, run_steps=_RUN.value,
+        xla_flags=_XLA_FLAGS.value, memory_breakdown=_BREAKDOWN.value,
+    )  # fmt: skip
+    if _RECIPE.value:
+        run = published.run(_RECIPE.value)
+        recipe = dict(
+            topology_name=run["topology"], batch_per_chip=run["batch_per_chip"],
+            seq_len=run["seq_len"], frames=0, xla_flags=published.flags_for(run),
+        )  # fmt: skip
+        names = dict(topology_name="topology")
+        args.update({k: v for k, v in recipe.items() if not given[names.get(k, k)]})
+        if args["config"] is None:
+            args["config"] = published.config_for(run)
+    if args["config"] is None:
+        raise app.UsageError("give --config FILE (or --recipe NAME)")
+    if not args["topology_name"]:
+        raise app.UsageError("give --topology (or --recipe NAME)")
+    return args
+
+
 def write_json(row: dict, path: str) -> None:
     # Imported when called (start-up): the report module loads JAX.
-    from emollm_jax.sharding.report import _jsonable
+    from emollm_jax.aot.report import _jsonable
 
     out = pathlib.Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,13 +215,12 @@ def main(argv):
     from emollm_jax.train.validate import check_fields
 
     logs.setup()
-    check_fields(_CONFIG.value)
+    args = _arguments()
+    check_fields(args["config"])
     try:
-        row = compile_row(
-            _CONFIG.value, _TOPOLOGY.value, _SLICES.value, _PROGRAM.value, _BATCH.value,
-            _SEQ.value, _FRAMES.value, _NEW.value, _RUN.value, _XLA_FLAGS.value,
-            _BREAKDOWN.value,
-        )  # fmt: skip
+        row = compile_row(**args)
+        if _RECIPE.value:
+            row["recipe"] = _RECIPE.value
     except (TopologyError, FlagError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -2,19 +2,19 @@
 
 ``train_row`` compiles the Trainer's own step (``train.program.build_train_program``) and
 ``generate_row`` the decoding program (``generate.decode.Generator``) for the given devices,
-nothing allocated, and return one report row (``sharding.report.REQUIRED_FIELDS`` and extras):
+nothing allocated, and return one report row (``aot.report.REQUIRED_FIELDS`` and extras):
 
 - memory per chip: parameters, optimizer state and batch from their shardings (the fullest
   device), temp and output (net of donated buffers) from the compiler's ``memory_analysis()``;
   these are the compiler's own figures and are to be trusted;
 - FLOPs: the model FLOPs the trainer counts for MFU (``train.flops``), and the hardware FLOPs
-  of the compiled program (``sharding.hlo_stats``: every dot, loops multiplied out, remat
+  of the compiled program (``aot.hlo_stats``: every dot, loops multiplied out, remat
   recomputation included);
-- time: a roofline ESTIMATE (``sharding.roofline``) from the HLO's FLOPs, HBM bytes and
-  collectives and the chip table (``sharding.chips``), not a measurement. On ``cpu:N`` the step
+- time: a roofline ESTIMATE (``aot.roofline``) from the HLO's FLOPs, HBM bytes and
+  collectives and the chip table (``aot.chips``), not a measurement. On ``cpu:N`` the step
   is also run and timed (``measured_step_s``);
 - where the time goes: ``parts`` splits FLOPs, HBM bytes and collective bytes by model part
-  (the named scopes of ``sharding.hlo_stats.PARTS``), each with its roofline seconds;
+  (the named scopes of ``aot.hlo_stats.PARTS``), each with its roofline seconds;
 - ``params_sharding_ratio``: the fullest chip's parameter bytes over an even share (1.0:
   perfectly sharded; the chip count: replicated).
 
@@ -36,12 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from emollm_jax.aot import peak_memory, xla_flags
+from emollm_jax.aot import chips as chip_table
+from emollm_jax.aot import hlo_stats, peak_memory, roofline, xla_flags
 from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import from_config_dict
-from emollm_jax.sharding import chips as chip_table
-from emollm_jax.sharding import hlo_stats, roofline
 from emollm_jax.sharding.mesh import mesh_and_rules, num_slices
 from emollm_jax.sharding.rules import indivisible_parameters, sufficiency
 from emollm_jax.sharding.strategies import get_strategy

@@ -58,11 +58,16 @@ class AttentionSettings:
     interpret: bool = False
     block_q: int = 512
     block_kv: int = 512
+    fused_backward: bool = False
 
     @classmethod
     def of(cls, cfg: ModelConfig) -> AttentionSettings:
         return cls(
-            cfg.attention, cfg.attention_interpret, cfg.attention_block_q, cfg.attention_block_kv
+            cfg.attention,
+            cfg.attention_interpret,
+            cfg.attention_block_q,
+            cfg.attention_block_kv,
+            cfg.attention_fused_backward,
         )
 
 
@@ -184,6 +189,7 @@ def attend(
                 block_q=settings.block_q,
                 block_kv=settings.block_kv,
                 interpret=settings.interpret,
+                fused_backward=settings.fused_backward,
             )
         elif kind == "cudnn":
             out = _cudnn_attention(q, k, v, mask, scale)

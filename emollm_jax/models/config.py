@@ -33,7 +33,13 @@ TEXT_FAMILIES = tuple(arch for arch, model in ARCHS.items() if model is DecoderL
 SELECT_STRATEGIES = ("default", "full")
 DTYPES = ("float32", "bfloat16", "float16")
 # ModelConfig fields that choose how the forward pass runs and shape no parameter.
-ATTENTION_FIELDS = ("attention", "attention_interpret", "attention_block_q", "attention_block_kv")
+ATTENTION_FIELDS = (
+    "attention",
+    "attention_interpret",
+    "attention_block_q",
+    "attention_block_kv",
+    "attention_fused_backward",
+)
 FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELDS)
 PERSPECTIVES = tuple(PERSPECTIVE_MODULES)  # the fixed order of their token sets
 VIDEO_MODES = ("frames", "pooled")
@@ -314,6 +320,8 @@ class ModelConfig:
     attention_interpret: bool = False
     attention_block_q: int = 512
     attention_block_kv: int = 512
+    # splash: dq computed in the dk/dv backward kernel (one kernel instead of two).
+    attention_fused_backward: bool = False
 
     @property
     def jnp_param_dtype(self):

@@ -14,7 +14,7 @@ A rule may be scoped to one top-level part of the model: ``("vision_tower/embed"
 applies to the vision tower's parameters only and wins over the plain ``embed`` rule there.
 
 Besides its table, a strategy names the mesh it is meant for (``preset_shape``: the sizes
-within one slice, used by ``sharding.compare``) and the axis that spans slices in a
+within one slice, used by ``aot.compare``) and the axis that spans slices in a
 multi-slice run (``dcn_axis``: the slow data-centre network carries only that axis).
 """
 

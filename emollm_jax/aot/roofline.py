@@ -2,7 +2,7 @@
 
 This is an ESTIMATE, not a measurement: nothing is run. It combines what the compiler reports
 for the compiled step (FLOPs, bytes accessed, the collectives an HLO reader found) with the
-published per-chip figures in ``sharding.chips``. Assumptions, each of which can be wrong:
+published per-chip figures in ``aot.chips``. Assumptions, each of which can be wrong:
 
 - Compute runs at the chip's peak bf16 FLOP/s (``compute_s = flops / peak``): no MXU
   under-use, no f32 or vector-unit work slower than peak, no pipeline bubbles.
@@ -35,7 +35,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from emollm_jax.sharding.chips import Chip
+from emollm_jax.aot.chips import Chip
 
 KINDS = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
 _RING_FACTOR = {

@@ -1,4 +1,4 @@
-"""Per-chip hardware figures for the roofline estimate (``sharding.roofline``).
+"""Per-chip hardware figures for the roofline estimate (``aot.roofline``).
 
 One ``Chip`` per accelerator kind: HBM capacity, peak bf16 FLOP/s, HBM, ICI and DCN bandwidth,
 TensorCores per chip. The TPU figures are Google Cloud's published per-version specifications

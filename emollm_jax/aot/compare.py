@@ -1,4 +1,4 @@
-"""``python -m emollm_jax.sharding.compare --config configs/X.py --topology v5p-64
+"""``python -m emollm_jax.aot.compare --config configs/X.py --topology v5p-64
 --strategies dp,fsdp,tp,fsdp_tp,hsdp,fsdp_vision_dp [--remat none,dots,full]
 [--batch_per_chip 1,2,4,8] --out DIR``.
 
@@ -124,7 +124,7 @@ def _save_hlo(out_dir: pathlib.Path, key: str, text: str) -> None:
 def _reestimate(row: dict, out_dir: pathlib.Path, key: str) -> dict:
     # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
     from emollm_jax.aot import analysis
-    from emollm_jax.sharding import chips
+    from emollm_jax.aot import chips
 
     path = _hlo_path(out_dir, key)
     if row.get("error") is None and row.get("chip") and path.exists():
@@ -156,7 +156,7 @@ def sweep(
     from emollm_jax.aot import analysis, topology
     from emollm_jax.models.config import from_config_dict
     from emollm_jax.models.remat import REMAT_POLICIES
-    from emollm_jax.sharding.report import _jsonable
+    from emollm_jax.aot.report import _jsonable
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +228,7 @@ def notes_for(rows, seq_len: int, frames: int) -> list[str]:
         "Memory per chip: parameters, optimizer state and batch from their shardings (the "
         "fullest chip); temp and output from the compiler's memory_analysis(); total = "
         "arguments + outputs not aliased to (donated) inputs + temp.",
-        "Step time is an ESTIMATE from a roofline model (emollm_jax/sharding/roofline.py), not "
+        "Step time is an ESTIMATE from a roofline model (emollm_jax/aot/roofline.py), not "
         "a measurement: hardware FLOPs of the compiled program (every dot, loop trip counts "
         "multiplied out, remat recomputation included) at the chip's peak bf16 rate; HBM bytes "
         "of every unfused op at the chip's HBM bandwidth; collective bytes read from the "
@@ -250,7 +250,7 @@ def main(argv):
     # Imported here (start-up): flags are parsed before JAX and libtpu load.
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
-    from emollm_jax.sharding.report import best, write_report
+    from emollm_jax.aot.report import best, write_report
     from emollm_jax.sharding.strategies import get_strategy
 
     logs.setup()
@@ -272,7 +272,7 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     seq_len = _SEQ.value or max(config.data.seq_buckets)
-    command = "python -m emollm_jax.sharding.compare " + shlex.join(sys.argv[1:])
+    command = "python -m emollm_jax.aot.compare " + shlex.join(sys.argv[1:])
     paths = write_report(
         _OUT.value,
         topology=_TOPOLOGY.value,
