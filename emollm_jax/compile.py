@@ -54,6 +54,8 @@ _RECIPE = flags.DEFINE_string(
 _REQUIRE_FIT = flags.DEFINE_bool("require_fit", False, "Exit 4 when it does not fit in HBM.")
 
 GiB = 2**30
+# Said wherever an estimate is printed: how far the calibrated estimator was from measured runs.
+CALIBRATION_NOTE = "see docs/calibration for its error against published measurements"
 
 
 def _gib(x) -> str:
@@ -82,17 +84,20 @@ def summary(row: dict) -> str:
     )
     if "roofline" not in row:  # the compiler refused it for want of memory
         return f"{head}\n{memory}\ncompiler: {row.get('compiler_message', '')}"
-    r = row["roofline"]
+    e = row.get("estimate") or {}
     lines = [
         head,
         memory,
         f"FLOPs per chip: model {row['flops'] / 1e12:.3g} T (as the trainer counts for MFU), "
         f"compiled program {row['hlo_flops'] / 1e12:.3g} T (dots incl. recomputation)",
-        f"ESTIMATE (roofline, not a measurement): {row['est_step_s']:.3g} s per run "
-        f"(compute {r['compute_s']:.3g}, HBM {r['hbm_s']:.3g}, collectives "
-        f"{r['collective_s']:.3g}; overlapped bound {r['step_s_overlapped']:.3g}), "
+        f"ESTIMATE (calibrated op-level roofline, not a measurement; {CALIBRATION_NOTE}): "
+        f"{row['est_step_s']:.3g} s per run (ops {e.get('stream_s', 0):.3g}: matmul-bound "
+        f"{e.get('compute_s', 0):.3g}, HBM-bound {e.get('memory_s', 0):.3g}, overhead "
+        f"{e.get('overhead_s', 0):.3g}, synchronous collectives "
+        f"{e.get('sync_collective_s', 0):.3g}; beside them: async collectives "
+        f"{e.get('async_collective_s', 0):.3g}, host copies {e.get('host_s', 0):.3g}), "
         f"{row['est_tokens_per_s_per_chip']:.0f} tokens/s/chip, MFU {row['est_mfu']:.1%}, "
-        f"{r['bound']}-bound",
+        f"{e.get('bound', '?')}-bound",
         "collectives: "
         + (
             ", ".join(

@@ -159,13 +159,14 @@ def estimate(row: dict, hlo_text: str, chip) -> dict:
     cross = _cross_slice_bytes(
         stats, row.get("num_slices", 1), row.get("dcn_axis", "data"), row.get("grad_bytes", 0.0)
     )
-    est = roofline.estimate(
+    bounds = roofline.estimate(
         flops_per_chip=stats.flops,
         bytes_accessed_per_chip=stats.bytes_accessed,
         collectives=stats.collectives,
         chip=chip,
         cross_slice_bytes=cross,
     )
+    est = roofline.estimate_ops(stats.ops, chip, cross_slice_bytes=cross)
     tokens = row["batch_per_chip"] * row.get("max_new_tokens", row.get("seq_len", 0))
     row["parts"] = {
         name: {
@@ -179,10 +180,13 @@ def estimate(row: dict, hlo_text: str, chip) -> dict:
     row.update(
         hlo_flops=stats.flops,
         hlo_bytes_accessed=stats.bytes_accessed,
+        host_transfer_bytes=sum(op.host_bytes for op in stats.ops),
         est_step_s=est.step_s,
         est_mfu=roofline.mfu(row["flops"], est.step_s, chip),
         est_tokens_per_s_per_chip=tokens / est.step_s if est.step_s else None,
-        roofline=est.as_dict(),
+        estimate=est.as_dict(),
+        calibration=roofline.constants(),
+        roofline=bounds.as_dict(),
         collectives=stats.collectives,
         while_loops=[list(loop) for loop in stats.while_loops],
         cross_slice_bytes=cross,
