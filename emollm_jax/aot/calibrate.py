@@ -23,6 +23,7 @@ os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
 
 import gzip  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import pathlib  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -32,6 +33,10 @@ from absl import flags  # noqa: E402
 _OUT = flags.DEFINE_string("out", "docs/calibration", "Report folder.")
 _RUNS = flags.DEFINE_list("runs", [], "Published runs to include (default: all).")
 _CHECK = flags.DEFINE_bool("check", False, "Exit 1 when a fitting run leaves the band.")
+_FIT = flags.DEFINE_bool(
+    "fit", False, "Search the estimator's fitted constants on the runs of role 'fit' only and "
+    "print them (they are then written into aot/roofline.py's CALIBRATED by hand)."
+)
 
 BAND = (0.85, 1.20)
 GiB = 2**30
@@ -140,11 +145,57 @@ def table(out: pathlib.Path, names: list[str]) -> list[dict]:
     return entries
 
 
+# The constants the fit searches, each over a range its physical effect allows; the others
+# keep CALIBRATED's values.
+FIT_GRID = {
+    "mxu_efficiency": [x / 100 for x in range(50, 101, 2)],
+    "attention_efficiency": [x / 100 for x in range(30, 101, 5)],
+}
+
+
+def fit(out: pathlib.Path, names: list[str]) -> tuple[dict, float]:
+    """The grid point of ``FIT_GRID`` whose worst fitting run is closest to its measurement
+    (the largest |log(estimate / measured)| smallest), from the saved HLO of the ``fit`` runs
+    among ``names`` only."""
+    import dataclasses
+    import itertools
+    import math
+
+    from emollm_jax.aot import chips, hlo_stats, roofline
+
+    rows = _load_rows(out)
+    points = []
+    for e in table(out, names):
+        if e["role"] != "fit" or e["name"] not in rows or rows[e["name"]].get("error"):
+            continue
+        with gzip.open(_hlo_path(out, e["name"]), "rt") as f:
+            ops = hlo_stats.analyze(f.read()).ops
+        chip = chips.CHIPS[rows[e["name"]]["chip"]]
+        points.append((ops, chip, e["measured_step_s"], rows[e["name"]].get("cross_slice_bytes", 0)))
+    best, best_err = None, math.inf
+    keys = list(FIT_GRID)
+    for values in itertools.product(*(FIT_GRID[k] for k in keys)):
+        c = dataclasses.replace(roofline.CALIBRATED, **dict(zip(keys, values)))
+        err = max(
+            abs(math.log(roofline.estimate_ops(ops, chip, c, cross).step_s / measured))
+            for ops, chip, measured, cross in points
+        )
+        if err < best_err:
+            best, best_err = dict(zip(keys, values)), err
+    return best, best_err
+
+
 def _count_params(model) -> float:
     import jax
     from flax import nnx
 
     return float(sum(x.size for x in jax.tree.leaves(nnx.state(model))))
+
+
+def outside_band(entries: list[dict]) -> list[str]:
+    """The fitting runs whose estimate / measured ratio is missing or outside ``BAND``."""
+    return [e["name"] for e in entries if e["role"] == "fit"
+            and not (e["ratio"] and BAND[0] <= e["ratio"] <= BAND[1])]  # fmt: skip
 
 
 def markdown(entries: list[dict], command: str, constants: dict) -> str:
@@ -226,6 +277,10 @@ def main(argv) -> int:
         if name not in done:
             print(f"compiling {name} ...", flush=True)
             compile_run(published.run(name), out)
+    if _FIT.value:
+        best, err = fit(out, names)
+        print(f"best fit on the 'fit' runs: {best} (worst ratio within x{math.exp(err):.3f})")
+        return 0
     entries = table(out, names)
     command = "python -m emollm_jax.aot.calibrate " + shlex.join(sys.argv[1:])
     constants = roofline.constants()
@@ -238,8 +293,7 @@ def main(argv) -> int:
         ratio = f"{e['ratio']:.3f}" if e["ratio"] else "-"
         print(f"{e['name']:24} {e['role']:8} measured {e['measured_step_s']:.3f} s  "
               f"estimate {e['est_step_s'] or float('nan'):.3f} s  ratio {ratio}")  # fmt: skip
-    outside = [e["name"] for e in entries if e["role"] == "fit"
-               and not (e["ratio"] and BAND[0] <= e["ratio"] <= BAND[1])]  # fmt: skip
+    outside = outside_band(entries)
     if _CHECK.value and outside:
         print(f"outside the band {BAND}: {', '.join(outside)}", file=sys.stderr)
         return 1

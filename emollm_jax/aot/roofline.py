@@ -194,12 +194,12 @@ def mxu_fill(dims: tuple[int, ...], tile: int) -> float:
 
 
 def estimate_ops(
-    ops, chip: Chip, calibration: Calibration = CALIBRATED, cross_slice_bytes: float = 0.0
+    ops, chip: Chip, calibration: Calibration | None = None, cross_slice_bytes: float = 0.0
 ) -> OpEstimate:
     """The op-level step time of a compiled program (``hlo_stats.HloStats.ops``): each op
     takes the longer of its matmul time and its HBM time; ops run one after another; async
     collectives and host copies run beside them (module doc)."""
-    c = calibration
+    c = CALIBRATED if calibration is None else calibration
     peak, bw = chip.peak_bf16_flops, chip.hbm_bandwidth * c.hbm_efficiency
     compute = memory = overhead = sync = async_coll = host = 0.0
     for op in ops:
