@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 
@@ -60,7 +61,9 @@ def _check_leaves(reader: ParamsReader, params: dict) -> None:
         )
 
 
-def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, hf_files):
+def _write_side_files(
+    tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, hf_files, card: dict
+):
     side = side_files.find_side_folder(reader.root, reader.meta, hf_files)
     original = {}
     if side is not None:
@@ -73,17 +76,18 @@ def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader,
         if tokenizer is not None:
             side_files.copy_side_files(tokenizer, tmp, skip=side_files.GENERATED)
     if cfg.arch == "llava":
-        _write_pytorch_side(tmp, cfg, reader)
+        _write_pytorch_side(tmp, cfg, reader, card)
 
 
-def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader) -> None:
-    """An EmoLLM or LLaVA export's processor (when it has a tokenizer) and model card."""
+def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, card: dict):
+    """An EmoLLM or LLaVA export's processor (when it has a tokenizer) and model card
+    (``card``: ``write_card``'s destination and parameter count)."""
     data = (reader.meta.get("config") or {}).get("data") or {}
     run = reader.root.parent if reader.root.name == "checkpoints" else reader.root
     if is_emollm(cfg):
         if side_files.has_tokenizer(tmp):
             write_processor(tmp, cfg, data)
-        write_card(tmp, cfg, reader.meta, run)
+        write_card(tmp, cfg, reader.meta, run, **card)
         return
     # A LLaVA whose side files (e.g. the Hugging Face folder it came from) bring a processor
     # or a model card keeps those.
@@ -92,7 +96,7 @@ def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReade
     if side_files.has_tokenizer(tmp) and not shipped & processor:
         write_llava_processor(tmp, cfg, data)
     if "README.md" not in shipped:
-        write_card(tmp, cfg, reader.meta, run)
+        write_card(tmp, cfg, reader.meta, run, **card)
 
 
 def orbax_to_hf(
@@ -172,5 +176,10 @@ def orbax_to_hf(
                 adapter_weights,
                 base_model=str(absolute(dst)),
             )
-        _write_side_files(tmp, out_cfg, reader, hf_files)
+        kept = [v for p, v in params.items() if p not in lora_leaves]
+        card = {
+            "destination": str(absolute(dst)),
+            "parameters": sum(math.prod(v.shape) for v in kept),
+        }
+        _write_side_files(tmp, out_cfg, reader, hf_files, card)
     return as_path(dst)
