@@ -17,6 +17,8 @@ from emollm_jax.models.config import ModelConfig
 EXAMPLE_TASK = "emotion_closed"
 EXAMPLE_OPTIONS = ("anger", "joy", "sadness", "surprise")
 EXAMPLE_QUESTION = f"Which emotion does the person show? Options: {', '.join(EXAMPLE_OPTIONS)}."
+# The files of a card: the card and the run config it describes.
+CARD_FILES = ("README.md", "emollm_train_config.json")
 # Below this many parameters a model is called tiny (a test or demo size, not a usable model).
 TINY = 100_000_000
 
@@ -213,6 +215,7 @@ def write_card(
 ) -> None:
     """``README.md`` and ``emollm_train_config.json`` into ``folder`` (the temporary folder that
     becomes ``destination``)."""
-    (folder / "README.md").write_text(card(cfg, meta, run_dir, destination, parameters))
+    readme, config_file = CARD_FILES
+    (folder / readme).write_text(card(cfg, meta, run_dir, destination, parameters))
     config = meta.get("config") or {}
-    (folder / "emollm_train_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / config_file).write_text(json.dumps(config, indent=2) + "\n")
