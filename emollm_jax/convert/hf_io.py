@@ -233,15 +233,14 @@ def save_hf(
     expected = expected_tensors(cfg, params)
     plan = [(name, hf_shape, out_dtype(row.ours)) for name, (row, _, hf_shape) in expected.items()]
     with atomic_output_dir(path, overwrite=overwrite) as tmp:
-        writer = ShardWriter(tmp, plan, parse_size(max_shard_size))
-        for name, (row, layer, hf_shape) in expected.items():
-            array = host(row.ours, layer)
-            if row.ours in pairs:
-                a, b = (host(p, layer) for p in pairs[row.ours])
-                array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
-            array = array.astype(out_dtype(row.ours), copy=False)
-            writer.write(name, row.transform.to_hf(array, hf_shape))
-        writer.close()
+        with ShardWriter(tmp, plan, parse_size(max_shard_size)) as writer:
+            for name, (row, layer, hf_shape) in expected.items():
+                array = host(row.ours, layer)
+                if row.ours in pairs:
+                    a, b = (host(p, layer) for p in pairs[row.ours])
+                    array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
+                array = array.astype(out_dtype(row.ours), copy=False)
+                writer.write(name, row.transform.to_hf(array, hf_shape))
         source = hf_files if hf_files is not None else getattr(model, "hf_source", None)
         if source is not None:
             # The code is written fresh; a card describes the run the source came from.

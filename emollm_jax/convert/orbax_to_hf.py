@@ -1,10 +1,11 @@
 """Orbax checkpoint (a run, its ``checkpoints`` folder, or a converted one) -> HF folder.
 
-The model is the one the checkpoint's ``meta`` item records. Tensors are read one layer slice
-at a time (``orbax_stream.ParamsReader``), LoRA adapters merged (default) or set aside for a
-PEFT folder, transformed to HF's layout, cast, and appended to their planned shard file
-(``ShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
-the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
+The model is the one the checkpoint's ``meta`` item records. Tensors are read by stored chunk
+row (``orbax_stream.ParamsReader``; one layer slice for checkpoints the converter wrote), LoRA
+adapters merged (default) or set aside for a PEFT folder, transformed to HF's layout, cast,
+and written into their planned place in the shard files (``ShardWriter``), several rows at
+once within a budget of bytes in flight (``bounded``): memory holds the rows in flight (see
+``orbax_stream`` for checkpoints the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
 its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_layout``).
 ``config.json`` comes from the model config layered over the side files'
 copy (``side_files``), which also supply the generation config and tokenizer. With
@@ -14,7 +15,9 @@ DST appears only once complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -24,6 +27,7 @@ import numpy as np
 from flax import nnx
 
 from emollm_jax.convert import lora_export, side_files
+from emollm_jax.convert.bounded import run_bounded
 from emollm_jax.convert.dtypes import resolve_dtype
 from emollm_jax.convert.emollm_layout import CODE_FILES, is_emollm
 from emollm_jax.convert.hf_io import (
@@ -99,6 +103,26 @@ def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReade
         write_card(tmp, cfg, reader.meta, run, **card)
 
 
+def _row_groups(reader: ParamsReader, expected: dict) -> list[list]:
+    """``expected``'s entries grouped by the stored chunk row they read (in order): one task
+    each, so that a row is read once and dropped when its task ends."""
+    groups: dict[tuple, list] = {}
+    for name, (row, layer, hf_shape) in expected.items():
+        start = None if layer is None else reader.row_start(row.ours, layer)
+        groups.setdefault((row.ours, start), []).append((name, (row, layer, hf_shape)))
+    return list(groups.values())
+
+
+def _task_bytes(reader: ParamsReader, group: list, out: np.dtype) -> int:
+    """What a group's task holds: its chunk row as stored, and its tensors as written."""
+    _, (row, layer, _) = group[0]
+    leaf = reader.leaves[row.ours]
+    rows = leaf.shape[:1] if layer is None else (min(leaf.chunk_rows, leaf.shape[0]),)
+    stored = math.prod(rows) * math.prod(leaf.shape[1:]) * leaf.dtype.itemsize
+    written = sum(math.prod(shape) for _, (_, _, shape) in group) * out.itemsize
+    return stored + written
+
+
 def orbax_to_hf(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -151,12 +175,8 @@ def orbax_to_hf(
                 max_shard_bytes=2**62,
                 single=lora_export.ADAPTER_FILE,
             )
-        current: set[str] = set()
-        for name, (row, layer, hf_shape) in expected.items():
-            leaves = {row.ours, *pairs.get(row.ours, ())}
-            for done in current - leaves:
-                reader.forget(done)
-            current = leaves
+
+        def convert(name: str, row, layer, hf_shape) -> None:
             kernel = reader.read(row.ours, layer)
             if row.ours in pairs:
                 a_path, b_path = pairs[row.ours]
@@ -167,9 +187,18 @@ def orbax_to_hf(
                     for n, t in lora_export.peft_tensors(cfg, row, name, a, b):
                         adapter.write(n, t.astype(out))
             writer.write(name, row.transform.to_hf(kernel.astype(out, copy=False), hf_shape))
-        writer.close()
+
+        def task(group: list) -> None:
+            for name, (row, layer, hf_shape) in group:
+                convert(name, row, layer, hf_shape)
+            _, (row, layer, _) = group[0]
+            for path in (row.ours, *pairs.get(row.ours, ())):
+                reader.forget(path, None if layer is None else reader.row_start(path, layer))
+
+        groups = _row_groups(reader, expected)
+        with writer, adapter or contextlib.nullcontext():
+            run_bounded((_task_bytes(reader, g, out), functools.partial(task, g)) for g in groups)
         if adapter is not None:
-            adapter.close()
             lora_export.write_adapter_config(
                 tmp / lora_export.ADAPTER_DIR,
                 cfg,
