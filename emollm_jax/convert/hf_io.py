@@ -8,6 +8,7 @@ checked against the table and every problem is reported at once.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import pathlib
@@ -21,6 +22,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from emollm_jax.convert import emollm_layout, hf_config, lora_export, side_files
+from emollm_jax.convert.dtypes import cast
 from emollm_jax.convert.model_card import CARD_FILES
 from emollm_jax.convert.processor_files import PROCESSOR_FILE, write_processor_code
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
@@ -39,9 +41,15 @@ from emollm_jax.sharding.strategies import Rules
 class CheckpointMismatchError(ValueError):
     """The checkpoint's tensors do not match the model its config describes."""
 
-    def __init__(self, root, missing, unexpected, mismatched, against="its config.json"):
+    def __init__(
+        self, root, missing, unexpected, mismatched, against="its config.json", known=()
+    ):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
         lines = [f"{root}: the checkpoint does not match {against}"]
+        if unexpected and known:
+            first = unexpected[0][0]
+            (nearest,) = difflib.get_close_matches(first, list(known), n=1, cutoff=0.0)
+            lines.append(f"  first unknown key: {first} (nearest known key: {nearest})")
         if missing:
             lines.append(f"  missing ({len(missing)}):")
             lines += [f"    {name} expected shape {shape}" for name, shape in missing]
@@ -90,7 +98,7 @@ def _check(root, cfg, source: TensorSource, expected, names: dict[str, str]) -> 
         elif source.shape(raw) != expected[canon][2]:
             mismatched.append((raw, source.shape(raw), expected[canon][2]))
     if missing or unexpected or mismatched:
-        raise CheckpointMismatchError(root, missing, unexpected, mismatched)
+        raise CheckpointMismatchError(root, missing, unexpected, mismatched, known=expected)
 
 
 @dataclasses.dataclass
@@ -239,7 +247,7 @@ def save_hf(
                 if row.ours in pairs:
                     a, b = (host(p, layer) for p in pairs[row.ours])
                     array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
-                array = array.astype(out_dtype(row.ours), copy=False)
+                array = cast(array, out_dtype(row.ours), f"{row.ours} ({name})")
                 writer.write(name, row.transform.to_hf(array, hf_shape))
         source = hf_files if hf_files is not None else getattr(model, "hf_source", None)
         if source is not None:

@@ -21,7 +21,7 @@ import pathlib
 import numpy as np
 
 from emollm_jax.convert import side_files
-from emollm_jax.convert.dtypes import declared_dtype, resolve_dtype
+from emollm_jax.convert.dtypes import cast, declared_dtype, resolve_dtype
 from emollm_jax.convert.hf_io import HFCheckpoint, open_hf
 from emollm_jax.convert.orbax_stream import StreamedArray, save_streamed_params
 from emollm_jax.convert.safetensors_io import TensorSource, atomic_output_dir
@@ -45,7 +45,7 @@ def _streamed(ckpt: HFCheckpoint, dtype: np.dtype) -> dict[str, StreamedArray]:
         shape = tuple(ckpt.params[ours].shape)
         raw, row = entries[layer]
         block_shape = shape if layer is None else shape[1:]
-        return row.transform.to_ours(ckpt.source.get(raw), block_shape).astype(dtype, copy=False)
+        return cast(row.transform.to_ours(ckpt.source.get(raw), block_shape), dtype, raw)
 
     return {
         ours: StreamedArray(

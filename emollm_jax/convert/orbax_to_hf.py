@@ -28,7 +28,7 @@ from flax import nnx
 
 from emollm_jax.convert import lora_export, side_files
 from emollm_jax.convert.bounded import run_bounded
-from emollm_jax.convert.dtypes import resolve_dtype
+from emollm_jax.convert.dtypes import cast, resolve_dtype
 from emollm_jax.convert.emollm_layout import CODE_FILES, is_emollm
 from emollm_jax.convert.hf_io import (
     CheckpointMismatchError,
@@ -62,6 +62,7 @@ def _check_leaves(reader: ParamsReader, params: dict) -> None:
             unexpected,
             mismatched,
             against="the model config in its meta item",
+            known=params,
         )
 
 
@@ -185,8 +186,9 @@ def orbax_to_hf(
                     kernel = lora_export.merged_kernel(kernel, a, b, scale)
                 else:
                     for n, t in lora_export.peft_tensors(cfg, row, name, a, b):
-                        adapter.write(n, t.astype(out))
-            writer.write(name, row.transform.to_hf(kernel.astype(out, copy=False), hf_shape))
+                        adapter.write(n, cast(t, out, n))
+            where = f"{row.ours}" + ("" if layer is None else f" layer {layer}") + f" ({name})"
+            writer.write(name, row.transform.to_hf(cast(kernel, out, where), hf_shape))
 
         def task(group: list) -> None:
             for name, (row, layer, hf_shape) in group:
