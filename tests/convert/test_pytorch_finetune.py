@@ -1,8 +1,9 @@
 """A PyTorch user's whole round on an EmoLLM export, in a fresh process with only torch,
-transformers, numpy and Pillow: load it as users load it (float32, bfloat16, float16,
+transformers, peft, numpy and Pillow: load it as users load it (float32, bfloat16, float16,
 ``device_map="auto"``), fine-tune a few AdamW steps on the processor's inputs for a
-mini-EmoBench image record and video record, ``save_pretrained``; then ``hf-to-orbax`` gives a
-checkpoint whose logits equal PyTorch's to 1e-4 (float32), and ``evaluate`` runs on it."""
+mini-EmoBench image record and video record (all weights; and a PEFT LoRA, merged),
+``save_pretrained``; then ``hf-to-orbax`` gives checkpoints whose logits equal PyTorch's to
+1e-4 (float32), and ``evaluate`` runs on one."""
 
 import json
 import subprocess
@@ -33,7 +34,7 @@ REMOTE = textwrap.dedent(
     import json, sys
     import numpy as np, torch, transformers
     from PIL import Image
-    folder, cases_file, saved, out = sys.argv[1:]
+    folder, cases_file, saved, saved_lora, out = sys.argv[1:]
     Auto = transformers.AutoModelForImageTextToText
     processor = transformers.AutoProcessor.from_pretrained(folder, trust_remote_code=True)
     model = Auto.from_pretrained(folder, trust_remote_code=True)
@@ -68,21 +69,25 @@ REMOTE = textwrap.dedent(
             other.generate(**given, max_new_tokens=2, do_sample=False)
         report[name] = float((logits - reference).abs().max() / reference.abs().max())
 
-    # Fine-tuning: the answer's tokens (and the prompt's) are the targets, media tokens not.
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for step in range(%d):
-        case = cases[("image", "video")[step %% 2]]
-        batch = inputs_of(case, case["answer"])
-        labels = batch["input_ids"].clone()
-        labels[labels == processor.image_token_id] = -100
-        loss = model(**batch, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    report["losses"] = losses
+    def fine_tune(model):
+        """AdamW steps; the answer's tokens (and the prompt's) are the targets, media not."""
+        model.train()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=1e-2)
+        losses = []
+        for step in range(%d):
+            case = cases[("image", "video")[step %% 2]]
+            batch = inputs_of(case, case["answer"])
+            labels = batch["input_ids"].clone()
+            labels[labels == processor.image_token_id] = -100
+            loss = model(**batch, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+        return losses
+
+    report["losses"] = fine_tune(model)
     model.eval()
     model.save_pretrained(saved)
     processor.save_pretrained(saved)
@@ -92,6 +97,20 @@ REMOTE = textwrap.dedent(
         with torch.no_grad():
             results[f"{name}/logits"] = model(**inputs).logits.numpy()
         results.update({f"{name}/{k}": v.numpy() for k, v in inputs.items()})
+
+    # PEFT LoRA on the export, merged into the weights for the way back.
+    import peft
+    base = Auto.from_pretrained(folder, trust_remote_code=True)
+    lora = peft.get_peft_model(base, peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    ))
+    report["lora_losses"] = fine_tune(lora)
+    merged = lora.merge_and_unload().eval()
+    merged.save_pretrained(saved_lora)
+    inputs = inputs_of(cases["image"])
+    with torch.no_grad():
+        results["lora/logits"] = merged(**inputs).logits.numpy()
+    results.update({f"lora/{k}": v.numpy() for k, v in inputs.items()})
     assert not any(m.startswith("emollm_jax") for m in sys.modules)
     np.savez(out, **results)
     json.dump(report, open(out + ".json", "w"))
@@ -122,9 +141,10 @@ def test_pytorch_fine_tune_converts_back_with_its_logits_and_evaluates(
     _, folder = exported
     cases = _cases(small_emobench, tmp_path)
     (tmp_path / "cases.json").write_text(json.dumps(cases))
-    saved, out = tmp_path / "tuned", tmp_path / "out.npz"
+    saved, saved_lora, out = tmp_path / "tuned", tmp_path / "lora", tmp_path / "out.npz"
+    argv = [folder, tmp_path / "cases.json", saved, saved_lora, out]
     proc = subprocess.run(
-        [sys.executable, "-c", REMOTE, folder, tmp_path / "cases.json", saved, out],
+        [sys.executable, "-c", REMOTE, *argv],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -135,9 +155,11 @@ def test_pytorch_fine_tune_converts_back_with_its_logits_and_evaluates(
     assert len(report["losses"]) == STEPS and all(np.isfinite(report["losses"]))
 
     assert cli.main(["hf-to-orbax", str(saved), str(tmp_path / "converted")]) == 0
-    model = load_model(tmp_path / "converted")
+    assert cli.main(["hf-to-orbax", str(saved_lora), str(tmp_path / "converted_lora")]) == 0
     theirs = np.load(out)
-    for name in cases:
+    for name, converted in (("image", "converted"), ("video", "converted"),
+                            ("lora", "converted_lora")):  # fmt: skip
+        model = load_model(tmp_path / converted)
         inputs = {k.split("/")[1]: v for k, v in theirs.items() if k.startswith(f"{name}/")}
         logits = inputs.pop("logits")
         inputs.pop("attention_mask")
@@ -145,6 +167,8 @@ def test_pytorch_fine_tune_converts_back_with_its_logits_and_evaluates(
             mine = np.asarray(model(**{k: jnp.asarray(v) for k, v in inputs.items()}))
         assert np.abs(mine - logits).max() < 1e-4, name
         assert np.abs(logits).max() > 0.5, name
+    # The two fine-tunes moved the weights apart (the comparison above is not vacuous).
+    assert np.abs(theirs["lora/logits"] - theirs["image/logits"]).max() > 1e-2
 
     config = load_config("emollm_tiny")
     config.data.dir = str(small_emobench)
