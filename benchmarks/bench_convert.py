@@ -11,7 +11,8 @@ Then it runs HF -> Orbax and Orbax -> HF, each in a child process, and prints pe
 
 - the wall time, and the time beyond the interpreter's start and imports: a child that only
   imports what a conversion loads (the converters, transformers' config classes, which import
-  torch, and JAX's CPU backend) is timed too, and its time subtracted;
+  torch and accelerate lazily on first use, and JAX's CPU backend) is timed too, and its time
+  subtracted;
 - that time as a ratio of a plain copy (``cp -r``) of the checkpoint. The copy is timed cold
   (the source's pages evicted from the page cache with ``posix_fadvise(DONTNEED)`` after a
   sync, where the kernel allows it) and warm (just read); the conversions read a source that
@@ -77,10 +78,11 @@ SIZES = {
     ),
 }
 # What a conversion imports and starts besides its own modules: transformers' config classes
-# (which import torch) and JAX's CPU backend.
+# (imported lazily on first use; LlamaConfig's import brings in torch, accelerate and some 900
+# modules) and JAX's CPU backend.
 IMPORTS = (
     "import emollm_jax.convert.hf_to_orbax, emollm_jax.convert.orbax_to_hf, transformers, jax; "
-    "transformers.PretrainedConfig; jax.devices()"
+    "transformers.AutoConfig; transformers.LlamaConfig; jax.devices()"
 )
 
 

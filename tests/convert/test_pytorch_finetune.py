@@ -69,11 +69,11 @@ REMOTE = textwrap.dedent(
             other.generate(**given, max_new_tokens=2, do_sample=False)
         report[name] = float((logits - reference).abs().max() / reference.abs().max())
 
-    def fine_tune(model):
-        """AdamW steps; the answer's tokens (and the prompt's) are the targets, media not."""
+    def fine_tune(model, lr):
+        # AdamW steps; the answer's tokens (and the prompt's) are the targets, media not.
         model.train()
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=1e-2)
+        optimizer = torch.optim.AdamW(trainable, lr=lr)
         losses = []
         for step in range(%d):
             case = cases[("image", "video")[step %% 2]]
@@ -87,7 +87,7 @@ REMOTE = textwrap.dedent(
             losses.append(loss.item())
         return losses
 
-    report["losses"] = fine_tune(model)
+    report["losses"] = fine_tune(model, 1e-3)
     model.eval()
     model.save_pretrained(saved)
     processor.save_pretrained(saved)
@@ -104,7 +104,7 @@ REMOTE = textwrap.dedent(
     lora = peft.get_peft_model(base, peft.LoraConfig(
         r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
     ))
-    report["lora_losses"] = fine_tune(lora)
+    report["lora_losses"] = fine_tune(lora, 1e-2)
     merged = lora.merge_and_unload().eval()
     merged.save_pretrained(saved_lora)
     inputs = inputs_of(cases["image"])
