@@ -52,9 +52,11 @@ the same messages with the media inside them (`{{"type": "image", "image": pil_i
 LLAVA_VIDEO = """transformers' `LlavaProcessor` takes images only (no video input).
 `pipeline("image-text-to-text", model=folder)` takes the same messages with the image inside
 them (`{{"type": "image", "image": pil_image}}`)."""
-LOADING = """Loading options, checked on this export's architecture: `dtype=torch.bfloat16` or
+EMOLLM_LOADING = """Loading options, checked on EmoLLM exports: `dtype=torch.bfloat16` or
 `dtype=torch.float16` load and generate (logits within the dtype's rounding of float32's);
 `device_map="auto"` loads (on a CPU-only machine everything stays on the CPU)."""
+LLAVA_LOADING = """The model is transformers' own `LlavaForConditionalGeneration`: `dtype` and
+`device_map` work as for any model of that class."""
 
 
 def example_prompt(emoprompt: dict) -> tuple[str, str, str]:
@@ -198,7 +200,7 @@ def card(
         "",
         (EMOLLM_VIDEO if emollm else LLAVA_VIDEO).format(frames=data.get("video_frames", 8)),
         "",
-        LOADING,
+        EMOLLM_LOADING if emollm else LLAVA_LOADING,
         "",
     ]
     return "\n".join(lines)
