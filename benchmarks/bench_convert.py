@@ -217,9 +217,10 @@ def bench_size(name: str, workdir: pathlib.Path, shard: str, imports: tuple) -> 
         beyond = seconds - base_s
         print(f"{direction:14s} {seconds:7.1f} {beyond:9.1f} {beyond / copy_warm:7.1f} "
               f"{rss / 1e6:12.0f} {rss / size:9.3f} {(rss - base_rss) / size:19.3f}")  # fmt: skip
+        net = round((rss - base_rss) / size, 3)
         row[direction] = {"s": round(seconds, 2), "beyond_imports_s": round(beyond, 2),
                           "x_copy": round(beyond / copy_warm, 2), "peak_rss_bytes": rss,
-                          "rss_net_of_imports_over_size": round((rss - base_rss) / size, 3)}  # fmt: skip
+                          "rss_net_of_imports_over_size": net}  # fmt: skip
     if not identical:
         raise SystemExit(f"{name}: the exported checkpoint differs from the synthetic one")
     return row

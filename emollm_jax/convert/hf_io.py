@@ -219,8 +219,9 @@ def save_hf(
 
     The tokenizer, processor, chat template and generation config come from ``hf_files`` (a
     Hugging Face folder), else from the folder ``load_hf`` read the model from (``side_files``;
-    not its model card, which describes another run); what a PyTorch user would miss (a tokenizer; for a LLaVA or
-    EmoLLM model its processor and chat template) is named in a ``UserWarning``.
+    not its model card, which describes another run); what a PyTorch user would miss (a
+    tokenizer; for a LLaVA or EmoLLM model its processor and chat template) is named in a
+    ``UserWarning``.
     """
     cfg: ModelConfig = model.config
     params = flat_params(model)

@@ -5,8 +5,9 @@ row (``orbax_stream.ParamsReader``; one layer slice for checkpoints the converte
 adapters merged (default) or set aside for a PEFT folder, transformed to HF's layout, cast,
 and written into their planned place in the shard files (``ShardWriter``), several rows at
 once within a budget of bytes in flight (``bounded``): memory holds the rows in flight (see
-``orbax_stream`` for checkpoints the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
-its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_layout``).
+``orbax_stream`` for checkpoints the trainer wrote). An EmoLLM model (multi-perspective
+projector) is written in the layout of its PyTorch export, with the code
+``trust_remote_code=True`` loads (``emollm_layout``).
 ``config.json`` comes from the model config layered over the side files'
 copy (``side_files``), which also supply the generation config and tokenizer. With
 ``merge_lora=False`` the folder holds the base model and ``DST/adapter/`` a PEFT adapter.
