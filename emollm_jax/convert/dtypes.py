@@ -43,3 +43,26 @@ def resolve_dtype(choice: str, present: set, declared: str | None = None) -> str
     if len(names) == 1 and next(iter(names)) in DTYPES:
         return next(iter(names))
     return declared if declared in DTYPES else "float32"
+
+
+class DtypeOverflowError(ValueError):
+    """A parameter holds values the output dtype cannot (float16's range is +-65504)."""
+
+
+def cast(x: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``x`` as ``dtype``; a finite value that becomes infinite (a float16 overflow) raises
+    ``DtypeOverflowError`` naming parameter ``name`` (the conversion then writes nothing)."""
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore"):  # reported below, by name
+        out = x.astype(dtype, copy=False)
+    if dtype != np.float16 or x.dtype == np.float16:
+        return out
+    overflow = np.isinf(out) & np.isfinite(x)
+    if overflow.any():
+        largest = float(np.max(np.abs(x[overflow].astype(np.float32))))
+        raise DtypeOverflowError(
+            f"{name}: {int(overflow.sum())} value(s) overflow float16 (largest |value| "
+            f"{largest:.4g} > {float(np.finfo(np.float16).max):.0f}); choose bfloat16 or "
+            "float32 (--dtype bfloat16)"
+        )
+    return out

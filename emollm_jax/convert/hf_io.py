@@ -8,9 +8,11 @@ checked against the table and every problem is reported at once.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import pathlib
+import warnings
 from typing import Any
 
 import jax
@@ -19,7 +21,10 @@ import transformers
 from flax import nnx
 from jax.sharding import Mesh
 
-from emollm_jax.convert import emollm_layout, hf_config, lora_export
+from emollm_jax.convert import emollm_layout, hf_config, lora_export, side_files
+from emollm_jax.convert.dtypes import cast
+from emollm_jax.convert.model_card import CARD_FILES
+from emollm_jax.convert.processor_files import PROCESSOR_FILE, write_processor_code
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
 from emollm_jax.convert.safetensors_io import (
     ShardWriter,
@@ -36,9 +41,15 @@ from emollm_jax.sharding.strategies import Rules
 class CheckpointMismatchError(ValueError):
     """The checkpoint's tensors do not match the model its config describes."""
 
-    def __init__(self, root, missing, unexpected, mismatched, against="its config.json"):
+    def __init__(
+        self, root, missing, unexpected, mismatched, against="its config.json", known=()
+    ):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
         lines = [f"{root}: the checkpoint does not match {against}"]
+        if unexpected and known:
+            first = unexpected[0][0]
+            (nearest,) = difflib.get_close_matches(first, list(known), n=1, cutoff=0.0)
+            lines.append(f"  first unknown key: {first} (nearest known key: {nearest})")
         if missing:
             lines.append(f"  missing ({len(missing)}):")
             lines += [f"    {name} expected shape {shape}" for name, shape in missing]
@@ -87,7 +98,7 @@ def _check(root, cfg, source: TensorSource, expected, names: dict[str, str]) -> 
         elif source.shape(raw) != expected[canon][2]:
             mismatched.append((raw, source.shape(raw), expected[canon][2]))
     if missing or unexpected or mismatched:
-        raise CheckpointMismatchError(root, missing, unexpected, mismatched)
+        raise CheckpointMismatchError(root, missing, unexpected, mismatched, known=expected)
 
 
 @dataclasses.dataclass
@@ -183,6 +194,7 @@ def load_hf(
     )
     model = nnx.merge(graphdef, state)
     model.hf_config = json.dumps(original, sort_keys=True)
+    model.hf_source = str(pathlib.Path(path).absolute())  # save_hf takes its side files from it
     return model
 
 
@@ -197,12 +209,19 @@ def save_hf(
     dtype: str | None = None,
     max_shard_size: int | str = "5GB",
     overwrite: bool = False,
+    hf_files: str | os.PathLike | None = None,
 ) -> pathlib.Path:
     """Write ``model`` as a HF folder that transformers' ``from_pretrained`` loads.
 
     ``dtype`` (``float32``/``bfloat16``/``float16``) casts on the way out; the default keeps the
     parameters' dtype. LoRA adapters are merged into their weights (``lora_export``). Tensors
     are written one at a time (``ShardWriter``); the folder appears only once complete.
+
+    The tokenizer, processor, chat template and generation config come from ``hf_files`` (a
+    Hugging Face folder), else from the folder ``load_hf`` read the model from (``side_files``;
+    not its model card, which describes another run); what a PyTorch user would miss (a
+    tokenizer; for a LLaVA or EmoLLM model its processor and chat template) is named in a
+    ``UserWarning``.
     """
     cfg: ModelConfig = model.config
     params = flat_params(model)
@@ -223,17 +242,51 @@ def save_hf(
     expected = expected_tensors(cfg, params)
     plan = [(name, hf_shape, out_dtype(row.ours)) for name, (row, _, hf_shape) in expected.items()]
     with atomic_output_dir(path, overwrite=overwrite) as tmp:
-        writer = ShardWriter(tmp, plan, parse_size(max_shard_size))
-        for name, (row, layer, hf_shape) in expected.items():
-            array = host(row.ours, layer)
-            if row.ours in pairs:
-                a, b = (host(p, layer) for p in pairs[row.ours])
-                array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
-            array = array.astype(out_dtype(row.ours), copy=False)
-            writer.write(name, row.transform.to_hf(array, hf_shape))
-        writer.close()
+        with ShardWriter(tmp, plan, parse_size(max_shard_size)) as writer:
+            for name, (row, layer, hf_shape) in expected.items():
+                array = host(row.ours, layer)
+                if row.ours in pairs:
+                    a, b = (host(p, layer) for p in pairs[row.ours])
+                    array = lora_export.merged_kernel(array, a, b, scale).astype(array.dtype)
+                array = cast(array, out_dtype(row.ours), f"{row.ours} ({name})")
+                writer.write(name, row.transform.to_hf(array, hf_shape))
+        source = hf_files if hf_files is not None else getattr(model, "hf_source", None)
+        if source is not None:
+            # The code is written fresh; a card describes the run the source came from.
+            skip = ("config.json", *emollm_layout.CODE_FILES, PROCESSOR_FILE, *CARD_FILES)
+            side_files.copy_side_files(source, tmp, skip=skip)
+            if (tmp / "processor_config.json").exists() and emollm_layout.is_emollm(cfg):
+                write_processor_code(tmp)
         write_config(tmp, cfg, original)
+        left_out = _left_out(tmp, cfg)
+    if left_out:
+        where = f"{source} has none" if source is not None else "the model came from no HF folder"
+        warnings.warn(
+            f"save_hf: {path} has no {', '.join(left_out)} ({where}); pass hf_files=FOLDER (a "
+            "Hugging Face folder holding them), or export a run with `python -m "
+            "emollm_jax.convert orbax-to-hf`, which writes them",
+            stacklevel=3,  # the caller of emollm_jax.save_hf
+        )
     return pathlib.Path(path)
+
+
+def _left_out(folder: pathlib.Path, cfg: ModelConfig) -> list[str]:
+    """What a PyTorch user of ``folder`` would miss: a tokenizer, and for a multimodal model
+    the processor and chat template."""
+    if not cfg.has_text:
+        return []
+    missing = [] if side_files.has_tokenizer(folder) else ["tokenizer"]
+    if cfg.arch == "llava":
+        if not (folder / "processor_config.json").exists():
+            missing.append("processor (processor_config.json, preprocessor_config.json)")
+        if not (folder / "chat_template.jinja").exists() and not _tokenizer_template(folder):
+            missing.append("chat template")
+    return missing
+
+
+def _tokenizer_template(folder: pathlib.Path) -> bool:
+    config = folder / "tokenizer_config.json"
+    return config.exists() and bool(json.loads(config.read_text()).get("chat_template"))
 
 
 def write_config(

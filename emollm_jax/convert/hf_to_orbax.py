@@ -7,20 +7,21 @@ Output layout (ours)::
                                 "step": 0}
     DST/hf/                    config.json, generation_config.json, tokenizer... (side files)
 
-Tensors are read one at a time, put in our layout (the name table's transforms), cast, and
+Tensors are read a few at a time, put in our layout (the name table's transforms), cast, and
 written straight into their place in the stacked Orbax arrays (``orbax_stream``), so memory
-holds about one HF tensor, not the model. DST appears only once complete.
+holds the tensors in flight (``bounded``), not the model. DST appears only once complete.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 
 import numpy as np
 
 from emollm_jax.convert import side_files
-from emollm_jax.convert.dtypes import declared_dtype, resolve_dtype
+from emollm_jax.convert.dtypes import cast, declared_dtype, resolve_dtype
 from emollm_jax.convert.hf_io import HFCheckpoint, open_hf
 from emollm_jax.convert.orbax_stream import StreamedArray, save_streamed_params
 from emollm_jax.convert.safetensors_io import TensorSource, atomic_output_dir
@@ -40,19 +41,20 @@ def _streamed(ckpt: HFCheckpoint, dtype: np.dtype) -> dict[str, StreamedArray]:
     if unfed:
         raise ValueError(f"no HF tensor feeds these parameters: {unfed}")
 
-    def blocks(ours: str, entries: list):
+    def block(ours: str, entries: dict, layer):
         shape = tuple(ckpt.params[ours].shape)
-        for raw, row, layer in entries:
-            block_shape = shape if layer is None else shape[1:]
-            block = row.transform.to_ours(ckpt.source.get(raw), block_shape)
-            yield layer, block.astype(dtype, copy=False)
+        raw, row = entries[layer]
+        block_shape = shape if layer is None else shape[1:]
+        return cast(row.transform.to_ours(ckpt.source.get(raw), block_shape), dtype, raw)
 
     return {
         ours: StreamedArray(
             shape=tuple(ckpt.params[ours].shape),
             dtype=dtype,
             stacked=entries[0][2] is not None,
-            blocks=lambda ours=ours, entries=entries: blocks(ours, entries),
+            block=functools.partial(
+                block, ours, {layer: (raw, row) for raw, row, layer in entries}
+            ),
         )
         for ours, entries in by_param.items()
     }

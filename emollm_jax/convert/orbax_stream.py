@@ -5,11 +5,16 @@ Orbax's ``StandardSave`` takes a tree of arrays that are all in memory at once, 
 so both directions go through Orbax's own extension points instead (our choice, after reading
 orbax-checkpoint 0.12's source; the checkpoint format itself is unchanged):
 
-- Writing: leaves are ``StreamedArray`` placeholders (shape, dtype and a generator of blocks).
+- Writing: leaves are ``StreamedArray`` placeholders (shape, dtype and a maker of blocks).
   ``StreamedArrayHandler`` is an Orbax ``TypeHandler`` (the documented way to teach Orbax a new
   leaf type): it creates each leaf's TensorStore array from the spec Orbax builds
-  (``type_handlers.get_json_tspec_write``, with the array's storage chunk set to one block) and
-  writes the blocks one after the other, each awaited before the next is produced. It reports
+  (``type_handlers.get_json_tspec_write``, with the array's storage chunk set to one block,
+  uncompressed) and makes and writes the blocks of all leaves a few at a time
+  (``bounded.run_bounded``: a thread pool within a budget of bytes in flight). Uncompressed is
+  our choice for converted checkpoints: zstd is one more pass over every byte in both
+  directions and saves little on weights (compressed, the benchmark's 2.20 GB of random
+  bfloat16 weights took 1.72 GB); readers take the codec from the array's own metadata, so
+  restoring is unchanged. It reports
   the ``np.ndarray`` type string, so the item's ``_METADATA`` is exactly what saving numpy
   arrays writes, and ``StandardRestore`` (``emollm_jax.checkpoint.restore.load_model``, the
   trainer's ``train.init_from``) reads it like any other checkpoint. The handler is used
@@ -20,11 +25,11 @@ orbax-checkpoint 0.12's source; the checkpoint format itself is unchanged):
   slices along the leading (stacked ``layers``) axis, one storage chunk row at a time.
 
 Memory bound. A stacked parameter ``[layers, ...]`` is written as one storage chunk per layer,
-so converting HF -> Orbax holds about one HF tensor at a time (the largest, e.g. the embedding
-table, sets the peak). Reading a checkpoint this module wrote does the same. A checkpoint the
-trainer wrote stores each array as one chunk (per device shard), so reading it holds one whole
-stacked array at a time: the largest of our arrays (e.g. ``layers/mlp/gate/kernel``) is then
-the bound.
+so converting HF -> Orbax holds the HF tensors in flight (``bounded.IN_FLIGHT_BYTES``, or the
+largest tensor, e.g. the embedding table, when that is larger). Reading a checkpoint this
+module wrote does the same. A checkpoint the trainer wrote stores each array as one chunk (per
+device shard), so reading it holds whole stacked arrays: the largest of our arrays (e.g.
+``layers/mlp/gate/kernel``) is then the bound.
 
 The step folder holds the items ``params`` and ``meta`` of ``RunCheckpoints``' layout
 (``emollm_jax/checkpoint/manager.py``); Orbax writes it under a temporary name and renames it
@@ -33,10 +38,15 @@ when complete, as for the trainer's checkpoints.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import dataclasses
+import functools
+import math
 import os
 import pathlib
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -47,6 +57,7 @@ from orbax.checkpoint import future as ocp_future
 from orbax.checkpoint import type_handlers
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.convert.bounded import run_bounded
 from emollm_jax.paths import absolute, as_path
 
 # A block's place in its leaf: a layer index (the block is ``leaf[i]``) or None (the whole leaf).
@@ -55,17 +66,26 @@ Index = int | None
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StreamedArray:
-    """A leaf written block by block: ``blocks()`` yields ``(index, array)``; ``stacked``
-    leaves get one block per index of their leading axis, others a single ``(None, array)``."""
+    """A leaf written block by block: ``block(index)`` makes the block at ``index``; ``stacked``
+    leaves have one block per index of their leading axis, others the single index None.
+    ``block`` is called from several threads at once (for different blocks)."""
 
     shape: tuple[int, ...]
     dtype: np.dtype
     stacked: bool
-    blocks: Callable[[], Iterable[tuple[Index, np.ndarray]]]
+    block: Callable[[Index], np.ndarray]
 
     @property
     def block_shape(self) -> tuple[int, ...]:
         return (1, *self.shape[1:]) if self.stacked else self.shape
+
+    @property
+    def indices(self) -> list[Index]:
+        return list(range(self.shape[0])) if self.stacked else [None]
+
+    @property
+    def block_bytes(self) -> int:
+        return math.prod(self.block_shape) * np.dtype(self.dtype).itemsize
 
 
 class StreamedArrayHandler(type_handlers.TypeHandler):
@@ -93,27 +113,37 @@ class StreamedArrayHandler(type_handlers.TypeHandler):
             )
         ]
 
+    async def _open(self, value: StreamedArray, info, arg):
+        await info.await_path_creation()
+        info = copy.copy(info)
+        info.use_compression = False  # see the module docstring
+        spec = type_handlers.get_json_tspec_write(
+            info,
+            use_ocdbt=info.is_ocdbt_checkpoint,
+            global_shape=value.shape,
+            local_shape=value.block_shape,
+            dtype=value.dtype,
+            process_index=jax.process_index() if info.is_ocdbt_checkpoint else None,
+            arg=arg,
+        )
+        return await ts.open(ts.Spec(spec), create=True, open=True, context=info.ts_context)
+
     async def _write(self, values, infos, args) -> None:
-        for value, info, arg in zip(values, infos, args):
-            await info.await_path_creation()
-            spec = type_handlers.get_json_tspec_write(
-                info,
-                use_ocdbt=info.is_ocdbt_checkpoint,
-                global_shape=value.shape,
-                local_shape=value.block_shape,
-                dtype=value.dtype,
-                process_index=jax.process_index() if info.is_ocdbt_checkpoint else None,
-                arg=arg,
-            )
-            store = await ts.open(ts.Spec(spec), create=True, open=True, context=info.ts_context)
-            for index, block in value.blocks():
-                target = store if index is None else store[index]
-                # Awaited before the next block is made, so TensorStore may use the block's
-                # memory in place instead of copying it first.
-                await target.write(
-                    np.asarray(block, value.dtype), can_reference_source_data_indefinitely=True
-                )
-                del block
+        stores = await asyncio.gather(*map(self._open, values, infos, args))
+        tasks = [
+            (2 * value.block_bytes, functools.partial(_write_block, store, value, index))
+            for value, store in zip(values, stores)
+            for index in value.indices
+        ]
+        await asyncio.to_thread(run_bounded, tasks)
+
+
+def _write_block(store, value: StreamedArray, index: Index) -> None:
+    """Make one block and write it; waits for the write, so TensorStore may use the block's
+    memory in place instead of copying it first."""
+    target = store if index is None else store[index]
+    block = np.asarray(value.block(index), value.dtype)
+    target.write(block, can_reference_source_data_indefinitely=True).result()
 
 
 def _nested(flat: dict[str, Any]) -> dict:
@@ -206,36 +236,50 @@ class ParamsReader:
             rows = chunk[0] if m.shape else 1
             self.leaves[path_] = Leaf(tuple(m.shape), np.dtype(m.dtype), m.name, rows)
         self._open: dict[str, Any] = {}
-        self._rows: dict[str, tuple[int, np.ndarray]] = {}
+        self._rows: dict[tuple[str, int], np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def _store(self, path: str):
-        if path not in self._open:
-            info = type_handlers.ParamInfo(
-                name=self.leaves[path].name,
-                parent_dir=self.directory,
-                is_ocdbt_checkpoint=self._ocdbt,
-                use_zarr3=self._use_zarr3,
-                ts_context=self._context,
-            )
-            spec = type_handlers.get_json_tspec_read(info, use_ocdbt=self._ocdbt)
-            self._open[path] = ts.open(ts.Spec(spec), open=True, read=True, context=self._context)
-        return self._open[path].result()
+        with self._lock:
+            if path not in self._open:
+                info = type_handlers.ParamInfo(
+                    name=self.leaves[path].name,
+                    parent_dir=self.directory,
+                    is_ocdbt_checkpoint=self._ocdbt,
+                    use_zarr3=self._use_zarr3,
+                    ts_context=self._context,
+                )
+                spec = type_handlers.get_json_tspec_read(info, use_ocdbt=self._ocdbt)
+                self._open[path] = ts.open(
+                    ts.Spec(spec), open=True, read=True, context=self._context
+                )
+            opening = self._open[path]
+        return opening.result()
+
+    def row_start(self, path: str, index: int) -> int:
+        """The first index of the chunk row that holds ``leaf[index]``."""
+        return index - index % self.leaves[path].chunk_rows
 
     def read(self, path: str, index: Index = None) -> np.ndarray:
         """Leaf ``path`` whole (``index=None``) or ``leaf[index]``. The chunk row holding
-        ``index`` is kept until another row of the same leaf is asked for (``forget`` drops
-        it), so reading a leaf's layers in order reads each stored byte once."""
+        ``index`` is kept until ``forget(path, start)`` drops it, so reading a row's layers
+        one after the other reads each stored byte once. Threads may read different rows at
+        once."""
         leaf = self.leaves[path]
         if index is None:
             return self._store(path).read().result()
-        rows = leaf.chunk_rows
-        start = index - index % rows
-        cached = self._rows.get(path)
-        if cached is None or cached[0] != start:
-            block = self._store(path)[start : min(start + rows, leaf.shape[0])].read().result()
-            self._rows[path] = cached = (start, block)
-        return cached[1][index - start]
+        start = self.row_start(path, index)
+        with self._lock:
+            block = self._rows.get((path, start))
+        if block is None:
+            stop = min(start + leaf.chunk_rows, leaf.shape[0])
+            block = self._store(path)[start:stop].read().result()
+            with self._lock:
+                self._rows[(path, start)] = block
+        return block[index - start]
 
-    def forget(self, path: str) -> None:
-        self._rows.pop(path, None)
-        self._open.pop(path, None)
+    def forget(self, path: str, start: int | None = None) -> None:
+        """Drop the kept chunk row of ``path`` that starts at ``start`` (every one: None)."""
+        with self._lock:
+            for key in [k for k in self._rows if k[0] == path and start in (None, k[1])]:
+                del self._rows[key]

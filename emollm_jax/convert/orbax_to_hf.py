@@ -1,11 +1,13 @@
 """Orbax checkpoint (a run, its ``checkpoints`` folder, or a converted one) -> HF folder.
 
-The model is the one the checkpoint's ``meta`` item records. Tensors are read one layer slice
-at a time (``orbax_stream.ParamsReader``), LoRA adapters merged (default) or set aside for a
-PEFT folder, transformed to HF's layout, cast, and appended to their planned shard file
-(``ShardWriter``): memory holds about one tensor (see ``orbax_stream`` for checkpoints
-the trainer wrote). An EmoLLM model (multi-perspective projector) is written in the layout of
-its PyTorch export, with the code ``trust_remote_code=True`` loads (``emollm_layout``).
+The model is the one the checkpoint's ``meta`` item records. Tensors are read by stored chunk
+row (``orbax_stream.ParamsReader``; one layer slice for checkpoints the converter wrote), LoRA
+adapters merged (default) or set aside for a PEFT folder, transformed to HF's layout, cast,
+and written into their planned place in the shard files (``ShardWriter``), several rows at
+once within a budget of bytes in flight (``bounded``): memory holds the rows in flight (see
+``orbax_stream`` for checkpoints the trainer wrote). An EmoLLM model (multi-perspective
+projector) is written in the layout of its PyTorch export, with the code
+``trust_remote_code=True`` loads (``emollm_layout``).
 ``config.json`` comes from the model config layered over the side files'
 copy (``side_files``), which also supply the generation config and tokenizer. With
 ``merge_lora=False`` the folder holds the base model and ``DST/adapter/`` a PEFT adapter.
@@ -14,8 +16,11 @@ DST appears only once complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
+import math
 import os
 import pathlib
 
@@ -23,7 +28,8 @@ import numpy as np
 from flax import nnx
 
 from emollm_jax.convert import lora_export, side_files
-from emollm_jax.convert.dtypes import resolve_dtype
+from emollm_jax.convert.bounded import run_bounded
+from emollm_jax.convert.dtypes import cast, resolve_dtype
 from emollm_jax.convert.emollm_layout import CODE_FILES, is_emollm
 from emollm_jax.convert.hf_io import (
     CheckpointMismatchError,
@@ -57,10 +63,13 @@ def _check_leaves(reader: ParamsReader, params: dict) -> None:
             unexpected,
             mismatched,
             against="the model config in its meta item",
+            known=params,
         )
 
 
-def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, hf_files):
+def _write_side_files(
+    tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, hf_files, card: dict
+):
     side = side_files.find_side_folder(reader.root, reader.meta, hf_files)
     original = {}
     if side is not None:
@@ -73,17 +82,18 @@ def _write_side_files(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader,
         if tokenizer is not None:
             side_files.copy_side_files(tokenizer, tmp, skip=side_files.GENERATED)
     if cfg.arch == "llava":
-        _write_pytorch_side(tmp, cfg, reader)
+        _write_pytorch_side(tmp, cfg, reader, card)
 
 
-def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader) -> None:
-    """An EmoLLM or LLaVA export's processor (when it has a tokenizer) and model card."""
+def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReader, card: dict):
+    """An EmoLLM or LLaVA export's processor (when it has a tokenizer) and model card
+    (``card``: ``write_card``'s destination and parameter count)."""
     data = (reader.meta.get("config") or {}).get("data") or {}
     run = reader.root.parent if reader.root.name == "checkpoints" else reader.root
     if is_emollm(cfg):
         if side_files.has_tokenizer(tmp):
             write_processor(tmp, cfg, data)
-        write_card(tmp, cfg, reader.meta, run)
+        write_card(tmp, cfg, reader.meta, run, **card)
         return
     # A LLaVA whose side files (e.g. the Hugging Face folder it came from) bring a processor
     # or a model card keeps those.
@@ -92,7 +102,27 @@ def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReade
     if side_files.has_tokenizer(tmp) and not shipped & processor:
         write_llava_processor(tmp, cfg, data)
     if "README.md" not in shipped:
-        write_card(tmp, cfg, reader.meta, run)
+        write_card(tmp, cfg, reader.meta, run, **card)
+
+
+def _row_groups(reader: ParamsReader, expected: dict) -> list[list]:
+    """``expected``'s entries grouped by the stored chunk row they read (in order): one task
+    each, so that a row is read once and dropped when its task ends."""
+    groups: dict[tuple, list] = {}
+    for name, (row, layer, hf_shape) in expected.items():
+        start = None if layer is None else reader.row_start(row.ours, layer)
+        groups.setdefault((row.ours, start), []).append((name, (row, layer, hf_shape)))
+    return list(groups.values())
+
+
+def _task_bytes(reader: ParamsReader, group: list, out: np.dtype) -> int:
+    """What a group's task holds: its chunk row as stored, and its tensors as written."""
+    _, (row, layer, _) = group[0]
+    leaf = reader.leaves[row.ours]
+    rows = leaf.shape[:1] if layer is None else (min(leaf.chunk_rows, leaf.shape[0]),)
+    stored = math.prod(rows) * math.prod(leaf.shape[1:]) * leaf.dtype.itemsize
+    written = sum(math.prod(shape) for _, (_, _, shape) in group) * out.itemsize
+    return stored + written
 
 
 def orbax_to_hf(
@@ -147,12 +177,8 @@ def orbax_to_hf(
                 max_shard_bytes=2**62,
                 single=lora_export.ADAPTER_FILE,
             )
-        current: set[str] = set()
-        for name, (row, layer, hf_shape) in expected.items():
-            leaves = {row.ours, *pairs.get(row.ours, ())}
-            for done in current - leaves:
-                reader.forget(done)
-            current = leaves
+
+        def convert(name: str, row, layer, hf_shape) -> None:
             kernel = reader.read(row.ours, layer)
             if row.ours in pairs:
                 a_path, b_path = pairs[row.ours]
@@ -161,16 +187,31 @@ def orbax_to_hf(
                     kernel = lora_export.merged_kernel(kernel, a, b, scale)
                 else:
                     for n, t in lora_export.peft_tensors(cfg, row, name, a, b):
-                        adapter.write(n, t.astype(out))
-            writer.write(name, row.transform.to_hf(kernel.astype(out, copy=False), hf_shape))
-        writer.close()
+                        adapter.write(n, cast(t, out, n))
+            where = f"{row.ours}" + ("" if layer is None else f" layer {layer}") + f" ({name})"
+            writer.write(name, row.transform.to_hf(cast(kernel, out, where), hf_shape))
+
+        def task(group: list) -> None:
+            for name, (row, layer, hf_shape) in group:
+                convert(name, row, layer, hf_shape)
+            _, (row, layer, _) = group[0]
+            for path in (row.ours, *pairs.get(row.ours, ())):
+                reader.forget(path, None if layer is None else reader.row_start(path, layer))
+
+        groups = _row_groups(reader, expected)
+        with writer, adapter or contextlib.nullcontext():
+            run_bounded((_task_bytes(reader, g, out), functools.partial(task, g)) for g in groups)
         if adapter is not None:
-            adapter.close()
             lora_export.write_adapter_config(
                 tmp / lora_export.ADAPTER_DIR,
                 cfg,
                 adapter_weights,
                 base_model=str(absolute(dst)),
             )
-        _write_side_files(tmp, out_cfg, reader, hf_files)
+        kept = [v for p, v in params.items() if p not in lora_leaves]
+        card = {
+            "destination": str(absolute(dst)),
+            "parameters": sum(math.prod(v.shape) for v in kept),
+        }
+        _write_side_files(tmp, out_cfg, reader, hf_files, card)
     return as_path(dst)

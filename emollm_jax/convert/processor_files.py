@@ -86,8 +86,13 @@ def write_processor(folder: pathlib.Path, cfg: ModelConfig, data_cfg: dict) -> l
         "add_bos": template == "vicuna_v1",
     }
     written = _write(folder, _image_processor(cfg, "EmoLLMProcessor"), processor, template, False)
-    shutil.copy2(_CODE, folder / PROCESSOR_FILE)
+    write_processor_code(folder)
     return [*written[:2], PROCESSOR_FILE, *written[2:]]
+
+
+def write_processor_code(folder: pathlib.Path) -> None:
+    """Copy ``EmoLLMProcessor``'s code file (what processor_config.json's auto_map names)."""
+    shutil.copy2(_CODE, folder / PROCESSOR_FILE)
 
 
 def write_llava_processor(folder: pathlib.Path, cfg: ModelConfig, data_cfg: dict) -> list[str]:

@@ -17,6 +17,7 @@ import pathlib
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -224,20 +225,30 @@ def shard_file_names(n: int, single: str = SINGLE) -> list[str]:
     return [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """Where ``ShardWriter`` puts one planned tensor: shard ``shard`` at byte ``offset``."""
+
+    shard: int
+    offset: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
 class ShardWriter:
-    """Writes a list of tensors known in advance straight to their shard files.
+    """Writes a list of tensors known in advance straight to their places in the shard files.
 
     Knowing every name, shape and dtype up front (a converter does), the shards and their
     headers are planned before any data arrives (greedily in order, at most
-    ``max_shard_bytes`` each; a tensor larger than that gets a shard of its own).
-    ``write`` then appends each tensor's bytes to its file as it comes: nothing but the tensor
-    in hand is held. Tensors must be written in plan order; ``single`` names the file when
-    there is one shard (``model.safetensors``; a PEFT adapter's is
-    ``adapter_model.safetensors``); with several, an index names them as transformers does.
-    The files follow the safetensors format (an 8-byte
-    little-endian header length, a JSON header padded with spaces to a multiple of 8 bytes,
-    then the tensors' bytes back to back); writing them ourselves is our choice, because the
-    safetensors library only writes from a dict of arrays all in memory at once.
+    ``max_shard_bytes`` each; a tensor larger than that gets a shard of its own), and every
+    shard file is created at its full size with its header. ``write`` then puts each tensor's
+    bytes at their offset (positional writes), in any order and from several threads at once:
+    nothing but the tensors in hand is held. ``single`` names the file when there is one shard
+    (``model.safetensors``; a PEFT adapter's is ``adapter_model.safetensors``); with several,
+    an index names them as transformers does. The files follow the safetensors format (an
+    8-byte little-endian header length, a JSON header padded with spaces to a multiple of 8
+    bytes, then the tensors' bytes back to back); writing them ourselves is our choice, because
+    the safetensors library only writes from a dict of arrays all in memory at once.
     """
 
     def __init__(
@@ -263,9 +274,20 @@ class ShardWriter:
             size += nbytes
         self._files = shard_file_names(len(shards), single)
         self._shards = shards
-        self._order = [(i, entry) for i, shard in enumerate(shards) for entry in shard]
-        self._next = 0
-        self._handle = None
+        self._slots: dict[str, _Slot] = {}
+        self._fds: list[int] = []
+        for i, shard in enumerate(shards):
+            header = self._header(shard)
+            offset = len(header)
+            for name, shape, dtype in shard:
+                self._slots[name] = _Slot(i, offset, shape, dtype)
+                offset += math.prod(shape) * dtype.itemsize
+            fd = os.open(self.out_dir / self._files[i], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            self._fds.append(fd)
+            _pwrite_all(fd, memoryview(header), 0)
+            os.ftruncate(fd, offset)
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
         self.total_bytes = sum(math.prod(s) * d.itemsize for _, s, d in plan)
 
     def _header(self, shard: list) -> bytes:
@@ -284,31 +306,42 @@ class ShardWriter:
         return len(text).to_bytes(8, "little") + text
 
     def write(self, name: str, array: np.ndarray) -> None:
-        if self._next >= len(self._order):
-            raise ValueError(f"tensor {name!r} is beyond the planned list")
-        shard_index, (want, shape, dtype) = self._order[self._next]
-        if name != want or tuple(array.shape) != shape or array.dtype != dtype:
+        """Put planned tensor ``name``'s bytes in place (thread-safe; each name once)."""
+        slot = self._slots.get(name)
+        if slot is None:
+            raise ValueError(f"tensor {name!r} is not in the plan")
+        if tuple(array.shape) != slot.shape or array.dtype != slot.dtype:
             raise ValueError(
-                f"expected {want} {shape} {dtype} next, got {name} {tuple(array.shape)} "
+                f"expected {name} {slot.shape} {slot.dtype}, got {tuple(array.shape)} "
                 f"{array.dtype}"
             )
-        shard = self._shards[shard_index]
-        if name == shard[0][0]:
-            self._handle = open(self.out_dir / self._files[shard_index], "wb")
-            self._handle.write(self._header(shard))
-        data = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<"))
-        self._handle.write(memoryview(data.reshape(-1).view(np.uint8)))
-        if name == shard[-1][0]:
-            self._handle.close()
-            self._handle = None
-        self._next += 1
+        with self._lock:
+            if name in self._written:
+                raise ValueError(f"tensor {name!r} written twice")
+            self._written.add(name)
+        data = np.ascontiguousarray(array, dtype=slot.dtype.newbyteorder("<"))
+        _pwrite_all(self._fds[slot.shard], memoryview(data.reshape(-1).view(np.uint8)), slot.offset)
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """``close`` after success; after an error only the files are closed."""
+        if exc_type is None:
+            self.close()
+        else:
+            self._close_files()
+
+    def _close_files(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
 
     def close(self) -> list[str]:
         """Checks that every planned tensor was written; writes the index when sharded."""
-        if self._handle is not None:
-            self._handle.close()
-        if self._next != len(self._order):
-            missing = [e[0] for _, e in self._order[self._next :]]
+        self._close_files()
+        missing = [name for name in self._slots if name not in self._written]
+        if missing:
             raise ValueError(f"{len(missing)} planned tensor(s) not written, e.g. {missing[:3]}")
         if len(self._files) == 1:
             return list(self._files)
@@ -318,6 +351,12 @@ class ShardWriter:
         index = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
         (self.out_dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         return self._files + [INDEX]
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], offset + done)
 
 
 class atomic_output_dir:

@@ -36,28 +36,41 @@ VICUNA_SYSTEM = (
 CHATML_SYSTEM = "You are a helpful assistant."
 TEMPLATES = ("vicuna_v1", "chatml", "tokenizer")
 
+# A message's content in the exported templates: a string as it is, or transformers' list form
+# (``{"type": "image"}``, ``{"type": "video"}``, ``{"type": "text", "text": ...}``) in order, each
+# medium as its placeholder and a newline, as the records write ``<image>\n`` before the text.
+CONTENT_JINJA = (
+    "{% macro content(c) %}"
+    "{% if c is string %}{{ c }}"
+    "{% else %}{% for item in c %}"
+    "{% if item['type'] == 'image' %}{{ '<image>\\n' }}"
+    "{% elif item['type'] == 'video' %}{{ '<video>\\n' }}"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}"
+    "{% endmacro %}"
+)
 # The Jinja template shipped with our tokenizer (ChatML with Qwen's default system message).
 CHATML_JINJA = (
-    "{% if messages[0]['role'] != 'system' %}"
+    CONTENT_JINJA + "{% if messages[0]['role'] != 'system' %}"
     "{{ '<|im_start|>system\\n" + CHATML_SYSTEM + "<|im_end|>\\n' }}"
     "{% endif %}"
     "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + content(message['content']) + '<|im_end|>\\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 # The Vicuna template as Jinja (exports ship it): the text ``_vicuna`` renders, bos left to the
 # tokenizer step (the export's processor adds it).
 VICUNA_JINJA = (
-    '{% set ns = namespace(system="' + VICUNA_SYSTEM + '") %}'
+    CONTENT_JINJA + '{% set ns = namespace(system="' + VICUNA_SYSTEM + '") %}'
     "{% set msgs = messages %}"
     "{% if messages and messages[0]['role'] == 'system' %}"
-    "{% set ns.system = messages[0]['content'] %}{% set msgs = messages[1:] %}"
+    "{% set ns.system = content(messages[0]['content']) %}{% set msgs = messages[1:] %}"
     "{% endif %}"
     "{{ ns.system + ' ' }}"
     "{% for message in msgs %}"
-    "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ASSISTANT:' }}"
-    "{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ 'USER: ' + content(message['content']) + ' ASSISTANT:' }}"
+    "{% else %}{{ ' ' + content(message['content']) + eos_token }}{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt and msgs and msgs[-1]['role'] == 'assistant' %}"
     "{{ 'ASSISTANT:' }}{% endif %}"

@@ -15,9 +15,11 @@ conversations}``, or ``video`` instead of ``image``) is read unchanged when no `
 such records have no ``task``, so they train but are not scored.
 
 Our extensions and choices: ``media`` may also be a list (several media items; one ``<image>``
-placeholder each, in order) or absent (text-only). If the text holds no placeholder, one is put
-at the front of the first human turn (as LLaVA does). ``answer`` defaults to the last gpt turn
-and is checked, case- and space-insensitively, against ``emollm_jax.tasks.labels_for``.
+placeholder each, in order; ``<video>`` is read as ``<image>``, so text written for the exported
+PyTorch processor, which marks a video ``<video>``, reads the same) or absent (text-only). If
+the text holds no placeholder, one is put at the front of the first human turn (as LLaVA does).
+``answer`` defaults to the last gpt turn and is checked, case- and space-insensitively, against
+``emollm_jax.tasks.labels_for``.
 
 The normalised record every later stage sees (``media`` items carry ``path`` from JSONL, or
 ``bytes`` from the TFDS source)::
@@ -38,6 +40,8 @@ from emollm_jax.paths import is_url
 from emollm_jax.tasks import TASKS, labels_for
 
 PLACEHOLDER = "<image>"
+# Accepted in records for a video and read as PLACEHOLDER (the exported processor's spelling).
+VIDEO_PLACEHOLDER = "<video>"
 SPLITS = ("train", "validation", "test")
 ROLES = ("human", "gpt", "system")
 
@@ -67,7 +71,8 @@ def _conversations(obj: dict) -> list[dict]:
             raise BadRecord("malformed_record", f"turn role {turn.get('from')!r} not in {ROLES}")
         if not turn["value"].replace(PLACEHOLDER, "").strip():
             raise BadRecord("empty_conversation", "a turn is empty")
-        out.append({"from": turn["from"], "value": turn["value"]})
+        value = turn["value"].replace(VIDEO_PLACEHOLDER, PLACEHOLDER)
+        out.append({"from": turn["from"], "value": value})
     roles = {t["from"] for t in out}
     if "human" not in roles or "gpt" not in roles:
         raise BadRecord("empty_conversation", "needs at least one human and one gpt turn")

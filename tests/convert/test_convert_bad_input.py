@@ -6,6 +6,7 @@ import json
 import pathlib
 
 import pytest
+from safetensors.numpy import save_file
 
 from emollm_jax.convert import cli
 from emollm_jax.convert.orbax_stream import ParamsReader
@@ -109,4 +110,37 @@ def test_failure_halfway_leaves_nothing(tmp_path, src, monkeypatch, capsys):
         _fail_after(m, ParamsReader, "read", 5)
         assert run("orbax-to-hf", tmp_path / "orbax", tmp_path / "dst") == 2
     assert "disk on fire" in capsys.readouterr().err
+    assert_nothing_written(tmp_path / "dst")
+
+
+def test_unknown_keys_name_the_first_and_its_nearest_known_key(tmp_path, src, capsys):
+    tensors = dict(TensorSource(src).items())
+    tensors["model.layers.0.mlp.gate_prj.weight"] = tensors.pop(
+        "model.layers.0.mlp.gate_proj.weight"
+    )
+    (src / "model.safetensors").unlink()
+    save_file(tensors, str(src / "model.safetensors"), metadata={"format": "pt"})
+    assert run("hf-to-orbax", src, tmp_path / "dst") == 2
+    err = capsys.readouterr().err
+    assert (
+        "first unknown key: model.layers.0.mlp.gate_prj.weight (nearest known key: "
+        "model.layers.0.mlp.gate_proj.weight)" in err
+    )
+    assert_nothing_written(tmp_path / "dst")
+
+
+def test_float16_overflow_names_the_parameter_and_writes_nothing(tmp_path, src, capsys):
+    tensors = dict(TensorSource(src).items())
+    tensors["model.layers.1.self_attn.o_proj.weight"][3, 5] = 1e5
+    (src / "model.safetensors").unlink()
+    save_file(tensors, str(src / "model.safetensors"), metadata={"format": "pt"})
+    assert run("hf-to-orbax", src, tmp_path / "dst", "--dtype", "float16") == 2
+    err = capsys.readouterr().err
+    assert "model.layers.1.self_attn.o_proj.weight: 1 value(s) overflow float16" in err
+    assert "100000" in err or "1e+05" in err
+    assert_nothing_written(tmp_path / "dst")
+    assert run("hf-to-orbax", src, tmp_path / "orbax") == 0
+    assert run("orbax-to-hf", tmp_path / "orbax", tmp_path / "dst", "--dtype", "float16") == 2
+    err = capsys.readouterr().err
+    assert "layers/attn/o/kernel layer 1 (model.layers.1.self_attn.o_proj.weight)" in err
     assert_nothing_written(tmp_path / "dst")

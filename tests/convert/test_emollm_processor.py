@@ -1,8 +1,10 @@
 """The PyTorch side of an EmoLLM export, as a PyTorch user meets it: in a fresh process that
 imports only transformers, torch, numpy and Pillow, ``AutoProcessor`` and the model load from
 the folder with ``trust_remote_code=True``; for a mini-EmoBench test image and a test video the
-processor's chat prompt, ``input_ids``, ``pixel_values`` and ``frame_media`` equal our data
-pipeline's, and greedy generation gives our tokens. The folder carries a model card."""
+chat template (string content as the records write it, ``<image>`` marking the video too, and
+transformers' list content) and the processor give our data pipeline's prompt, ``input_ids``,
+``pixel_values`` and ``frame_media``; greedy generation, and ``pipeline("image-text-to-text")``
+given chat messages holding the medium, give our tokens. The folder carries a model card."""
 
 import json
 import subprocess
@@ -80,13 +82,13 @@ def _cases(data_dir, cfg, tmp_path):
         human = next(t["value"] for t in record["conversations"] if t["from"] == "human")
         media = record["media"][0]["path"]
         if kind == "video":
-            human = human.replace("<image>", "<video>")
             np.save(tmp_path / "video.npy", _all_frames(media))
             media = str(tmp_path / "video.npy")
+        assert human.startswith("<image>\n")
         cases[kind] = {
             "ours": ours,
-            "given": {"content": human, "media": str(media), "kind": kind,
-                      "prompt": ours["meta"]["prompt"].replace("<image>", f"<{kind}>")},
+            "given": {"content": human, "question": human[len("<image>\n"):],
+                      "media": str(media), "kind": kind, "prompt": ours["meta"]["prompt"]},
         }  # fmt: skip
     return cases
 
@@ -103,23 +105,41 @@ REMOTE = textwrap.dedent(
     ).eval()
     assert type(processor).__name__ == "EmoLLMProcessor", type(processor)
     assert not any(m.startswith("emollm_jax") for m in sys.modules)
-    results = {}
+    pipe = transformers.pipeline("image-text-to-text", model=folder, trust_remote_code=True)
+    results, texts = {}, {}
     for name, case in json.load(open(cases_file)).items():
-        messages = [{"role": "user", "content": case["content"]}]
-        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        assert text == case["prompt"], (text, case["prompt"])
-        if case["kind"] == "image":
-            inputs = processor(text=text, images=[Image.open(case["media"])])
-        else:
-            inputs = processor(text=text, videos=[np.load(case["media"])])
+        kind = case["kind"]
+        medium = Image.open(case["media"]) if kind == "image" else np.load(case["media"])
+        given = {"images": [medium]} if kind == "image" else {"videos": [medium]}
+        # String content as the records write it (<image> marks the video too) and list content.
+        listed = [{"type": kind}, {"type": "text", "text": case["question"]}]
+        for content in (case["content"], listed):
+            messages = [{"role": "user", "content": content}]
+            text = processor.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            assert text == case["prompt"].replace("<image>", f"<{kind}>") or (
+                content is case["content"] and text == case["prompt"]
+            ), (text, case["prompt"])
+            inputs = processor(text=text, **given)
+            results[f"{name}/{'listed' if content is listed else 'string'}_ids"] = (
+                inputs["input_ids"].numpy()
+            )
         with torch.no_grad():
             out_ids = model.generate(**inputs, max_new_tokens=%d, do_sample=False)
         for key, value in inputs.items():
             results[f"{name}/{key}"] = value.numpy()
         results[f"{name}/generated"] = out_ids[0, inputs["input_ids"].shape[1]:].numpy()
+        # The pipeline, given chat messages with the medium inside.
+        frames = [Image.fromarray(f) for f in medium] if kind == "video" else medium
+        listed[0] = {"type": kind, kind: frames}
+        reply = pipe(text=[{"role": "user", "content": listed}], max_new_tokens=%d,
+                     do_sample=False, return_full_text=False)
+        texts[name] = reply[0]["generated_text"]
     np.savez(out, **results)
+    json.dump(texts, open(out + ".json", "w"))
     """
-    % NEW_TOKENS
+    % (NEW_TOKENS, NEW_TOKENS)
 )
 
 
@@ -149,10 +169,14 @@ def test_pytorch_user_gets_our_inputs_and_tokens(exported, small_emobench, tmp_p
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     theirs = np.load(tmp_path / "out.npz")
+    replies = json.loads((tmp_path / "out.npz.json").read_text())
     eos = model.config.text.eos_token_id
+    tokenizer = load_tokenizer(DATA["tokenizer"])
     for name, case in cases.items():
         ours = case["ours"]
-        assert theirs[f"{name}/input_ids"][0].tolist() == ours["input_ids"].tolist(), name
+        # The record's own text (<image> for the video too) and list content: the same inputs.
+        for form in ("string", "listed"):
+            assert theirs[f"{name}/{form}_ids"][0].tolist() == ours["input_ids"].tolist(), form
         pixels = theirs[f"{name}/pixel_values"]
         if name == "video":
             assert theirs["video/frame_media"][0].tolist() == ours["frame_media"].tolist()
@@ -161,7 +185,9 @@ def test_pytorch_user_gets_our_inputs_and_tokens(exported, small_emobench, tmp_p
         generated = theirs[f"{name}/generated"].tolist()
         if eos in generated:
             generated = generated[: generated.index(eos) + 1]
-        assert generated == _our_tokens(model, ours, eos), name
+        tokens = _our_tokens(model, ours, eos)
+        assert generated == tokens, name
+        assert replies[name] == tokenizer.decode(tokens, skip_special_tokens=True), name
 
 
 def test_folder_carries_processor_files_and_a_model_card(exported):
@@ -176,6 +202,7 @@ def test_folder_carries_processor_files_and_a_model_card(exported):
     card = (folder / "README.md").read_text()
     assert RESULTS_MD in card and "checkpoint step: 40 of 40" in card
     assert 'AutoProcessor.from_pretrained(folder, trust_remote_code=True)' in card
+    assert f"folder = {str(folder)!r}" in card and ".partial-" not in card
     assert json.loads((folder / "emollm_train_config.json").read_text())["data"] == DATA
 
 
@@ -201,3 +228,10 @@ def test_processor_takes_media_alone_or_listed_and_names_mismatches(exported):
         processor(text="hi", images=[image])
     with pytest.raises(ValueError, match="more <image> placeholders than media"):
         processor(text="<image><image>", images=[image])
+    with pytest.raises(ValueError, match="needs text with one placeholder per medium"):
+        processor(images=[image])
+    # <image> takes a video once no image is left; <video> never takes an image.
+    mixed = processor(text=["<image> a <image>"], images=[image], videos=video)
+    assert mixed["frame_media"].tolist() == [[0] + [1] * FRAMES]
+    with pytest.raises(ValueError, match="more <video> placeholders than media"):
+        processor(text="<video>", images=[image])

@@ -3,6 +3,7 @@ with errors that name what is wrong."""
 
 import json
 import pathlib
+import warnings
 
 import numpy as np
 import pytest
@@ -149,3 +150,31 @@ def test_bfloat16_export(tmp_path):
     with safe_open(str(dst / "model.safetensors"), "np") as f:
         assert str(f.get_tensor("model.norm.weight").dtype) == "bfloat16"
     assert json.loads((dst / "config.json").read_text())["dtype"] == "bfloat16"
+
+
+def test_save_hf_carries_the_tokenizer_processor_and_template_or_names_what_is_missing(
+    tmp_path,
+):
+    import shutil
+
+    import transformers
+
+    from emollm_jax.convert.processor_files import write_llava_processor
+    from tests.configs import REPO
+
+    src = pathlib.Path(hf_models.save(hf_models.llava(), tmp_path / "src"))
+    for path in (REPO / "emollm_jax" / "assets" / "tokenizer").iterdir():
+        shutil.copy2(path, src / path.name)
+    model = emollm_jax.load_hf(src)
+    write_llava_processor(src, model.config, {"chat_template": "vicuna_v1"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emollm_jax.save_hf(model, tmp_path / "dst")
+    processor = transformers.AutoProcessor.from_pretrained(tmp_path / "dst")
+    assert type(processor) is transformers.LlavaProcessor
+    assert processor.chat_template == (src / "chat_template.jinja").read_text()
+    # A model that came from no folder: the folder is written, what it lacks is named.
+    del model.hf_source
+    with pytest.warns(UserWarning, match="has no tokenizer, processor .* chat template"):
+        emollm_jax.save_hf(model, tmp_path / "bare")
+    assert (tmp_path / "bare" / "model.safetensors").exists()

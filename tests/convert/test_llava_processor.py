@@ -1,7 +1,8 @@
 """The PyTorch side of a plain LLaVA export (the MLP projector): transformers' own
 ``LlavaProcessor`` loads from the folder without remote code, and for a mini-EmoBench test
-image its chat prompt's ``input_ids`` and its ``pixel_values`` equal our data pipeline's. The
-folder carries a model card."""
+image its chat prompt (string or list content) gives our data pipeline's ``input_ids`` and
+``pixel_values``, and ``pipeline("image-text-to-text")`` takes chat messages holding an image.
+The folder carries a model card."""
 
 import json
 
@@ -62,6 +63,12 @@ def test_llava_processor_gives_our_inputs(exported, small_emobench):
     messages = [{"role": "user", "content": human}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert text == "<s>" + ours["meta"]["prompt"]
+    assert human.startswith("<image>\n")
+    listed = [{"type": "image"}, {"type": "text", "text": human[len("<image>\n") :]}]
+    messages = [{"role": "user", "content": listed}]
+    assert text == processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
+    )
     with Image.open(record["media"][0]["path"]) as image:
         theirs = processor(text=text, images=[image], return_tensors="np")
     assert theirs["input_ids"][0].tolist() == ours["input_ids"].tolist()
@@ -78,3 +85,16 @@ def test_llava_folder_carries_a_model_card(exported):
     assert json.loads((folder / "emollm_train_config.json").read_text())["data"] == DATA
     processor = json.loads((folder / "processor_config.json").read_text())
     assert processor["processor_class"] == "LlavaProcessor"
+
+
+def test_llava_pipeline_takes_chat_messages_with_an_image(exported):
+    import transformers
+    from PIL import Image
+
+    _, folder = exported
+    pipe = transformers.pipeline("image-text-to-text", model=str(folder))
+    image = Image.new("RGB", (80, 70), "peachpuff")
+    content = [{"type": "image", "image": image}, {"type": "text", "text": "Which emotion?"}]
+    messages = [{"role": "user", "content": content}]
+    out = pipe(text=messages, max_new_tokens=3, do_sample=False, return_full_text=False)
+    assert isinstance(out[0]["generated_text"], str)

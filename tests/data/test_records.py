@@ -60,3 +60,6 @@ def test_several_media_items_keep_their_placeholders():
     out = normalise(record)
     assert [m["type"] for m in out["media"]] == ["image", "video"]
     assert out["conversations"][0]["value"].count("<image>") == 2
+    # The exported processor's <video> marks a video the same way.
+    record["conversations"][0]["value"] = "<image> then <video>: same person?"
+    assert normalise(record)["conversations"] == out["conversations"]

@@ -5,6 +5,10 @@ media in, the model's inputs out, as emollm_jax's data pipeline makes them.
   bicubically, centre crop, rescale, normalise).
 - A video (a sequence of frames: PIL images or a uint8 array ``[T, H, W, 3]``) is cut to
   ``num_frames`` frames picked uniformly: indices ``round(linspace(0, T - 1, num_frames))``.
+- Placeholders: ``<video>`` takes the next video; ``<image>`` the next image, or the next video
+  when no image is left, since data sets in LLaVA's format (EmoBench's records among them) mark
+  every medium ``<image>``. The chat template writes ``{"type": "image"}`` as ``<image>`` and
+  ``{"type": "video"}`` as ``<video>``, each followed by a newline as the records have it.
 - Each placeholder becomes that many image tokens: ``tokens_per_image`` for an image; for a
   video of F frames, ``F * tokens_per_image`` (``video_mode="frames"``) or
   ``video_shared_tokens + F * video_frame_tokens`` (``"pooled"``).
@@ -43,9 +47,15 @@ def _ndim(x) -> int:
 
 
 def _listed(media, item_ndim: int) -> list:
-    if media is None:
+    """The media items in order: one item alone, a list of them, or a list of per-prompt lists
+    (as ``apply_chat_template(tokenize=True)`` passes them)."""
+    if media is None or (isinstance(media, (list, tuple)) and not media):
         return []
-    return [media] if _ndim(media) == item_ndim else list(media)
+    if _ndim(media) <= item_ndim:
+        return [media]
+    if _ndim(media) == item_ndim + 1 and not isinstance(media, (list, tuple)):
+        return list(media)
+    return [item for group in media for item in _listed(group, item_ndim)]
 
 
 class EmoLLMProcessor(ProcessorMixin):
@@ -98,7 +108,7 @@ class EmoLLMProcessor(ProcessorMixin):
         media = []  # (frames [F, C, H, W], is_video)
         for piece in re.split(pattern, text):
             if piece in (self.image_token, self.video_token):
-                is_video = piece == self.video_token
+                is_video = piece == self.video_token or not images
                 source = videos if is_video else images
                 if not source:
                     raise ValueError(f"more {piece} placeholders than media given")
@@ -111,6 +121,14 @@ class EmoLLMProcessor(ProcessorMixin):
         return ids, media
 
     def __call__(self, text=None, images=None, videos=None, return_tensors="pt", **kwargs):
+        if text is None:
+            raise ValueError(
+                "EmoLLMProcessor needs text with one placeholder per medium (<image> for an "
+                "image, <video> for a video), e.g. processor.apply_chat_template([{'role': "
+                "'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': question}]}], "
+                "add_generation_prompt=True, tokenize=False), then processor(text=prompt, "
+                "images=[image])"
+            )
         texts = [text] if isinstance(text, str) else list(text)
         images = _listed(images, item_ndim=3)  # one image alone, or a list of them
         videos = _listed(videos, item_ndim=4)  # one video (frames list or array), or a list
