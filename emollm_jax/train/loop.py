@@ -241,6 +241,7 @@ class Trainer:
         latest = choice.step
         if latest is not None:
             resume.check_same_config(source, latest, to_dict(model_cfg), config.train)
+            resume.check_same_process_count(source, latest)
             restore_started = time.perf_counter()
             restored = resume.restore(
                 source,

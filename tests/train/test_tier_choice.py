@@ -1,7 +1,11 @@
 """Which step and tier a restart resumes from (one process here; the two-process case runs in
-test_checkpoint_tiers.py), and the hang watchdog's limit."""
+test_checkpoint_tiers.py), the refusal of a checkpoint saved by another process count, and the
+hang watchdog's limit."""
+
+import pytest
 
 from emollm_jax.checkpoint import tiers
+from emollm_jax.train.resume import ResumeError, check_same_process_count
 from emollm_jax.train.watchdog import MIN_TIMEOUT_S, Watchdog
 
 
@@ -38,3 +42,21 @@ def test_watchdog_limit_first_steps_then_configured_then_derived():
     assert derived.limit_s() == MIN_TIMEOUT_S  # fast steps: the floor
     derived._intervals.extend([100.0] * 10)
     assert derived.limit_s() == 20 * 100.0
+
+
+def test_a_checkpoint_of_another_process_count_is_refused_by_name(tmp_path):
+    class Checkpoints:
+        root = tmp_path
+
+    data = tmp_path / "6" / "data"
+    data.mkdir(parents=True)
+    for name in ("process_0-of-2.json", "process_1-of-2.json"):
+        (data / name).write_text("{}")
+    with pytest.raises(ResumeError) as refused:
+        check_same_process_count(Checkpoints, 6)  # this test process is 1 JAX process
+    message = str(refused.value)
+    assert "checkpoint 6 saved by 2 JAX process(es); this run has 1" in message
+    assert f"--config.train.init_from={tmp_path}" in message
+    (data / "process_1-of-2.json").unlink()
+    (data / "process_0-of-2.json").rename(data / "process_0-of-1.json")
+    check_same_process_count(Checkpoints, 6)
