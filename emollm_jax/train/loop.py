@@ -176,7 +176,6 @@ class Trainer:
         self.config = config
         self.workdir = workdir = as_path(workdir)  # a local folder or a gs:// URL
         workdir.mkdir(parents=True, exist_ok=True)
-        self._started = time.perf_counter()
         self.events = EventLog(workdir)
         self.events.write("start", processes=jax.process_count(), devices=jax.device_count())
         compile_cache.enable(config.train.compile_cache_dir, workdir)
@@ -311,8 +310,8 @@ class Trainer:
         return metrics
 
     def save(self, force: bool = True, tier: str = tiers.PERSISTENT, wait: bool = False) -> float:
-        """Save the current step into ``tier`` (``wait``: until written); returns the seconds
-        the caller was blocked (0 when that step is there already)."""
+        """Save the current step into ``tier`` (nothing when it holds that step already;
+        ``wait``: until written); returns the seconds the caller was blocked."""
         checkpoints = self.checkpoints if tier == tiers.PERSISTENT else self.local_checkpoints
         state = self.state
         step = self.step

@@ -120,6 +120,15 @@ def test_local_tier_restores_bit_exact_and_falls_back_when_a_host_lost_it(
     assert f"restoring step {newest_local} from the local tier" in out
     assert f"resumed from checkpoint {newest_local} (local tier" in out
     assert _losses(workdir) == expected  # every step, bit for bit
+    events = [json.loads(line) for line in (workdir / "events.jsonl").read_text().splitlines()]
+    restores = [(e["tier"], e["step"]) for e in events if e["event"] == "restore"]
+    assert restores == [("local", newest_local)]
+    saved = {(e["tier"], e["step"]) for e in events if e["event"] == "checkpoint"}
+    assert ("local", STEPS) in saved and ("persistent", STEPS) in saved
+    # what each tier's saves cost the step loop, in every logged row
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["ckpt_blocked_s_local"] >= 0 for row in rows)
+    assert sum(row["ckpt_blocked_s_local"] for row in rows) > 0
 
     shutil.rmtree(workdir)
     shutil.rmtree(local)
