@@ -196,7 +196,14 @@ class RunCheckpoints:
                 primary_host=None, barrier_sync_key_prefix="local"
             )
             handlers = _per_process_handlers(multiprocessing)
-            extra = dict(multiprocessing_options=multiprocessing, save_root_metadata=False)
+            extra = dict(
+                multiprocessing_options=multiprocessing,
+                save_root_metadata=False,
+                # Orbax's asynchronous folder creation signals "created" through keys shared
+                # by all processes: with every process its own primary, one process's signal
+                # let another write before its own folder existed (seen: ENOENT, then a hang).
+                async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
+            )
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             enable_async_checkpointing=async_save,

@@ -41,6 +41,9 @@ def _pair(workdir, data_dir, *extra, cache=None) -> list[subprocess.Popen]:
             f"--config.distributed.coordinator_address=127.0.0.1:{port}",
             "--config.distributed.num_processes=2",
             f"--config.distributed.process_id={pid}",
+            # a hang ends in minutes with every thread's stack in the output, not at a timeout
+            "--config.train.hang_first_step_timeout_s=240",
+            "--config.train.hang_timeout_s=120",
         ]
         command = train_command(workdir, data_dir, *distributed, *extra, steps=STEPS)
         procs.append(
