@@ -37,7 +37,7 @@ PyTorch's time as the row's FLOPs over PyTorch's measured bfloat16 matmul peak. 
 PyTorch's time, ratio and tokens/s as estimates (``~``, ``(est.)``, ``not run``), with a note;
 the same-tokens check of ``generate_bf16`` is then skipped.
 
-    python benchmarks/bench_vs_pytorch.py     # the 134M LLaMA of issue 16: minutes per row
+    python benchmarks/bench_vs_pytorch.py     # a 134M LLaMA: minutes per row
     python benchmarks/bench_vs_pytorch.py --hidden 256 --heads 4 --layers 4 --intermediate 0 \
         --vocab 8000 --train-seq 128 --vision-hidden 128 --vision-layers 2     # ~3 minutes
 """

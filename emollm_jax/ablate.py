@@ -1,6 +1,6 @@
 """Multi-seed ablation: the main job's recipe per variant and seed, then tables with intervals.
 
-    python -m emollm_jax.ablate --config configs/emollm_tiny.py \\
+    emollm ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
         [--data data/mini_emobench] [--split test] [--config.recipe.grounding_steps=1000] \\
         [--config.train.steps=1500 ...]

@@ -1,6 +1,6 @@
 """Evaluate a model on an EmoBench split and print the paper-shaped results table.
 
-    python -m emollm_jax.evaluate --config configs/llava_tiny.py --checkpoint DIR --split test \\
+    emollm evaluate --config configs/llava_tiny.py --checkpoint DIR --split test \\
         [--workdir OUT] [--config.eval.max_new_tokens=16 ...]
 
 ``DIR`` is an Orbax training run folder (its latest complete checkpoint is restored) or a
@@ -22,10 +22,11 @@ from __future__ import annotations
 from absl import app, flags
 from ml_collections import config_flags
 
-from emollm_jax.cli_errors import report_user_errors
+from emollm_jax.cli_errors import report_user_errors, run_absl
 from emollm_jax.inference.modes import evaluate_modes
 from emollm_jax.inference.run import OutputFolderError
 from emollm_jax.train.distributed import maybe_initialize
+from emollm_jax.train.validate import check_fields
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (a get_config() Python file).", lock_config=True
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = _CONFIG.value
+    check_fields(config)  # before anything loads or is created
     if config.get("distributed") is not None:
         maybe_initialize(config.distributed)  # before JAX sees any device
     result = evaluate_modes(
@@ -62,4 +64,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_absl(main)

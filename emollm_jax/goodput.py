@@ -1,7 +1,7 @@
 """Goodput of a training run from its event log (``<workdir>/events.jsonl``, written by every
 start of the run: ``emollm_jax/train/events.py``).
 
-    python -m emollm_jax.goodput WORKDIR [--json]
+    emollm goodput WORKDIR [--json]      (or python -m emollm_jax.goodput)
 
 Goodput is the share of wall time (from the first start to the last event) spent in productive
 steps: steps whose result survived, less compilation, data waiting and checkpoint blocking.
@@ -163,7 +163,9 @@ def format_report(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emollm_jax.goodput", description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("workdir", help="the run folder (holds events.jsonl)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)

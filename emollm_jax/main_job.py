@@ -1,8 +1,8 @@
-"""The README's main job: build the mini EmoBench, train the tiny full EmoLLM on CPU, evaluate
-it on the test split and print the EmoBench table.
+"""The main job (``emollm demo``): build the mini EmoBench, train the tiny full EmoLLM on CPU,
+evaluate it on the test split and print the EmoBench table.
 
-    python -m emollm_jax.main_job [--config configs/emollm_tiny.py] [--workdir runs/main]
-                                  [--data data/mini_emobench] [--config.train.steps=N ...]
+    emollm demo [--config configs/emollm_tiny.py] [--workdir runs/main]
+                [--data data/mini_emobench] [--config.train.steps=N ...]
 
 Training runs in two phases, the config's recipe (``config.recipe``; the tiny presets set it,
 ``emollm_jax/config/presets.py``) for a model whose towers start random:
@@ -29,10 +29,11 @@ import copy
 import pathlib
 import time
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from emollm_jax import logs
+from emollm_jax.cli_errors import report_user_errors, run_absl
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
@@ -47,10 +48,14 @@ def _stage(name: str):
     return time.perf_counter()
 
 
+@report_user_errors
 def main(argv):
     del argv
     logs.setup()
     config = _CONFIG.value
+    from emollm_jax.train.validate import check_fields
+
+    check_fields(config)  # before the data are built
     config.data.dir = _DATA.value
     workdir = pathlib.Path(_WORKDIR.value)
     started = time.perf_counter()
@@ -103,4 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_absl(main)

@@ -34,7 +34,7 @@ note "job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}): $nodes node(s)
 
 step=(srun "--nodes=$nodes" "--ntasks-per-node=$gpus" --kill-on-bad-exit=1
   env JAX_PLATFORMS=cuda
-  "$ROOT/.venv/bin/python" -m emollm_jax.train --config "$config" --workdir "$workdir" "$@")
+  "$ROOT/.venv/bin/emollm" train --config "$config" --workdir "$workdir" "$@")
 if [ "$DRY_RUN" = 1 ]; then
   run "${step[@]}"
   exit 0

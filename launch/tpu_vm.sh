@@ -113,7 +113,7 @@ case "$action" in
     [ -n "$workdir" ] || die "train: --workdir is required"
     [ "$((workers * num_slices))" -eq 1 ] \
       || note "every worker writes to $workdir: it must be one shared folder (e.g. NFS)"
-    train=(.venv/bin/python -m emollm_jax.train --config "$config" --workdir "$workdir"
+    train=(.venv/bin/emollm train --config "$config" --workdir "$workdir"
       --config.distributed.initialize=on "$@")
     quoted=""
     for arg in "${train[@]}"; do quoted+="$(printf '%q' "$arg") "; done

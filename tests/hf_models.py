@@ -51,6 +51,14 @@ def clip_vision(**overrides) -> transformers.CLIPVisionModel:
     )
 
 
+def arcee(**overrides) -> transformers.ArceeForCausalLM:
+    """LLaMA with a plain (not gated) MLP."""
+    torch.manual_seed(0)
+    return randomize(
+        transformers.ArceeForCausalLM(transformers.ArceeConfig(**{**LLAMA, **overrides}))
+    )
+
+
 def llama(**overrides) -> transformers.LlamaForCausalLM:
     torch.manual_seed(0)
     return randomize(

@@ -172,6 +172,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_processes_share_the_split_and_answer_like_one(setup, tmp_path):
     """2 JAX processes x 4 CPU devices form one 8-device mesh over a loopback coordinator."""
     root, data, model = setup

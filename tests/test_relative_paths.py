@@ -15,12 +15,14 @@ import pytest
 
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
-from tests import hf_models
 from tests.configs import REPO
 from tests.train.helpers import train_config
 
 
+@pytest.mark.torch
 def test_convert_both_ways_with_relative_paths(tmp_path, monkeypatch):
+    from tests import hf_models  # PyTorch's classes: only this test of the module needs them
+
     monkeypatch.chdir(tmp_path)
     hf_models.save(hf_models.llava(), "src")
     assert cli.main(["hf-to-orbax", "src", "orbax"]) == 0
@@ -95,19 +97,19 @@ def test_compile_with_relative_paths(configs_here):
 
 @pytest.mark.slow  # a JAX subprocess compiling the tiny training step
 def test_sharding_compare_with_relative_paths(configs_here):
-    _in(configs_here, "emollm_jax.sharding.compare", "--config", "configs/llava_tiny.py",
+    _in(configs_here, "emollm_jax.aot.compare", "--config", "configs/llava_tiny.py",
         "--topology", "cpu:1", "--strategies", "dp", "--batch_per_chip", "1", "--seq_len", "64",
         "--out", "report")  # fmt: skip
     for name in ("report.json", "report.md", "chart.png", "rows.jsonl"):
         assert (configs_here / "report" / name).is_file(), name
     # ... and the report command reads it back by a relative path.
-    from emollm_jax.sharding import report
+    from emollm_jax.aot import report
 
     report.main(["report/report.json"])
 
 
 def test_sharding_report_reads_relative_paths(tmp_path, monkeypatch, capsys):
-    from emollm_jax.sharding import report
+    from emollm_jax.aot import report
     from tests.sharding.test_report import _rows
 
     monkeypatch.chdir(tmp_path)

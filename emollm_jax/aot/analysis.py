@@ -2,19 +2,19 @@
 
 ``train_row`` compiles the Trainer's own step (``train.program.build_train_program``) and
 ``generate_row`` the decoding program (``generate.decode.Generator``) for the given devices,
-nothing allocated, and return one report row (``sharding.report.REQUIRED_FIELDS`` and extras):
+nothing allocated, and return one report row (``aot.report.REQUIRED_FIELDS`` and extras):
 
 - memory per chip: parameters, optimizer state and batch from their shardings (the fullest
   device), temp and output (net of donated buffers) from the compiler's ``memory_analysis()``;
   these are the compiler's own figures and are to be trusted;
 - FLOPs: the model FLOPs the trainer counts for MFU (``train.flops``), and the hardware FLOPs
-  of the compiled program (``sharding.hlo_stats``: every dot, loops multiplied out, remat
+  of the compiled program (``aot.hlo_stats``: every dot, loops multiplied out, remat
   recomputation included);
-- time: a roofline ESTIMATE (``sharding.roofline``) from the HLO's FLOPs, HBM bytes and
-  collectives and the chip table (``sharding.chips``), not a measurement. On ``cpu:N`` the step
+- time: a roofline ESTIMATE (``aot.roofline``) from the HLO's FLOPs, HBM bytes and
+  collectives and the chip table (``aot.chips``), not a measurement. On ``cpu:N`` the step
   is also run and timed (``measured_step_s``);
 - where the time goes: ``parts`` splits FLOPs, HBM bytes and collective bytes by model part
-  (the named scopes of ``sharding.hlo_stats.PARTS``), each with its roofline seconds;
+  (the named scopes of ``aot.hlo_stats.PARTS``), each with its roofline seconds;
 - ``params_sharding_ratio``: the fullest chip's parameter bytes over an even share (1.0:
   perfectly sharded; the chip count: replicated).
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import tempfile
 import time
 import traceback
 
@@ -35,11 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from emollm_jax.aot import chips as chip_table
+from emollm_jax.aot import hlo_stats, peak_memory, roofline, xla_flags
 from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
 from emollm_jax.models.build import abstract_model
 from emollm_jax.models.config import from_config_dict
-from emollm_jax.sharding import chips as chip_table
-from emollm_jax.sharding import hlo_stats, roofline
 from emollm_jax.sharding.mesh import mesh_and_rules, num_slices
 from emollm_jax.sharding.rules import indivisible_parameters, sufficiency
 from emollm_jax.sharding.strategies import get_strategy
@@ -109,7 +110,7 @@ def _cross_slice_bytes(stats, slices: int, dcn_axis: str, grad_bytes_per_chip: f
     return share * sum(stats.collectives.get(k, {}).get("bytes", 0.0) for k in kinds)
 
 
-def _base_row(config, devices, batch_per_chip: int, program: str) -> dict:
+def _base_row(config, devices, batch_per_chip: int, program: str, flags: str) -> dict:
     return {
         "program": program,
         "strategy": config.mesh.strategy,
@@ -128,6 +129,7 @@ def _base_row(config, devices, batch_per_chip: int, program: str) -> dict:
         "error": None,
         "chips": len(devices),
         "num_slices": num_slices(devices),
+        "xla_flags": flags,
     }
 
 
@@ -157,13 +159,14 @@ def estimate(row: dict, hlo_text: str, chip) -> dict:
     cross = _cross_slice_bytes(
         stats, row.get("num_slices", 1), row.get("dcn_axis", "data"), row.get("grad_bytes", 0.0)
     )
-    est = roofline.estimate(
+    bounds = roofline.estimate(
         flops_per_chip=stats.flops,
         bytes_accessed_per_chip=stats.bytes_accessed,
         collectives=stats.collectives,
         chip=chip,
         cross_slice_bytes=cross,
     )
+    est = roofline.estimate_ops(stats.ops, chip, cross_slice_bytes=cross)
     tokens = row["batch_per_chip"] * row.get("max_new_tokens", row.get("seq_len", 0))
     row["parts"] = {
         name: {
@@ -177,10 +180,13 @@ def estimate(row: dict, hlo_text: str, chip) -> dict:
     row.update(
         hlo_flops=stats.flops,
         hlo_bytes_accessed=stats.bytes_accessed,
+        host_transfer_bytes=sum(op.host_bytes for op in stats.ops),
         est_step_s=est.step_s,
         est_mfu=roofline.mfu(row["flops"], est.step_s, chip),
         est_tokens_per_s_per_chip=tokens / est.step_s if est.step_s else None,
-        roofline=est.as_dict(),
+        estimate=est.as_dict(),
+        calibration=roofline.constants(),
+        roofline=bounds.as_dict(),
         collectives=stats.collectives,
         while_loops=[list(loop) for loop in stats.while_loops],
         cross_slice_bytes=cross,
@@ -200,10 +206,20 @@ _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _REQUIRED = re.compile(r"required for ([^(]*?)\s*\(([\d.]+)([KMGT]?)i?B?\)")
 
 
-def _compile(lowered):
+def _compile(lowered, flags: str = "", row: dict | None = None):
+    """Compile with ``flags``; with a ``row``, also read where its temp HBM goes
+    (``aot.peak_memory``: XLA's dumps, written to a temporary folder) into
+    ``row["memory_breakdown"]``."""
     start = time.perf_counter()
+    options = xla_flags.parse(flags)
+    dump = tempfile.TemporaryDirectory(prefix="emollm-dump-") if row is not None else None
+    if dump is not None:
+        options.update(peak_memory.dump_options(dump.name))
     try:
-        compiled = lowered.compile()
+        compiled = lowered.compile(compiler_options=options) if options else lowered.compile()
+        if dump is not None:
+            temp = compiled.memory_analysis().temp_size_in_bytes
+            row["memory_breakdown"] = peak_memory.read(dump.name, temp)
     except Exception as e:  # noqa: BLE001 - XLA raises JaxRuntimeError
         text = str(e)
         if "RESOURCE_EXHAUSTED" in text or "Ran out of memory" in text:
@@ -211,6 +227,9 @@ def _compile(lowered):
             required = float(m.group(2)) * _UNITS[m.group(3)] if m else None
             raise DoesNotFit(text.strip().splitlines()[0], required) from e
         raise
+    finally:
+        if dump is not None:
+            dump.cleanup()
     return compiled, time.perf_counter() - start
 
 
@@ -246,18 +265,23 @@ def train_row(
     frames: int = 1,
     run_steps: int = 0,
     precheck: bool = False,
+    flags: str = "",
+    breakdown: bool = False,
 ) -> dict:
     """Compile the training step of ``config`` for ``devices`` and describe it (one row).
 
     The global batch is ``batch_per_chip x chips`` rows of ``seq_len`` tokens (and ``frames``
-    frames per row for a LLaVA model). ``run_steps`` > 0 (CPU devices only) also runs the step
+    frames per row for a LLaVA model). ``flags``: XLA / libtpu flags for this compile (``aot.xla_flags``; recorded in the row).
+    ``breakdown``: also say which parts of the step fill the temp memory
+    (``row["memory_breakdown"]``).
+    ``run_steps`` > 0 (CPU devices only) also runs the step
     on zero-filled state that many times after a warm-up and records the best time.
     ``precheck``: skip compiling when parameters, optimizer state and batch alone exceed HBM
     (the row says so in ``error``).
     """
     config = config.copy_and_resolve_references()
     n = len(devices)
-    row = _base_row(config, devices, batch_per_chip, "train")
+    row = _base_row(config, devices, batch_per_chip, "train", flags)
     row.update(seq_len=seq_len, frames=frames)
 
     def body(row):
@@ -287,7 +311,8 @@ def train_row(
             return row
         start = time.perf_counter()
         try:
-            compiled, row["compile_s"] = _compile(program.lower(batch))
+            lowered = program.lower(batch)
+            compiled, row["compile_s"] = _compile(lowered, flags, row if breakdown else None)
         except DoesNotFit as e:
             return _does_not_fit(row, parts, e, start)
         cfg = program.model_cfg
@@ -340,13 +365,20 @@ def _time_step(compiled, program, batch_sds, steps: int) -> float:
 
 
 def generate_row(
-    config, devices, *, batch_per_chip: int, prompt_len: int, max_new_tokens: int, frames: int = 1
+    config,
+    devices,
+    *,
+    batch_per_chip: int,
+    prompt_len: int,
+    max_new_tokens: int,
+    frames: int = 1,
+    flags: str = "",
 ) -> dict:
     """Compile the decoding program (prefill + while loop over a preallocated KV cache) for
     ``devices``; the loop is costed at its upper bound of ``max_new_tokens - 1`` steps."""
     config = config.copy_and_resolve_references()
     n = len(devices)
-    row = _base_row(config, devices, batch_per_chip, "generate")
+    row = _base_row(config, devices, batch_per_chip, "generate", flags)
     row.update(seq_len=prompt_len, max_new_tokens=max_new_tokens, frames=frames)
 
     def body(row):
@@ -375,7 +407,7 @@ def generate_row(
         row["hbm_bytes"] = chip.hbm_bytes
         start = time.perf_counter()
         try:
-            compiled, row["compile_s"] = _compile(gen.lower(batch, key))
+            compiled, row["compile_s"] = _compile(gen.lower(batch, key), flags)
         except DoesNotFit as e:
             return _does_not_fit(row, parts, e, start)
         # The prefill's logits are read at the last position only (XLA computes no others).

@@ -29,7 +29,7 @@ def base_config() -> config_dict.ConfigDict:
     c.data = config_dict.ConfigDict(
         dict(
             # EmoBench-format folder holding {train,validation,test}.jsonl and media. Make the
-            # mini EmoBench with `python -m emollm_jax.data.mini.make_mini_emobench DIR`, or set
+            # mini EmoBench with `emollm data mini DIR`, or set
             # make_mini_if_missing to have the pipeline make it when `dir` does not exist.
             dir="data/mini_emobench",
             make_mini_if_missing=False,

@@ -34,6 +34,7 @@ from ml_collections import config_dict
 from emollm_jax.config.base import base_config, forward_options
 from emollm_jax.config.shapes import (
     CLIP_VIT_L_14_336,
+    LM_SHAPES,
     QWEN2_7B,
     TINY_LLAMA,
     TINY_QWEN2,
@@ -237,3 +238,41 @@ def _run_locally(c: config_dict.ConfigDict, tiny: config_dict.ConfigDict) -> Non
     c.log.every_steps = 1
     c.eval.max_new_tokens = 16
     c.eval.limit = 8
+
+
+def lm(model: str = "llama3.1-8b", *, runlocal: bool = False) -> config_dict.ConfigDict:
+    """A bare decoder LM at a published shape (``shapes.LM_SHAPES``), text only, for ahead-of-time
+    compilation and the pod-scale calibration: bfloat16 compute over float32 weights, scanned
+    layers, full remat, the attention kernel the platform has (``auto``), the loss chunked over
+    1024 positions, FSDP over every chip, 8192-token rows. ``runlocal`` shrinks it to the tiny
+    LLM (same family options) so it trains here in seconds on random tokens."""
+    _check("model", model, tuple(LM_SHAPES))
+    text = dict(LM_SHAPES[model])
+    if runlocal:  # the tiny LLM with the model's architectural options
+        options = ("gated_mlp", "hidden_act", "tie_word_embeddings")
+        text = dict(TINY_LLAMA, **{k: text[k] for k in options if k in text})
+        if LM_SHAPES[model].get("head_dim"):
+            text["head_dim"] = 32  # independent of hidden_size / heads, as the model's
+    c = base_config()
+    c.model = config_dict.ConfigDict(
+        {
+            "arch": "llama",
+            "vision": None,
+            "projector": None,
+            "text": text,
+            **forward_options(
+                param_dtype="float32",
+                dtype="float32" if runlocal else "bfloat16",
+                scan_layers=not runlocal,
+                remat="none" if runlocal else "full",
+                attention="auto",
+            ),
+        }
+    )
+    c.train.loss_chunk = 0 if runlocal else 1024
+    c.train.stage = 2
+    c.mesh.shape = dict(data=1, fsdp=-1, tensor=1)
+    c.mesh.strategy = "fsdp"
+    c.data.seq_buckets = (128,) if runlocal else (8192,)
+    c.data.batch_size = 8
+    return c

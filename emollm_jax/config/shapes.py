@@ -83,3 +83,56 @@ QWEN2_7B = dict(
     eos_token_id=151645,
     pad_token_id=151643,
 )
+
+# Bare decoder LMs at the shapes of the runs MaxText published measurements for (its model
+# configs, src/maxtext/configs/models/*.yml, and its v5e synthetic models): the pod-scale
+# calibration compiles these (configs/lm.py). No tokenizer or weights are needed to compile.
+_LLAMA3_ROPE = dict(
+    rope_theta=500000.0,
+    rope_scaling=dict(
+        rope_type="llama3",
+        factor=8.0,
+        low_freq_factor=1.0,
+        high_freq_factor=4.0,
+        original_max_position_embeddings=8192,
+    ),
+)
+LM_SHAPES = {
+    "llama2-7b": dict(
+        family="llama", vocab_size=32000, hidden_size=4096, intermediate_size=11008,
+        num_layers=32, num_heads=32, num_kv_heads=32, rope_theta=10000.0, rms_norm_eps=1e-5,
+        max_position_embeddings=4096,
+    ),
+    "llama3.1-8b": dict(
+        family="llama", vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+        num_layers=32, num_heads=32, num_kv_heads=8, rms_norm_eps=1e-5,
+        max_position_embeddings=131072, **_LLAMA3_ROPE,
+    ),
+    "mistral-7b": dict(
+        family="llama", vocab_size=32000, hidden_size=4096, intermediate_size=14336,
+        num_layers=32, num_heads=32, num_kv_heads=8, rope_theta=1000000.0, rms_norm_eps=1e-5,
+        max_position_embeddings=32768,
+    ),
+    "llama3.1-70b": dict(
+        family="llama", vocab_size=128256, hidden_size=8192, intermediate_size=28672,
+        num_layers=80, num_heads=64, num_kv_heads=8, rms_norm_eps=1e-5,
+        max_position_embeddings=131072, **_LLAMA3_ROPE,
+    ),
+    # MaxText's synthetic models of its v5e table (global_parameter_scale 16 and 32 over the
+    # base config of the time): 32 layers, 32 heads of 256, one relu MLP (not gated) of 32768,
+    # a 32768-token vocabulary, tied embeddings.
+    "16b": dict(
+        family="llama", vocab_size=32768, hidden_size=5120, intermediate_size=32768,
+        num_layers=32, num_heads=32, num_kv_heads=32, head_dim=256, gated_mlp=False,
+        hidden_act="relu", tie_word_embeddings=True, rope_theta=10000.0, rms_norm_eps=1e-5,
+        max_position_embeddings=2048,
+    ),
+    "32b": dict(
+        family="llama", vocab_size=32768, hidden_size=10240, intermediate_size=32768,
+        num_layers=32, num_heads=32, num_kv_heads=32, head_dim=256, gated_mlp=False,
+        hidden_act="relu", tie_word_embeddings=True, rope_theta=10000.0, rms_norm_eps=1e-5,
+        max_position_embeddings=2048,
+    ),
+}  # fmt: skip
+for _shape in LM_SHAPES.values():
+    _shape.update(bos_token_id=1, eos_token_id=2, pad_token_id=0)

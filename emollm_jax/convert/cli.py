@@ -1,4 +1,5 @@
-"""Command line: ``python -m emollm_jax.convert {hf-to-orbax,orbax-to-hf} SRC DST [options]``.
+"""Command line: ``emollm convert {hf-to-orbax,orbax-to-hf} SRC DST [options]`` (also
+``python -m emollm_jax.convert``).
 
 Exit status: 0 on success; 2 on bad input (unreadable or inconsistent checkpoint, existing
 destination without ``--overwrite``...), with the reason on stderr and nothing written at DST;
@@ -18,16 +19,16 @@ BAD_INPUT, VERIFY_FAILED = 2, 3
 
 EXAMPLES = """
 examples:
-  python -m emollm_jax.convert hf-to-orbax hf/llava-7b ckpt/llava-7b --verify
-  python -m emollm_jax.convert orbax-to-hf runs/stage2 export/stage2 --dtype bfloat16 \\
+  emollm convert hf-to-orbax hf/llava-7b ckpt/llava-7b --verify
+  emollm convert orbax-to-hf runs/stage2 export/stage2 --dtype bfloat16 \\
       --max-shard-size 2GB
-  python -m emollm_jax.convert orbax-to-hf runs/stage2 export/base --no-merge-lora
+  emollm convert orbax-to-hf runs/stage2 export/base --no-merge-lora
 """
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m emollm_jax.convert",
+        prog="emollm convert",
         description="Convert checkpoints between Hugging Face safetensors folders and Orbax, "
         "streamed tensor by tensor.",
         epilog=EXAMPLES,

@@ -28,16 +28,20 @@ from emollm_jax.models.config import (
     TextConfig,
     VisionConfig,
 )
+from emollm_jax.models.layers import ACTIVATIONS
 
 ARCHITECTURES = {
     "LlavaForConditionalGeneration": "llava",
     "LlamaForCausalLM": "llama",
+    # Arcee is LLaMA with a plain (not gated) MLP: our llama family with gated_mlp off.
+    "ArceeForCausalLM": "llama",
     "Qwen2ForCausalLM": "qwen2",
     "CLIPVisionModel": "clip_vision",
 }
 _MODEL_TYPES = {
     "llava": "llava",
     "llama": "llama",
+    "arcee": "llama",
     "qwen2": "qwen2",
     "clip_vision_model": "clip_vision",
 }
@@ -162,8 +166,11 @@ def _rope(text) -> tuple[float, RopeScaling | None]:
 
 
 def _text(text, family: str) -> TextConfig:
-    if getattr(text, "hidden_act", "silu") != "silu":
-        raise UnsupportedConfigError(f"config.json: hidden_act {text.hidden_act!r} (need silu)")
+    hidden_act = getattr(text, "hidden_act", "silu")
+    if hidden_act not in ACTIVATIONS:
+        raise UnsupportedConfigError(
+            f"config.json: hidden_act {hidden_act!r} is not one of {', '.join(ACTIVATIONS)}"
+        )
     if family == "qwen2" and getattr(text, "use_sliding_window", False):
         raise UnsupportedConfigError("config.json: Qwen2 sliding-window attention is not supported")
     theta, scaling = _rope(text)
@@ -178,6 +185,8 @@ def _text(text, family: str) -> TextConfig:
         qkv_bias=True if family == "qwen2" else attention_bias,
         o_bias=False if family == "qwen2" else attention_bias,
         mlp_bias=bool(getattr(text, "mlp_bias", False)),
+        gated_mlp=text.model_type != "arcee",
+        hidden_act=hidden_act,
     )
 
 
@@ -219,7 +228,7 @@ def _text_fields(t: TextConfig) -> dict[str, Any]:
             high_freq_factor=s.high_freq_factor,
             original_max_position_embeddings=s.original_max_position_embeddings,
         )
-    fields = dict(write_fields(TEXT_FIELDS, t), rope_parameters=rope, hidden_act="silu")
+    fields = dict(write_fields(TEXT_FIELDS, t), rope_parameters=rope, hidden_act=t.hidden_act)
     if t.family == "llama":
         fields.update(attention_bias=t.qkv_bias, mlp_bias=t.mlp_bias)
     return fields
@@ -229,6 +238,14 @@ def _merge(base: dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any
     out = dict(base or {})
     out.update(fields)
     return out
+
+
+# (arch, gated MLP) -> the transformers config class and architecture of a bare LLM.
+_TEXT_CLASSES = {
+    ("llama", True): (transformers.LlamaConfig, "LlamaForCausalLM"),
+    ("llama", False): (transformers.ArceeConfig, "ArceeForCausalLM"),
+    ("qwen2", True): (transformers.Qwen2Config, "Qwen2ForCausalLM"),
+}
 
 
 def to_hf(
@@ -259,8 +276,7 @@ def to_hf(
         top.pop("image_token_id", None)
         config = transformers.LlavaConfig(vision_config=vision, text_config=text, **top)
     elif cfg.arch in ("llama", "qwen2"):
-        cls = transformers.LlamaConfig if cfg.arch == "llama" else transformers.Qwen2Config
-        arch_name = "LlamaForCausalLM" if cfg.arch == "llama" else "Qwen2ForCausalLM"
+        cls, arch_name = _TEXT_CLASSES[cfg.arch, cfg.text.gated_mlp]
         config = cls(**_merge(original, dict(_text_fields(cfg.text), architectures=[arch_name])))
     else:
         fields = dict(write_fields(VISION_FIELDS, cfg.vision), architectures=["CLIPVisionModel"])

@@ -79,7 +79,7 @@ def card(cfg: ModelConfig, meta: dict, run_dir: pathlib.Path, folder_name: str) 
     if results.is_file():
         lines += [results.read_text().strip(), ""]
     else:
-        lines += ["Not evaluated (`python -m emollm_jax.evaluate` writes the table).", ""]
+        lines += ["Not evaluated (`emollm evaluate` writes the table).", ""]
     lines += [
         "## Use it from PyTorch",
         "",

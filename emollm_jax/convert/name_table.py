@@ -41,7 +41,7 @@ def _text_rows(cfg: ModelConfig, hf: str, ours: str, head: str | None) -> list[R
     rows.append(Row(f"{layer}self_attn.o_proj.weight", f"{ours}layers/attn/o/kernel", LINEAR_IN2))
     if t.o_bias:
         rows.append(Row(f"{layer}self_attn.o_proj.bias", f"{ours}layers/attn/o/bias", FLAT))
-    for name in ("gate", "up", "down"):
+    for name in ("gate", "up", "down") if t.gated_mlp else ("up", "down"):
         rows.append(
             Row(f"{layer}mlp.{name}_proj.weight", f"{ours}layers/mlp/{name}/kernel", LINEAR)
         )

@@ -1,6 +1,6 @@
 """EmoBench as a tensorflow-datasets data set: ArrayRecord shards, no TensorFlow needed.
 
-    python -m emollm_jax.data.emobench_tfds SRC_DIR TFDS_DIR [--strict]
+    emollm data tfds SRC_DIR TFDS_DIR [--strict]
 
 turns an EmoBench-format folder (``records.py``) into ``TFDS_DIR/emo_bench/1.0.0/`` with one split
 per record file found (``train``, ``validation``, ``test``). Records are read and checked exactly as

@@ -1,6 +1,6 @@
 """Write rationales for an EmoBench split with a teacher model told the ground truth.
 
-    python -m emollm_jax.emoprompt.annotate --config configs/emollm_tiny.py --teacher DIR \\
+    emollm annotate --config configs/emollm_tiny.py --teacher DIR \\
         [--split train] [--out FILE] [--max_new_tokens 96] [--limit N] [--config.a.b=v ...]
 
 ``DIR`` is any model the project loads (``emollm_jax.inference.load``): a Hugging Face folder
@@ -181,7 +181,8 @@ def main(argv: list[str]) -> None:
     )
 
 
-def _define_flags() -> None:
+def define_flags() -> None:
+    """The command's flags (defined when it runs: importing this module defines none)."""
     from absl import flags
     from ml_collections import config_flags
 
@@ -195,7 +196,7 @@ def _define_flags() -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
+    from emollm_jax.cli_errors import run_absl
 
-    _define_flags()
-    app.run(main)
+    define_flags()
+    run_absl(main)

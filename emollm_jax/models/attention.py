@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
-from emollm_jax.models import rope
+from emollm_jax.models import remat, rope
 from emollm_jax.models.attention_mask import AttentionMask
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.layers import Dense, lora_kwargs
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 _MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)
 # The implementations ``attend`` dispatches to; "auto" picks one of them by platform.
 KINDS = ("xla", "splash", "cudnn", "auto")
-# Checkpoint names of what the "attention" remat policy saves (models/stack.py).
-SAVED_NAMES = ("attention_q", "attention_k", "attention_v", "attention_out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +58,16 @@ class AttentionSettings:
     interpret: bool = False
     block_q: int = 512
     block_kv: int = 512
+    fused_backward: bool = False
 
     @classmethod
     def of(cls, cfg: ModelConfig) -> AttentionSettings:
         return cls(
-            cfg.attention, cfg.attention_interpret, cfg.attention_block_q, cfg.attention_block_kv
+            cfg.attention,
+            cfg.attention_interpret,
+            cfg.attention_block_q,
+            cfg.attention_block_kv,
+            cfg.attention_fused_backward,
         )
 
 
@@ -186,12 +189,13 @@ def attend(
                 block_q=settings.block_q,
                 block_kv=settings.block_kv,
                 interpret=settings.interpret,
+                fused_backward=settings.fused_backward,
             )
         elif kind == "cudnn":
             out = _cudnn_attention(q, k, v, mask, scale)
         else:
             raise ConfigError(f"config.model.attention: {kind!r} is not one of {KINDS}")
-        return checkpoint_name(out, "attention_out")
+        return checkpoint_name(out, remat.ATTENTION_OUT)
 
 
 class Attention(nnx.Module):
@@ -274,9 +278,7 @@ class Attention(nnx.Module):
         if cos_sin is not None:
             q = rope.apply(q, *cos_sin)
             k = rope.apply(k, *cos_sin)
-        q = checkpoint_name(q, "attention_q")
-        k = checkpoint_name(k, "attention_k")
-        v = checkpoint_name(v, "attention_v")
+        q, k, v = (checkpoint_name(x, name) for x, name in zip((q, k, v), remat.QKV))
         new_cache = None
         if cache is not None and cache[0].shape[0] == 1:
             return self._one_row_cached(q, k, v, mask, cache)
@@ -288,7 +290,7 @@ class Attention(nnx.Module):
             )
             k, v = (c.swapaxes(1, 2) for c in new_cache)  # [batch, max_len, kv_heads, head_dim]
         out = attend(q, k, v, mask, self.head_dim**-0.5, self.settings)
-        return self.o(out), new_cache
+        return checkpoint_name(self.o(out), remat.ATTENTION_PROJ), new_cache
 
     def _one_row_cached(self, q, k, v, mask: AttentionMask | None, cache):
         """``__call__`` with a cache of one row: the cache is written and read as

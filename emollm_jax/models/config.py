@@ -26,14 +26,20 @@ from emollm_jax.models.decoder import DecoderLM
 from emollm_jax.models.layers import ACTIVATIONS
 from emollm_jax.models.llava import PROJECTORS
 from emollm_jax.models.perspectives import PERSPECTIVE_MODULES
-from emollm_jax.models.stack import REMAT_POLICIES
+from emollm_jax.models.remat import REMAT_POLICIES
 
 # The text architectures are the decoder's families (the LLM inside a LLaVA is one of them).
 TEXT_FAMILIES = tuple(arch for arch, model in ARCHS.items() if model is DecoderLM)
 SELECT_STRATEGIES = ("default", "full")
 DTYPES = ("float32", "bfloat16", "float16")
 # ModelConfig fields that choose how the forward pass runs and shape no parameter.
-ATTENTION_FIELDS = ("attention", "attention_interpret", "attention_block_q", "attention_block_kv")
+ATTENTION_FIELDS = (
+    "attention",
+    "attention_interpret",
+    "attention_block_q",
+    "attention_block_kv",
+    "attention_fused_backward",
+)
 FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELDS)
 PERSPECTIVES = tuple(PERSPECTIVE_MODULES)  # the fixed order of their token sets
 VIDEO_MODES = ("frames", "pooled")
@@ -150,6 +156,10 @@ class TextConfig:
     qkv_bias: bool = False
     o_bias: bool = False
     mlp_bias: bool = False
+    # The MLP: gated ``down(act(gate(x)) * up(x))`` (LLaMA's SwiGLU with silu) or plain
+    # ``down(act(up(x)))`` (transformers' Arcee; MaxText's synthetic 16B/32B with relu).
+    gated_mlp: bool = True
+    hidden_act: str = "silu"
     max_position_embeddings: int = 2048
     bos_token_id: int | None = 1
     eos_token_id: int | tuple[int, ...] | None = 2
@@ -170,6 +180,9 @@ class TextConfig:
             "head_dim",
             "rope_theta",
         )
+        _one_of(f"{prefix}.hidden_act", self.hidden_act, ACTIVATIONS)
+        if not self.gated_mlp and self.family != "llama":
+            raise ConfigError(f"{prefix}.gated_mlp", f"a plain MLP is a llama-family option, not {self.family!r}")
         if self.num_heads % self.num_kv_heads:
             raise ConfigError(
                 f"{prefix}.num_kv_heads",
@@ -307,6 +320,8 @@ class ModelConfig:
     attention_interpret: bool = False
     attention_block_q: int = 512
     attention_block_kv: int = 512
+    # splash: dq computed in the dk/dv backward kernel (one kernel instead of two).
+    attention_fused_backward: bool = False
 
     @property
     def jnp_param_dtype(self):

@@ -1,6 +1,7 @@
-"""Decoder-only LLMs: the LLaMA family (LLaMA, Vicuna) and Qwen2 (q/k/v biases).
+"""Decoder-only LLMs: the LLaMA family (LLaMA, Vicuna, Mistral; Arcee's plain MLP) and Qwen2
+(q/k/v biases).
 
-RMSNorm, SwiGLU MLP, rotary positions (``rope_theta``, llama3 ``rope_scaling``), grouped-query
+RMSNorm, a gated (SwiGLU) or plain MLP, rotary positions (``rope_theta``, llama3 ``rope_scaling``), grouped-query
 causal attention, tied or untied output embeddings, and a functional KV cache
 (``init_cache``) that generation threads through calls.
 """
@@ -12,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
 
-from emollm_jax.models import rope, stack
+from emollm_jax.models import remat, rope, stack
 from emollm_jax.models.attention import Attention, AttentionSettings
 from emollm_jax.models.attention_mask import cache_mask, self_attention_mask
-from emollm_jax.models.layers import Dense, Embed, RMSNorm, lora_kwargs
+from emollm_jax.models.layers import ACTIVATIONS, Dense, Embed, RMSNorm, lora_kwargs
 from emollm_jax.sharding.context import constrain
 
 if TYPE_CHECKING:
@@ -41,13 +43,15 @@ def init_cache(cfg: TextConfig, batch: int, max_len: int, dtype=jnp.float32) -> 
 
 
 class MLP(nnx.Module):
-    """SwiGLU: ``down(silu(gate(x)) * up(x))``."""
+    """Gated ``down(act(gate(x)) * up(x))`` (SwiGLU with silu) or, with ``gated_mlp`` off,
+    plain ``down(act(up(x)))``."""
 
     def __init__(self, cfg: TextConfig, *, param_dtype, dtype, rngs: nnx.Rngs, lora=None):
         common = dict(param_dtype=param_dtype, dtype=dtype, rngs=rngs, use_bias=cfg.mlp_bias)
         d, f = cfg.hidden_size, cfg.intermediate_size
         up = dict(in_axes=("embed",), out_axes=("mlp",), **common)
-        self.gate = Dense((d,), (f,), **up, **lora_kwargs(lora, "gate"))
+        self.act = ACTIVATIONS[cfg.hidden_act]
+        self.gate = Dense((d,), (f,), **up, **lora_kwargs(lora, "gate")) if cfg.gated_mlp else None
         self.up = Dense((d,), (f,), **up, **lora_kwargs(lora, "up"))
         self.down = Dense(
             (f,),
@@ -59,8 +63,12 @@ class MLP(nnx.Module):
         )
 
     def __call__(self, x):
-        h = jax.nn.silu(self.gate(x)) * self.up(x)
-        return self.down(constrain(h, ("batch", "length", "mlp")))
+        up = checkpoint_name(self.up(x), remat.MLP_IN)
+        if self.gate is None:
+            h = self.act(up)
+        else:
+            h = self.act(checkpoint_name(self.gate(x), remat.MLP_IN)) * up
+        return checkpoint_name(self.down(constrain(h, ("batch", "length", "mlp"))), remat.MLP_OUT)
 
 
 class DecoderLayer(nnx.Module):
@@ -91,6 +99,7 @@ class DecoderLayer(nnx.Module):
         self.mlp = MLP(cfg, lora=lora, **common)
 
     def __call__(self, x, mask, cos_sin, cache=None):
+        x = checkpoint_name(x, remat.LAYER_INPUT)
         attn_out, new_cache = self.attn(self.input_norm(x), mask, cos_sin=cos_sin, cache=cache)
         x = x + attn_out
         x = x + self.mlp(self.post_attn_norm(x))

@@ -24,13 +24,14 @@ from jax.experimental.pallas.ops.tpu import splash_attention as splash
 from jax.sharding import PartitionSpec
 
 from emollm_jax.models.attention_mask import AttentionMask
+from emollm_jax.models.remat import ATTENTION_RESIDUALS
 from emollm_jax.sharding import context
 from emollm_jax.sharding.rules import logical_to_spec
 
 LANES = 128
 # Checkpoint name of the kernel's residuals (its output and log-sum-exp): the "attention" remat
 # policy saves them, so the backward pass does not run the forward kernel again.
-RESIDUALS = "attention_residuals"
+RESIDUALS = ATTENTION_RESIDUALS
 
 
 def _block(requested: int, length: int) -> int:
@@ -43,8 +44,18 @@ def _block(requested: int, length: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _kernel(causal: bool, length: int, group: int, block_q: int, block_kv: int, interpret: bool):
+def _kernel(
+    causal: bool,
+    length: int,
+    group: int,
+    block_q: int,
+    block_kv: int,
+    interpret: bool,
+    fused_backward: bool = False,
+):
     one = splash.CausalMask((length, length)) if causal else splash.FullMask((length, length))
+    # fused_backward: one backward kernel computes dq beside dk and dv (MaxText's
+    # sa_use_fused_bwd_kernel), so there are no dq block sizes.
     sizes = splash.BlockSizes(
         block_q=block_q,
         block_kv=block_kv,
@@ -52,8 +63,9 @@ def _kernel(causal: bool, length: int, group: int, block_q: int, block_kv: int, 
         block_q_dkv=block_q,
         block_kv_dkv=block_kv,
         block_kv_dkv_compute=block_kv,
-        block_q_dq=block_q,
-        block_kv_dq=block_kv,
+        block_q_dq=None if fused_backward else block_q,
+        block_kv_dq=None if fused_backward else block_kv,
+        use_fused_bwd_kernel=fused_backward,
     )
     # Built once per shape, outside any trace: its block tables are concrete constants.
     with jax.ensure_compile_time_eval():
@@ -77,6 +89,7 @@ def splash_attention(
     block_q: int = 512,
     block_kv: int = 512,
     interpret: bool = False,
+    fused_backward: bool = False,
 ) -> jax.Array:
     """``q [batch, len, heads, head_dim]``, ``k``/``v [batch, len, kv_heads, head_dim]`` ->
     ``[batch, len, heads, head_dim]`` (self-attention: queries and keys are the same tokens)."""
@@ -92,7 +105,13 @@ def splash_attention(
         q, k, v = (jnp.pad(x, extra) for x in (q, k, v))
         seg = jnp.pad(seg, ((0, 0), (0, padded - t)))
     kernel = _kernel(
-        causal, padded, h // kv, _block(block_q, padded), _block(block_kv, padded), interpret
+        causal,
+        padded,
+        h // kv,
+        _block(block_q, padded),
+        _block(block_kv, padded),
+        interpret,
+        fused_backward,
     )
     q = (q * jnp.asarray(scale, q.dtype)).astype(q.dtype)
 

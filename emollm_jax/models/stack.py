@@ -14,19 +14,8 @@ from typing import Any
 import jax
 from flax import nnx
 
-REMAT_POLICIES = {
-    "none": None,
-    "full": jax.checkpoint_policies.nothing_saveable,
-    "dots": jax.checkpoint_policies.checkpoint_dots,
-    "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
-    # What attention kernels need for their backward pass: the projected queries, keys and
-    # values, the attention output and splash's residuals (its log-sum-exp); the MLP and the
-    # norms are recomputed.
-    "attention": jax.checkpoint_policies.save_only_these_names(
-        "attention_q", "attention_k", "attention_v", "attention_out", "attention_residuals"
-    ),
-}
-
+from emollm_jax.models.remat import policy_for
+from emollm_jax.sharding.context import active
 
 def create(make_layer: Callable[[nnx.Rngs], nnx.Module], num: int, rngs: nnx.Rngs) -> nnx.Module:
     """``num`` independently initialised layers, stacked along a new leading ``layers`` axis."""
@@ -68,7 +57,9 @@ def run(
         layer_state, x = inputs
         return body(nnx.merge(graphdef, layer_state), carry, x)
 
-    policy = REMAT_POLICIES[remat]
     if remat != "none":
+        current = active()
+        device = current[0].devices.flat[0] if current is not None else jax.devices()[0]
+        policy = policy_for(remat, device.platform)
         step = jax.checkpoint(step, policy=policy, prevent_cse=not scan)
     return jax.lax.scan(step, carry, (state, xs), length=num, unroll=1 if scan else max(num, 1))

@@ -14,13 +14,15 @@ A rule may be scoped to one top-level part of the model: ``("vision_tower/embed"
 applies to the vision tower's parameters only and wins over the plain ``embed`` rule there.
 
 Besides its table, a strategy names the mesh it is meant for (``preset_shape``: the sizes
-within one slice, used by ``sharding.compare``) and the axis that spans slices in a
+within one slice, used by ``aot.compare``) and the axis that spans slices in a
 multi-slice run (``dcn_axis``: the slow data-centre network carries only that axis).
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+from emollm_jax.config.errors import ConfigError
 
 Rules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 
@@ -96,7 +98,5 @@ def get_rules(strategy: str, overrides=None) -> Rules:
 
 def get_strategy(strategy: str) -> Strategy:
     if strategy not in STRATEGIES:
-        raise ValueError(
-            f"config.mesh.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}"
-        )
+        raise ConfigError.not_one_of("mesh.strategy", strategy, STRATEGIES)
     return STRATEGIES[strategy]

@@ -1,4 +1,5 @@
-"""``python -m emollm_jax.train --config configs/X.py --workdir DIR [--config.a.b=v ...]``.
+"""``emollm train --config configs/X.py --workdir DIR [--config.a.b=v ...]`` (also
+``python -m emollm_jax.train``).
 
 Trains, writing Orbax checkpoints under DIR/checkpoints, one JSON object per logged step to
 DIR/metrics.jsonl and TensorBoard events under DIR/tensorboard. Rerunning with the same DIR
@@ -10,8 +11,9 @@ traceback with ``--verbosity=1`` or ``EMOLLM_TRACEBACK=1``); 3 the run stopped i
 non-finite steps, a bad record in strict mode, ``data.max_consecutive_bad`` refused records in a
 row, a checkpoint that could not be written), the reason logged; 75 the hang watchdog stopped
 a run whose steps stopped finishing (``config.train.hang_timeout_s``; every thread's stack is
-in the log: restart it); 143 (128 + SIGTERM) stopped by SIGTERM after saving a checkpoint.
-docs/resilience.md says what a scheduler should do with each.
+in the log: restart it); 143 (128 + SIGTERM) stopped by SIGTERM after saving a checkpoint;
+130 stopped by Ctrl-C after saving one. docs/resilience.md says what a scheduler should do
+with each.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from emollm_jax import logs
-from emollm_jax.cli_errors import report_user_errors
+from emollm_jax.cli_errors import report_user_errors, run_absl
 from emollm_jax.train.resume import ResumeError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -48,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_absl(main)

@@ -84,7 +84,7 @@ def llm_forward_flops(cfg: ModelConfig, batch: int, seq: int) -> float:
     hd = t.resolved_head_dim
     d = t.hidden_size
     proj = d * hd * (2 * t.num_heads + 2 * t.num_kv_heads)
-    mlp = 3 * d * t.intermediate_size
+    mlp = (3 if t.gated_mlp else 2) * d * t.intermediate_size
     attn = 2 * 2 * seq * t.num_heads * hd  # scores + weighted values, per token
     per_token = 2 * t.num_layers * (proj + mlp) + t.num_layers * attn + 2 * d * t.vocab_size
     return batch * seq * per_token

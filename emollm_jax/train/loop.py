@@ -172,6 +172,7 @@ class Trainer:
     ``train.init_from``, or resumed from the run's latest checkpoint), data, the jitted step."""
 
     def __init__(self, config, workdir: str | AnyPath, devices=None):
+        validate.check_before_start(config)  # before the workdir is created
         distributed.maybe_initialize(config.distributed)
         self.config = config
         self.workdir = workdir = as_path(workdir)  # a local folder or a gs:// URL
@@ -428,9 +429,12 @@ class Trainer:
             # Anything else (a bad record in strict mode, Ctrl-C, an I/O error): keep the work
             # done so far if the state is intact (a step that failed mid-way donated it).
             intact = not any(x.is_deleted() for x in jax.tree.leaves(self.state))
+            if intact and isinstance(e, KeyboardInterrupt) and pending is not None:
+                last = self._account(pending, window, metrics_log, peak) or last  # its row too
             if intact and self.step != start:
-                # A bad record's message says it all; anything else keeps its traceback.
-                report = log.error if isinstance(e, BadRecordError) else log.exception
+                # A bad record's message or Ctrl-C says it all; anything else keeps its traceback.
+                quiet = isinstance(e, BadRecordError | KeyboardInterrupt)
+                report = log.error if quiet else log.exception
                 report("training stopped at step %d; saving a checkpoint first", self.step)
                 self.save(wait=True)
             raise

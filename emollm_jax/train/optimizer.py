@@ -4,6 +4,7 @@ biases or other vectors; non-finite updates are skipped and counted."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 
@@ -48,8 +49,47 @@ def make_optimizer(train_cfg, trainable: nnx.State) -> optax.GradientTransformat
             mask=decay_mask(trainable),
         ),
     )
-    # The host stops the run after max_consecutive_nonfinite; never let optax give up first.
-    return optax.apply_if_finite(inner, max_consecutive_errors=2**30)
+    return skip_nonfinite(inner)
+
+
+def skip_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``inner``'s update where every gradient is finite; else zero updates and ``inner``'s
+    state kept, counted in optax's ``ApplyIfFiniteState`` (what ``optax.apply_if_finite``
+    keeps, so checkpoints and ``nonfinite_counts`` read the same state; the host stops the run
+    after ``train.max_consecutive_nonfinite``, so this never gives up by itself).
+
+    Unlike ``apply_if_finite``, which branches with ``lax.cond``, the choice is a select on one
+    scalar per element: XLA fuses the whole update of each parameter (clip scale, moments,
+    parameter) into one pass that writes the donated buffers in place, where the branch made it
+    hold the updates and both new moments as full-size temporaries, three extra copies of the
+    model in float32 at the end of the step.
+    """
+
+    def init(params):
+        return optax.ApplyIfFiniteState(
+            notfinite_count=jnp.zeros([], jnp.int32),
+            last_finite=jnp.array(True, jnp.bool_),
+            total_notfinite=jnp.zeros([], jnp.int32),
+            inner_state=inner.init(params),
+        )
+
+    def update(updates, state, params=None):
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]))
+        new_updates, new_inner = inner.update(updates, state.inner_state, params)
+
+        def keep(new, old):
+            return jnp.where(finite, new, old)
+
+        return jax.tree.map(lambda u: jnp.where(finite, u, 0), new_updates), optax.ApplyIfFiniteState(
+            notfinite_count=jnp.where(finite, 0, state.notfinite_count + 1).astype(jnp.int32),
+            last_finite=finite,
+            total_notfinite=jnp.where(
+                finite, state.total_notfinite, state.total_notfinite + 1
+            ).astype(jnp.int32),
+            inner_state=jax.tree.map(keep, new_inner, state.inner_state),
+        )
+
+    return optax.GradientTransformation(init, update)
 
 
 def nonfinite_counts(opt_state) -> tuple[jax.Array, jax.Array]:

@@ -109,9 +109,10 @@ def make_train_step(
                 (grads, loss_sum, count), _ = jax.lax.scan(accumulate, init, micro)
             denom = jnp.maximum(count, 1.0)
             loss = loss_sum / denom
-            grads = jax.tree.map(lambda g: g / denom, grads)
-            # A non-finite loss poisons the gradient, so apply_if_finite skips the update.
-            grads = jax.tree.map(lambda g: jnp.where(jnp.isfinite(loss), g, jnp.nan), grads)
+            # Divided by the token count, or by NaN when the loss is not finite (which poisons
+            # the gradient, so the optimizer skips the update): one elementwise pass.
+            divisor = jnp.where(jnp.isfinite(loss), denom, jnp.nan)
+            grads = jax.tree.map(lambda g: g / divisor, grads)
             with jax.named_scope("optimizer"):
                 grad_norm = optax.tree.norm(grads)
                 updates, opt_state = tx.update(grads, state.opt_state, state.trainable)

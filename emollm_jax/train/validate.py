@@ -1,15 +1,50 @@
-"""Start-up checks of a training config against the devices; each error names the field and
-the numbers."""
+"""Start-up checks of a training config: ``check_before_start`` (the config alone, before
+anything is created in the workdir) and ``check`` (against the devices); each error names the
+field and the numbers."""
 
 from __future__ import annotations
+
+import os
 
 from jax.sharding import Mesh
 
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.models.config import ModelConfig
+from emollm_jax.paths import is_url
 from emollm_jax.sharding.mesh import batch_axes, batch_ways
-from emollm_jax.sharding.strategies import Rules
+from emollm_jax.sharding.strategies import STRATEGIES, Rules
+
+
+def check_fields(config) -> None:
+    """Fields every config-taking command can check before it loads anything: an unknown
+    strategy, a save or log interval that is not positive."""
+    if config.mesh.strategy not in STRATEGIES:
+        raise ConfigError.not_one_of("mesh.strategy", config.mesh.strategy, STRATEGIES)
+    for field in ("checkpoint.every_steps", "log.every_steps"):
+        section, name = field.split(".")
+        value = config[section][name]
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(field, value=value, expected="a positive int")
+
+
+def check_before_start(config) -> None:
+    """What a training run refuses before it creates anything: ``check_fields``, and a
+    ``data.dir`` that is not there."""
+    check_fields(config)
+    d = config.data
+    local_jsonl = d.get("source", "jsonl") == "jsonl" and d.dir and not is_url(d.dir)
+    if local_jsonl and not d.get("make_mini_if_missing", False):
+        if not os.path.isdir(d.dir):
+            where = os.path.abspath(d.dir)
+            relative = "" if os.path.isabs(d.dir) else ", relative to the current folder"
+            raise ConfigError(
+                "data.dir",
+                f"no folder {d.dir} (looked in {where}{relative}); build the mini EmoBench "
+                f"with `emollm data mini {d.dir}` (or set data.make_mini_if_missing) or point "
+                "data.dir at an EmoBench-format folder",
+                value=d.dir,
+            )
 
 
 def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:

@@ -7,9 +7,11 @@ import sys
 
 import pytest
 
-from emollm_jax.sharding.compare import preset_shape
-from emollm_jax.sharding.report import REQUIRED_FIELDS
+from emollm_jax.aot.compare import preset_shape
+from emollm_jax.aot.report import REQUIRED_FIELDS
 from tests.configs import REPO, load_config
+
+pytestmark = pytest.mark.libtpu
 
 pytest.importorskip("libtpu", reason="TPU topologies need libtpu (requirements-tpu.txt)")
 
@@ -29,7 +31,7 @@ def test_preset_shapes_fit_heads_and_chips():
 
 
 def _compare(out, *extra):
-    cmd = [sys.executable, "-m", "emollm_jax.sharding.compare", "--config",
+    cmd = [sys.executable, "-m", "emollm_jax.aot.compare", "--config",
            "configs/llava_tiny.py", "--topology", "v5e-8", "--strategies", "dp,fsdp",
            "--batch_per_chip", "1,2", "--seq_len", "128", "--out", str(out), *extra]  # fmt: skip
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)

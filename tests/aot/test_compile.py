@@ -12,13 +12,15 @@ import jax
 import pytest
 
 from emollm_jax.aot import analysis, topology
-from emollm_jax.sharding import hlo_stats
+from emollm_jax.aot import hlo_stats
 from emollm_jax.sharding.mesh import mesh_and_rules
-from emollm_jax.sharding.report import REQUIRED_FIELDS
+from emollm_jax.aot.report import REQUIRED_FIELDS
 from emollm_jax.sharding.rules import sufficiency
 from emollm_jax.train.program import build_train_program
 from tests.configs import REPO, load_config
 from tests.train.helpers import train_config
+
+pytestmark = pytest.mark.libtpu
 
 pytest.importorskip("libtpu", reason="TPU topologies need libtpu (requirements-tpu.txt)")
 
@@ -29,7 +31,7 @@ def tiny(strategy: str, wide: bool = False):
     """The tiny LLaVA on ``strategy``'s preset mesh; ``wide``: hidden sizes x4 (norm scales and
     biases, which no strategy shards, are then a negligible share, as at 7B)."""
     from emollm_jax.models.config import from_config_dict
-    from emollm_jax.sharding.compare import preset_shape
+    from emollm_jax.aot.compare import preset_shape
 
     c = load_config("llava_tiny")
     if wide:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.configs import REPO
 
+pytestmark = pytest.mark.torch
+
 TINY = (
     "--hidden 32 --heads 4 --kv-heads 2 --layers 2 --vocab 128 --train-batch 2 --train-seq 16 "
     "--prompt 8 --new-tokens 4 --gen-batches 1,2 --vision-hidden 32 --vision-layers 1 "

@@ -12,6 +12,8 @@ from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.convert.safetensors_io import TensorSource
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 
 def run(*argv) -> int:
     return cli.main([str(a) for a in argv])

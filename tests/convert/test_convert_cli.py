@@ -20,6 +20,8 @@ from emollm_jax.convert.safetensors_io import TensorSource
 from tests import hf_models
 from tests.configs import REPO
 
+pytestmark = pytest.mark.torch
+
 TOKENIZER = REPO / "emollm_jax" / "assets" / "tokenizer"
 
 

@@ -24,6 +24,8 @@ from emollm_jax.models.build import build_model
 from emollm_jax.models.config import LoraConfig, to_dict
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 TOL = 1e-4
 
 

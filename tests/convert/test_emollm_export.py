@@ -29,7 +29,7 @@ from emollm_jax.models.visual_tokens import tokens_per_media
 from tests.configs import load_config
 
 # An orbax-to-hf export with --verify per module, PyTorch (and peft) loading it in fresh processes.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 TOL = 1e-4
 

@@ -39,7 +39,7 @@ DATA = {
 RESULTS_MD = "| model | overall |\n| --- | --- |\n| tiny | 12.5 |"
 
 # An orbax-to-hf export per module, PyTorch loading it and generating in a fresh process.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 
 @pytest.fixture(scope="module")

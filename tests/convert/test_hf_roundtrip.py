@@ -19,6 +19,8 @@ from emollm_jax.convert.safetensors_io import (
 )
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 
 def _tensors(path):
     return dict(TensorSource(path).items())

@@ -17,6 +17,8 @@ from emollm_jax.sharding.mesh import make_mesh
 from emollm_jax.sharding.strategies import get_rules
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 
 def _multi(cfg, **projector):
     fields = dict(type="multi_perspective", video="pooled", relation_k=2, global_queries=2)

@@ -12,6 +12,8 @@ import emollm_jax
 from emollm_jax.generate import GenerateConfig, Generator, left_pad
 from tests import hf_models
 
+pytestmark = pytest.mark.torch
+
 NEW_TOKENS = 24
 PAD = 0  # hf_models' pad_token_id
 

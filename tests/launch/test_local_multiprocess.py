@@ -44,6 +44,7 @@ def test_bad_arguments_name_the_flag(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_processes_train_together(tmp_path, small_emobench):
     workdir = tmp_path / "run"
     overrides = [

@@ -46,8 +46,9 @@ def test_job_runs_one_process_per_gpu():
     assert srun[0] == "srun" and flag(srun, "--nodes") == "2"
     assert flag(srun, "--ntasks-per-node") == "4"
     assert srun[srun.index("env") + 1] == "JAX_PLATFORMS=cuda"
-    assert srun[-7:] == [
-        "-m", "emollm_jax.train", "--config", "c.py", "--workdir", "/shared/run",
+    assert srun[-7].endswith("/.venv/bin/emollm")
+    assert srun[-6:] == [
+        "train", "--config", "c.py", "--workdir", "/shared/run",
         "--config.train.steps=3",
     ]  # fmt: skip
     assert "restart 0" in proc.stderr and "8 processes" in proc.stderr

@@ -31,7 +31,7 @@ def test_train_starts_every_worker_at_once():
                   "--", "--config.train.steps=9")  # fmt: skip
     assert one[3:5] == ["tpu-vm", "ssh"] and "--worker=all" in one
     remote = flag(one, "--command")
-    assert "JAX_PLATFORMS=tpu nohup .venv/bin/python -m emollm_jax.train" in remote
+    assert "JAX_PLATFORMS=tpu nohup .venv/bin/emollm train" in remote
     assert "--config configs/emollm_7b.py --workdir /nfs/run" in remote
     assert "--config.distributed.initialize=on --config.train.steps=9" in remote
     assert "~/emollm_logs/train-$(hostname).log" in remote  # one log per worker

@@ -34,7 +34,7 @@ def _qkv(b, t, h, kv, d, seed=0):
     return q, k, v
 
 
-def _compare(q, k, v, mask, valid_q, mesh_rules=None):
+def _compare(q, k, v, mask, valid_q, mesh_rules=None, splash=SPLASH):
     """Outputs at valid query positions and gradients of a weighted sum of them, xla vs splash."""
     weights = jnp.asarray(np.random.default_rng(1).normal(size=q.shape), jnp.float32)
     weights = weights * valid_q[:, :, None, None]
@@ -52,7 +52,7 @@ def _compare(q, k, v, mask, valid_q, mesh_rules=None):
             return fn(q, k, v)
 
     (_, out_x), grads_x = run(XLA)
-    (_, out_s), grads_s = run(SPLASH)
+    (_, out_s), grads_s = run(splash)
     sel = np.asarray(valid_q, bool)
     np.testing.assert_allclose(np.asarray(out_s)[sel], np.asarray(out_x)[sel], atol=1e-5)
     for gx, gs in zip(grads_x, grads_s):
@@ -66,6 +66,15 @@ def test_splash_causal_left_padding_gqa():
     valid[0, :37] = 0  # left padding of row 0
     mask = self_attention_mask(jnp.asarray(valid), None, causal=True)
     _compare(q, k, v, mask, jnp.asarray(valid))
+
+
+def test_splash_fused_backward_kernel_matches_xla():
+    """One backward kernel for dq, dk and dv (MaxText's sa_use_fused_bwd_kernel)."""
+    b, t, h, kv, d = 1, 256, 4, 2, 16
+    q, k, v = _qkv(b, t, h, kv, d, seed=3)
+    mask = self_attention_mask(None, None, causal=True)
+    fused = dataclasses.replace(SPLASH, fused_backward=True)
+    _compare(q, k, v, mask, jnp.ones((b, t)), splash=fused)
 
 
 def test_splash_packed_segments():

@@ -4,9 +4,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+import transformers
 
 import emollm_jax
 from tests import hf_models
+
+pytestmark = pytest.mark.torch
 
 TOL = 1e-4
 
@@ -54,6 +57,10 @@ def test_clip_vision_hidden_states_of_every_layer(tmp_path):
         ),
         ("tied", dict(tie_word_embeddings=True)),
         ("biases", dict(attention_bias=True, mlp_bias=True)),
+        # head_dim independent of hidden_size / heads (4 x 32 = 128 != 64), as in Gemma or
+        # MaxText's synthetic 16B/32B.
+        ("head_dim", dict(head_dim=32)),
+        ("gelu", dict(hidden_act="gelu")),
     ],
 )
 def test_llama_logits(tmp_path, name, overrides):
@@ -68,6 +75,28 @@ def test_llama_logits(tmp_path, name, overrides):
         ref = hf(input_ids=torch.tensor(ids)).logits
     assert _max_diff(model(jnp.asarray(ids)), ref) < TOL
     assert float(ref.abs().max()) > 0.5
+
+
+@pytest.mark.parametrize("act", ["relu", "relu2"])
+def test_plain_mlp_logits_against_arcee(tmp_path, act):
+    """A plain ``down(act(up(x)))`` MLP (MaxText's synthetic models use relu), tied embeddings."""
+    hf = hf_models.arcee(hidden_act=act, tie_word_embeddings=True, head_dim=32)
+    model = emollm_jax.load_hf(hf_models.save(hf, tmp_path / act))
+    text = model.config.text
+    assert not text.gated_mlp and text.hidden_act == act and text.resolved_head_dim == 32
+    ids = _ids(np.random.default_rng(3), 2, 24)
+    with torch.no_grad():
+        ref = hf(input_ids=torch.tensor(ids)).logits
+    assert _max_diff(model(jnp.asarray(ids)), ref) < TOL
+    assert float(ref.abs().max()) > 0.5
+    # ... and back: save_hf writes an Arcee checkpoint that transformers loads to the same logits.
+    out = tmp_path / f"{act}_back"
+    emollm_jax.save_hf(model, out)
+    back = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
+    assert type(back).__name__ == "ArceeForCausalLM"
+    with torch.no_grad():
+        again = back(input_ids=torch.tensor(ids)).logits
+    assert float((again - ref).abs().max()) < TOL
 
 
 def test_qwen2_logits(tmp_path):

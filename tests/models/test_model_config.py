@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from emollm_jax.models import stack
+from emollm_jax.models import remat
 from emollm_jax.models.build import ARCHS, abstract_model
 from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.config import (
@@ -61,7 +61,7 @@ def test_direct_construction_and_replace_are_checked(make, message):
 
 
 def test_allowed_values_are_the_registries_keys():
-    for policy in stack.REMAT_POLICIES:
+    for policy in remat.REMAT_POLICIES:
         assert dataclasses.replace(LLAVA, remat=policy).remat == policy
     for act in ACTIVATIONS:
         assert dataclasses.replace(VISION, hidden_act=act).hidden_act == act

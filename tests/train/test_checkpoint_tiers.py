@@ -18,6 +18,8 @@ from emollm_jax.checkpoint import tiers
 from tests.configs import REPO
 from tests.train.helpers import shared_compile_cache, train_command, wait_for
 
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
+
 STEPS = 8
 PERSISTENT_EVERY = 4
 
@@ -82,7 +84,6 @@ def _tier_flags(local_dir) -> list[str]:
     ]
 
 
-@pytest.mark.slow
 def test_local_tier_restores_bit_exact_and_falls_back_when_a_host_lost_it(
     tmp_path, small_emobench
 ):

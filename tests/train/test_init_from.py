@@ -3,6 +3,7 @@ same LLaVA's towers and projector carried into an EmoLLM model."""
 
 import jax
 import numpy as np
+import pytest
 import torch
 import transformers
 from flax import nnx
@@ -13,6 +14,8 @@ from emollm_jax.models.config import from_config_dict
 from tests.configs import load_config
 from tests.hf_models import randomize
 from tests.train.helpers import train_config
+
+pytestmark = pytest.mark.torch
 
 ONE = {"data": 1, "fsdp": 1, "tensor": 1}
 

@@ -14,7 +14,7 @@ import pytest
 from tests.configs import REPO
 from tests.train.helpers import shared_compile_cache
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 
 def _free_port() -> int:

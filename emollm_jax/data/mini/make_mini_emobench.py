@@ -1,6 +1,6 @@
 """Make the mini EmoBench: a small EmoBench-format data set drawn by code, every label decidable.
 
-    python -m emollm_jax.data.mini.make_mini_emobench OUT [--seed N] [--train N --validation N --test N]
+    emollm data mini OUT [--seed N] [--train N --validation N --test N]
 
 writes ``OUT/{train,validation,test}.jsonl`` (see ``emollm_jax/data/records.py`` for the record
 format) and the media under ``OUT/media/<split>/`` (128x128 PNG images, 128x128 H.264 mp4 videos

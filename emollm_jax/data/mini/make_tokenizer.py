@@ -1,6 +1,6 @@
 """Build the project's small tokenizer from an EmoBench-format folder's text.
 
-    python -m emollm_jax.data.mini.make_tokenizer DATA_DIR OUT_DIR
+    emollm data tokenizer DATA_DIR OUT_DIR
 
 No tokenizer can be downloaded here, so we train one: byte-level BPE (so that no text is ever
 ``<unk>``) with 1024 entries in all, the tiny configs' ``vocab_size``. The training text is every
@@ -14,8 +14,8 @@ The shipped tokenizer (``emollm_jax/assets/tokenizer``) was trained on a seed-0 
 of ``CORPUS_SIZES`` records (the mini EmoBench's default sizes when it was made; they have grown
 since, and a tokenizer trained on other text would renumber tokens and void every checkpoint)::
 
-    python -m emollm_jax.data.mini.make_mini_emobench DIR --train 2000 --validation 200 --test 200
-    python -m emollm_jax.data.mini.make_tokenizer DIR emollm_jax/assets/tokenizer
+    emollm data mini DIR --train 2000 --validation 200 --test 200
+    emollm data tokenizer DIR emollm_jax/assets/tokenizer
 
 The folder is a transformers ``PreTrainedTokenizerFast`` (called ``TokenizersBackend`` in
 transformers 5; ``AutoTokenizer.from_pretrained`` loads it offline) whose own ``chat_template`` is ChatML. It adds no bos/eos by itself: the

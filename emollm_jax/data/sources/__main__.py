@@ -1,6 +1,6 @@
 """Command line: build an EmoBench-format folder from source data sets.
 
-    python -m emollm_jax.data.sources build --source hateful_memes=PATH --source meld=PATH ... OUT
+    emollm data sources build --source hateful_memes=PATH --source meld=PATH ... OUT
         [--seed N] [--media hardlink|copy] [--emotion-subtasks one|both] [--decode
         --video-frames N] [--max-pixels N] [--strict] [--overwrite] [--no-progress]
 
@@ -28,7 +28,7 @@ def _source(text: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emollm_jax.data.sources")
+    parser = argparse.ArgumentParser(prog="emollm data sources")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build an EmoBench-format folder from source data sets")
     b.add_argument("--source", type=_source, action="append", required=True, metavar="NAME=PATH")

@@ -67,6 +67,32 @@ class HloStats:
     while_loops: list[tuple[str, int | None]]
     # Model part (a ``jax.named_scope`` in PARTS, else "other") -> flops, bytes, collective_bytes
     parts: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    # Every op of the program's schedule (outside fused computations), for a per-op roofline.
+    ops: list[Op] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """One scheduled op (a fusion counts with the dots inside it), per run of the step: it runs
+    ``count`` times (loop trips multiplied out); ``flops``, ``bytes`` (HBM), ``host_bytes``
+    (copies to or from host memory) and ``buffer`` (a collective's full buffer, as
+    ``HloStats.collectives`` counts it) are per run. ``mxu_dims``: (M, N, K) of its largest
+    dot. ``collective``: its kind ('' for none), ``group``: chips per replica group,
+    ``is_async``: a ``-start`` op (it runs beside the compute stream until its ``-done``)."""
+
+    name: str
+    opcode: str
+    part: str
+    count: float
+    flops: float
+    bytes: float
+    host_bytes: float = 0.0
+    collective: str = ""
+    group: int = 0
+    buffer: float = 0.0
+    is_async: bool = False
+    kernel: bool = False
+    mxu_dims: tuple[int, ...] = ()
 
 
 # Named scopes the models and the step put around their parts (first match wins: attention
@@ -541,6 +567,7 @@ def analyze(hlo_text: str, unknown_trip_count: int = 1) -> HloStats:
     mult, top_level, loops = multipliers(computations, entry, unknown_trip_count)
     stats = HloStats(0.0, 0.0, {}, loops)
     num_devices = module_devices(hlo_text)
+    inner = _fused_costs(computations)
     for comp, instrs in computations.items():
         m = mult[comp]
         if m == 0:
@@ -577,10 +604,110 @@ def analyze(hlo_text: str, unknown_trip_count: int = 1) -> HloStats:
                     moved = kernel[1] * m
                 else:
                     moved = instruction_bytes(instr, operand_bytes, symbols, computations) * m
+                host = host_transfer_bytes(instr, symbols) * m
+                moved -= min(host, moved)
                 stats.bytes_accessed += moved
                 if moved:
                     _add_part(stats, part, "bytes", moved)
+                stats.ops.append(
+                    _op(instr, part, m, flops, moved, host, inner, symbols, num_devices)
+                )
     return stats
+
+
+def host_transfer_bytes(instr: _Instr, symbols: dict[str, str]) -> float:
+    """Bytes a copy moves between HBM and host memory (layout ``S(5)`` on one side)."""
+    if instr.opcode not in ("copy-start", "copy"):
+        return 0.0
+    src = operand_shape(instr.operands[0], symbols) if instr.operands else ""
+    host_side = "S(5)" in src or "S(5)" in instr.shape.split("}")[0]
+    return shape_bytes(src) if host_side else 0.0
+
+
+def _fused_costs(computations: dict[str, list[_Instr]]) -> dict[str, tuple[float, tuple]]:
+    """Per computation: the flops of the dots and convolutions in it and in the computations it
+    calls (a fusion's body), and the dimensions of its largest dot (``dot_dims``)."""
+    cache: dict[str, tuple[float, tuple]] = {}
+
+    def cost(comp: str, stack=()) -> tuple[float, tuple]:
+        if comp in cache or comp in stack:
+            return cache.get(comp, (0.0, ()))
+        instrs = computations.get(comp, [])
+        symbols = {i.name: i.shape for i in instrs}
+        total, dims, best = 0.0, (), 0.0
+        for instr in instrs:
+            f, d = 0.0, ()
+            try:
+                if instr.opcode == "dot":
+                    f, d = dot_flops(instr, symbols), dot_dims(instr, symbols)
+                elif instr.opcode == "convolution":
+                    f = convolution_flops(instr, symbols)
+                    d = conv_dims(instr, f)
+            except (IndexError, ValueError):
+                f = 0.0
+            for attr, callee in callees(instr):
+                if attr in ("calls", "to_apply"):
+                    cf, cd = cost(callee, (*stack, comp))
+                    f, d = f + cf, d or cd
+            total += f
+            if f > best:
+                best, dims = f, d
+        cache[comp] = (total, dims)
+        return cache[comp]
+
+    for comp in computations:
+        cost(comp)
+    return cache
+
+
+def dot_dims(instr: _Instr, symbols: dict[str, str]) -> tuple[int, ...]:
+    """(M, N, K) of a dot: rows and columns of its result (batch dimensions folded into M) and
+    its contracted size."""
+    lhs = array_dims(operand_shape(instr.operands[0], symbols))
+    rhs = array_dims(operand_shape(instr.operands[1], symbols))
+    lc = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", instr.attrs)
+    rc = re.search(r"rhs_contracting_dims=\{([\d,]*)\}", instr.attrs)
+    rb = re.search(r"rhs_batch_dims=\{([\d,]*)\}", instr.attrs)
+    lcd = [int(d) for d in lc.group(1).split(",") if d] if lc else []
+    rcd = [int(d) for d in rc.group(1).split(",") if d] if rc else []
+    rbd = [int(d) for d in rb.group(1).split(",") if d] if rb else []
+    k = math.prod(lhs[d] for d in lcd)
+    n = math.prod(x for i, x in enumerate(rhs) if i not in rcd and i not in rbd)
+    m = math.prod(array_dims(instr.shape)) // max(n, 1)
+    return (m, n, k)
+
+
+def conv_dims(instr: _Instr, flops: float) -> tuple[int, ...]:
+    """(M, N, K) of a convolution used as a matmul (how XLA:TPU writes most dots): N the
+    result's output-feature dimension, M the rest of the result, K from the flops."""
+    out = array_dims(instr.shape)
+    labels = re.search(r"dim_labels=\S*->(\w+)", instr.attrs)
+    if not out or not labels or "f" not in labels.group(1):
+        return ()
+    n = out[labels.group(1).index("f")]
+    m = math.prod(out) // max(n, 1)
+    return (m, n, int(flops / max(2 * m * n, 1)))
+
+
+def _op(instr, part, m, flops, moved, host, inner, symbols, num_devices) -> Op:
+    kind = instr.opcode.removesuffix("-start")
+    fused_flops, dims = 0.0, ()
+    for attr, callee in callees(instr):
+        if attr == "calls" and instr.opcode != "custom-call":
+            fused_flops, dims = inner.get(callee, (0.0, ()))
+    if instr.opcode == "dot":
+        dims = dot_dims(instr, symbols)
+    total_flops = flops if flops else fused_flops * m
+    op = Op(instr.name, instr.opcode, part, m, total_flops, moved, host,
+            kernel=kernel_cost(instr, part) is not None, mxu_dims=tuple(dims))  # fmt: skip
+    if kind in COLLECTIVES:
+        operand_bytes = sum(shape_bytes(operand_shape(o, symbols)) for o in instr.operands)
+        buffer = (operand_bytes if kind == "reduce-scatter" else result_bytes(instr)) * m
+        op = dataclasses.replace(op, collective=kind, group=group_size(instr.attrs, num_devices),
+                                 buffer=buffer, is_async=instr.opcode.endswith("-start"))  # fmt: skip
+    elif instr.opcode == "copy-start":
+        op = dataclasses.replace(op, is_async=True)
+    return op
 
 
 def collectives_summary(stats: HloStats) -> dict[str, dict[str, float]]:

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from emollm_jax.sharding.chips import CHIPS, TPU_CHIPS, Chip, GiB, chip_for_device_kind, get_chip
-from emollm_jax.sharding.roofline import Estimate, collective_seconds, estimate, mfu
+from emollm_jax.aot.chips import CHIPS, TPU_CHIPS, Chip, GiB, chip_for_device_kind, get_chip
+from emollm_jax.aot.roofline import Estimate, collective_seconds, estimate, mfu
 
 # 100 FLOP/s, 10 B/s of HBM, 1 B/s of ICI, 0.5 B/s of DCN.
 TOY = Chip(

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from emollm_jax.sharding import report
-from emollm_jax.sharding.report import (
+from emollm_jax.aot import report
+from emollm_jax.aot.report import (
     REQUIRED_FIELDS,
     best,
     largest_batch_that_fits,
@@ -19,7 +19,7 @@ from emollm_jax.sharding.report import (
 
 GiB = 2**30
 HBM = 16 * GiB
-COMMAND = "python -m emollm_jax.sharding.compare --topology v5e:4x4 --config configs/x.yaml"
+COMMAND = "python -m emollm_jax.aot.compare --topology v5e:4x4 --config configs/x.yaml"
 OOM = (
     "XlaRuntimeError: RESOURCE_EXHAUSTED: Ran out of memory in memory space hbm while "
     "allocating the temporaries of the step; used 23.1G of 15.75G hbm, exceeded by 7.35G"
@@ -212,7 +212,7 @@ def test_failure_keeps_the_previous_report(tmp_path, monkeypatch):
 
 
 def test_winners_table_names_each_topologys_fastest_fit():
-    from emollm_jax.sharding.report import winners_table
+    from emollm_jax.aot.report import winners_table
 
     table = winners_table(
         [{"topology": "v5p-64", "rows": _rows()}, {"topology": "v5e-8", "rows": _rows()[3:5]}]
@@ -233,7 +233,7 @@ def test_best_is_the_highest_throughput_not_the_shortest_step():
 
 
 def test_variants_table_puts_kernel_variants_side_by_side():
-    from emollm_jax.sharding.report import variant_of, variants_table
+    from emollm_jax.aot.report import variant_of, variants_table
 
     plain = {
         "rows": [

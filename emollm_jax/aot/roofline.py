@@ -2,7 +2,7 @@
 
 This is an ESTIMATE, not a measurement: nothing is run. It combines what the compiler reports
 for the compiled step (FLOPs, bytes accessed, the collectives an HLO reader found) with the
-published per-chip figures in ``sharding.chips``. Assumptions, each of which can be wrong:
+published per-chip figures in ``aot.chips``. Assumptions, each of which can be wrong:
 
 - Compute runs at the chip's peak bf16 FLOP/s (``compute_s = flops / peak``): no MXU
   under-use, no f32 or vector-unit work slower than peak, no pipeline bubbles.
@@ -35,7 +35,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from emollm_jax.sharding.chips import Chip
+from emollm_jax.aot.chips import Chip
 
 KINDS = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
 _RING_FACTOR = {
@@ -130,6 +130,113 @@ def estimate(
         step_s_overlapped=_max(compute_s, hbm_s, collective_s),
         bound=bound,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The op-level model's constants, each standing for one physical effect (module doc)."""
+
+    # Share of the MXU's peak that a large matmul fusion sustains (pipeline fill, the vector
+    # and scalar work beside the matmul, layout changes inside the fusion).
+    mxu_efficiency: float = 1.0
+    # Share of the MXU's peak that the splash attention kernels sustain (their softmax runs on
+    # the vector unit between two matmuls, and the backward kernels recompute it).
+    attention_efficiency: float = 1.0
+    # Share of the HBM bandwidth that a memory-bound op sustains.
+    hbm_efficiency: float = 1.0
+    # Fixed cost of one scheduled op (launch, synchronisation), seconds.
+    op_overhead_s: float = 0.0
+    # Fixed cost of one collective (the ring's hops and its synchronisation), seconds.
+    collective_latency_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# The constants fitted on the published runs of role "fit" (``aot/calibrate.py``).
+CALIBRATED = Calibration()
+
+
+def constants() -> dict:
+    """The calibrated constants, for the reports."""
+    return CALIBRATED.as_dict()
+
+
+@dataclasses.dataclass
+class OpEstimate:
+    """The op-level model's step time and its streams (seconds per step)."""
+
+    step_s: float
+    stream_s: float  # ops one after another, with the synchronous collectives
+    compute_s: float  # of which matmul/kernel-bound
+    memory_s: float  # of which HBM-bound
+    overhead_s: float  # of which fixed per-op costs
+    sync_collective_s: float
+    async_collective_s: float  # beside the stream (async collectives)
+    host_s: float  # beside the stream (host offload copies)
+    cross_slice_s: float
+    bound: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def mxu_fill(dims: tuple[int, ...], tile: int) -> float:
+    """Share of the matrix unit a matmul of (M, N, K) keeps busy: N and K are padded up to the
+    unit's tile (M streams through it), so N=100 on a 128-wide MXU uses 100/128 of it."""
+    if tile <= 1 or len(dims) < 3:
+        return 1.0
+    fill = 1.0
+    for d in dims[1:]:
+        if d > 0:
+            fill *= d / (-(-d // tile) * tile)
+    return fill
+
+
+def estimate_ops(
+    ops, chip: Chip, calibration: Calibration = CALIBRATED, cross_slice_bytes: float = 0.0
+) -> OpEstimate:
+    """The op-level step time of a compiled program (``hlo_stats.HloStats.ops``): each op
+    takes the longer of its matmul time and its HBM time; ops run one after another; async
+    collectives and host copies run beside them (module doc)."""
+    c = calibration
+    peak, bw = chip.peak_bf16_flops, chip.hbm_bandwidth * c.hbm_efficiency
+    compute = memory = overhead = sync = async_coll = host = 0.0
+    for op in ops:
+        if op.collective:
+            t = op.count * c.collective_latency_s + _ratio(
+                collective_traffic_bytes(op.collective, {"bytes": op.buffer, "groups": op.group}),
+                chip.ici_bandwidth,
+            )
+            if op.is_async:
+                async_coll += t
+            else:
+                sync += t
+            continue
+        if op.host_bytes:
+            host += _ratio(op.host_bytes, chip.host_bandwidth)
+        if op.opcode.endswith("-done") or op.count == 0:
+            continue
+        efficiency = c.attention_efficiency if op.kernel else c.mxu_efficiency
+        t_flops = _ratio(op.flops, peak * efficiency * mxu_fill(op.mxu_dims, chip.mxu_tile))
+        t_bytes = _ratio(op.bytes, bw)
+        if t_flops >= t_bytes:
+            compute += t_flops
+        else:
+            memory += t_bytes
+        if op.flops or op.bytes:
+            overhead += op.count * c.op_overhead_s
+    cross = _ratio(cross_slice_bytes, chip.dcn_bandwidth)
+    stream = compute + memory + overhead + sync + cross
+    streams = {"compute": stream, "collectives": async_coll, "host": host}
+    step = _max(*streams.values())
+    if math.isnan(step):
+        bound = "unknown"
+    elif step == stream:
+        bound = "compute" if compute >= memory else "hbm"
+    else:
+        bound = max(streams, key=streams.__getitem__)
+    return OpEstimate(step, stream, compute, memory, overhead, sync, async_coll, host, cross, bound)
 
 
 def mfu(model_flops_per_chip: float, step_s: float, chip: Chip) -> float:

@@ -1,6 +1,6 @@
 """The sharding comparison report: ``report.json``, ``report.md`` and ``chart.png``.
 
-One row per (strategy, remat policy, batch per chip) combination that ``sharding.compare``
+One row per (strategy, remat policy, batch per chip) combination that ``aot.compare``
 compiled ahead of time. ``write_report`` checks the rows, renders all three files and puts them
 in place atomically: each is written to a temporary file in the output folder and moved over
 its final name with ``os.replace`` only once all three have been rendered, ``report.json``
@@ -267,7 +267,7 @@ def render_markdown(
         "",
         "Every time and MFU figure here is a roofline ESTIMATE from ahead-of-time compilation "
         "for the target topology, not a measurement: the step was compiled, never run (the "
-        "estimate's assumptions are listed in `emollm_jax/sharding/roofline.py`). "
+        "estimate's assumptions are listed in `emollm_jax/aot/roofline.py`). "
         "Memory figures are the compiler's own `memory_analysis()` of the compiled step, per "
         "chip. The step estimate assumes collectives do not overlap compute (a conservative "
         "bound); the figure in parentheses assumes perfect overlap (an optimistic one).",
@@ -519,7 +519,7 @@ def write_report(
 
 def winners_table(reports: Sequence[dict]) -> str:
     """A Markdown table of each report's fastest fitting combination (the README quotes it):
-    ``python -m emollm_jax.sharding.report docs/sharding/*/report.json``."""
+    ``python -m emollm_jax.aot.report docs/sharding/*/report.json``."""
     lines = [
         "| topology | fastest that fits | mesh | memory / HBM per chip (GiB) | est. step s | "
         "est. tokens/s/chip | est. MFU | bound | largest batch per chip that fits |",
@@ -564,7 +564,7 @@ def variants_table(reports: Sequence[dict], strategy: str | None = None) -> str:
     """Every row (of ``strategy`` only, if given) of several reports (the same model compiled
     with different config overrides, e.g. attention kernels and loss chunking), side by side by
     sequence length and batch:
-    ``python -m emollm_jax.sharding.report --variants [--strategy=S] DIR/*/report.json``."""
+    ``python -m emollm_jax.aot.report --variants [--strategy=S] DIR/*/report.json``."""
     lines = [
         "| variant | strategy | tokens/row | batch/chip | temp / total / HBM per chip (GiB) | "
         "fits | est. step s | est. tokens/s/chip | est. MFU | largest batch that fits |",
@@ -597,7 +597,7 @@ def main(argv: Sequence[str]) -> None:
     strategy = next((f.split("=", 1)[1] for f in flags if f.startswith("--strategy=")), None)
     if not paths or set(flags) - {"--variants", f"--strategy={strategy}"}:
         raise SystemExit(
-            "usage: python -m emollm_jax.sharding.report [--variants [--strategy=S]] "
+            "usage: python -m emollm_jax.aot.report [--variants [--strategy=S]] "
             "REPORT.json [...]"
         )
     reports = [json.loads(p.read_text()) for p in paths]

@@ -9,8 +9,8 @@ import pytest
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from emollm_jax.sharding import hlo_stats
-from emollm_jax.sharding.hlo_stats import analyze
+from emollm_jax.aot import hlo_stats
+from emollm_jax.aot.hlo_stats import analyze
 
 
 def compiled_text(f, *args, **jit_kwargs) -> str:

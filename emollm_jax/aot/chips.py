@@ -1,4 +1,4 @@
-"""Per-chip hardware figures for the roofline estimate (``sharding.roofline``).
+"""Per-chip hardware figures for the roofline estimate (``aot.roofline``).
 
 One ``Chip`` per accelerator kind: HBM capacity, peak bf16 FLOP/s, HBM, ICI and DCN bandwidth,
 TensorCores per chip. The TPU figures are Google Cloud's published per-version specifications
@@ -39,6 +39,14 @@ class Chip:
     ici_bandwidth: float
     dcn_bandwidth: float
     cores_per_chip: int
+    # The matrix unit's tile edge: a matmul dimension that is not a multiple of it leaves part
+    # of the systolic array idle (TPU v4/v5e/v5p MXUs are 128x128, v6e's 256x256; a GPU's
+    # tensor-core tiles are far smaller: 1, no effect modelled).
+    mxu_tile: int = 1
+    # Bytes/s one way between the chip's HBM and its host's memory (host offload of remat
+    # residuals): ASSUMPTION for every TPU, a PCIe 4.0 x16 link per chip (32 GB/s nominal);
+    # nan where unknown.
+    host_bandwidth: float = math.nan
 
     @property
     def hbm_gib(self) -> float:
@@ -68,6 +76,8 @@ CHIPS: dict[str, Chip] = {
         ici_bandwidth=1.1e15 / 4096,
         dcn_bandwidth=25e9 / 4,
         cores_per_chip=2,
+        mxu_tile=128,
+        host_bandwidth=32e9,
     ),
     # "TPU v5e" page: "Peak compute per chip (bf16) 197 TFLOPs", "HBM2 capacity and bandwidth
     # 16 GB, 819 GBps", "Bidirectional inter-chip interconnect (ICI) bandwidth (per chip)
@@ -83,6 +93,8 @@ CHIPS: dict[str, Chip] = {
         ici_bandwidth=400e9 / 2,
         dcn_bandwidth=6.4e12 / 8 / 256,
         cores_per_chip=1,
+        mxu_tile=128,
+        host_bandwidth=32e9,
     ),
     # "TPU v5p" page: "Peak compute per chip (BF16) 459 TFLOPs", "HBM capacity per chip (GiB)
     # 95", "HBM bandwidth per chip (GBps) 2765", "Number of TensorCores per chip 2",
@@ -97,6 +109,8 @@ CHIPS: dict[str, Chip] = {
         ici_bandwidth=1200e9 / 2,
         dcn_bandwidth=50 * _GBPS,
         cores_per_chip=2,
+        mxu_tile=128,
+        host_bandwidth=32e9,
     ),
     # "TPU v6e" (Trillium) page: "Peak compute per chip (bf16) 918 TFLOPs", "HBM capacity per
     # chip 32 GB", "HBM bandwidth per chip 1638 GBps" (the launch figure: 1640 GBps),
@@ -111,6 +125,8 @@ CHIPS: dict[str, Chip] = {
         ici_bandwidth=800e9 / 2,
         dcn_bandwidth=25e9 / 8,
         cores_per_chip=1,
+        mxu_tile=256,
+        host_bandwidth=32e9,
     ),
     # NVIDIA A100 datasheet (SXM4 80GB): "BFLOAT16 Tensor Core 312 TFLOPS" (dense), "GPU memory
     # 80GB HBM2e", "GPU memory bandwidth 2,039 GB/s", "NVLink: 600 GB/s" (both directions):

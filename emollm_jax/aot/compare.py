@@ -1,4 +1,4 @@
-"""``python -m emollm_jax.sharding.compare --config configs/X.py --topology v5p-64
+"""``python -m emollm_jax.aot.compare --config configs/X.py --topology v5p-64
 --strategies dp,fsdp,tp,fsdp_tp,hsdp,fsdp_vision_dp [--remat none,dots,full]
 [--batch_per_chip 1,2,4,8] --out DIR``.
 
@@ -40,7 +40,13 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 _TOPOLOGY = flags.DEFINE_string("topology", None, "v4-32, v5e-256, v5p-64, v6e-256, cpu:8, ...")
 _SLICES = flags.DEFINE_integer("num_slices", 1, "Slices (the strategy's dcn_axis spans them).")
 _STRATEGIES = flags.DEFINE_list("strategies", ["dp", "fsdp", "tp", "fsdp_tp"], "Strategies.")
-_REMAT = flags.DEFINE_list("remat", [], "Remat policies (default: the config's).")
+_REMAT = flags.DEFINE_list(
+    "remat", [], "Remat policies (default: the config's; 'all': every policy of models/remat.py)."
+)
+_XLA_FLAGS = flags.DEFINE_string(
+    "xla_flags", "", "Compiler flags for every program ('--xla_... --xla_...'), as a recipe "
+    "passes them in LIBTPU_INIT_ARGS; recorded in each row."
+)
 _BATCH = flags.DEFINE_list("batch_per_chip", ["1", "2", "4", "8"], "Rows per chip.")
 _SEQ = flags.DEFINE_integer("seq_len", 0, "Tokens per row (0: the largest data.seq_buckets).")
 _FRAMES = flags.DEFINE_integer("frames", 1, "Frames per row (1: an image; 0: text only).")
@@ -118,7 +124,7 @@ def _save_hlo(out_dir: pathlib.Path, key: str, text: str) -> None:
 def _reestimate(row: dict, out_dir: pathlib.Path, key: str) -> dict:
     # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
     from emollm_jax.aot import analysis
-    from emollm_jax.sharding import chips
+    from emollm_jax.aot import chips
 
     path = _hlo_path(out_dir, key)
     if row.get("error") is None and row.get("chip") and path.exists():
@@ -140,14 +146,17 @@ def sweep(
     num_slices: int = 1,
     progress: bool = True,
     reestimate: bool = False,
+    xla_flags: str = "",
 ) -> list[dict]:
-    """Every combination's row (compiled, skipped with the reason, or failed with the error)."""
+    """Every combination's row (compiled, skipped with the reason, or failed with the error).
+    ``remats`` may hold ``all``: every policy of ``models/remat.py``."""
     # Imported when called (start-up): JAX and libtpu load only once a program is compiled.
     from tqdm import tqdm
 
     from emollm_jax.aot import analysis, topology
     from emollm_jax.models.config import from_config_dict
-    from emollm_jax.sharding.report import _jsonable
+    from emollm_jax.models.remat import REMAT_POLICIES
+    from emollm_jax.aot.report import _jsonable
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +167,10 @@ def sweep(
     model_cfg = from_config_dict(config.model)
     seq_len = seq_len or max(config.data.seq_buckets)
     rows, too_big = [], set()
-    combos = combinations(strategies, remats or [config.model.get("remat", "none")], batches)
+    remats = list(remats or [config.model.get("remat", "none")])
+    if "all" in remats:
+        remats = list(REMAT_POLICIES)
+    combos = combinations(strategies, remats, batches)
     bar = tqdm(combos, desc=f"compare {topology_name}", unit="combo", disable=not progress)
     for strategy, remat, batch in bar:
         key = _key(strategy, remat, batch)
@@ -176,7 +188,7 @@ def sweep(
                 c.model.remat = remat
             started = time.perf_counter()
             row = analysis.train_row(c, devices, batch_per_chip=batch, seq_len=seq_len,
-                                     frames=frames, precheck=True)  # fmt: skip
+                                     frames=frames, precheck=True, flags=xla_flags)  # fmt: skip
             row.pop("traceback", None)
             row["wall_s"] = time.perf_counter() - started
             hlo = row.pop("hlo", None)
@@ -216,7 +228,7 @@ def notes_for(rows, seq_len: int, frames: int) -> list[str]:
         "Memory per chip: parameters, optimizer state and batch from their shardings (the "
         "fullest chip); temp and output from the compiler's memory_analysis(); total = "
         "arguments + outputs not aliased to (donated) inputs + temp.",
-        "Step time is an ESTIMATE from a roofline model (emollm_jax/sharding/roofline.py), not "
+        "Step time is an ESTIMATE from a roofline model (emollm_jax/aot/roofline.py), not "
         "a measurement: hardware FLOPs of the compiled program (every dot, loop trip counts "
         "multiplied out, remat recomputation included) at the chip's peak bf16 rate; HBM bytes "
         "of every unfused op at the chip's HBM bandwidth; collective bytes read from the "
@@ -238,10 +250,13 @@ def main(argv):
     # Imported here (start-up): flags are parsed before JAX and libtpu load.
     from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
-    from emollm_jax.sharding.report import best, write_report
+    from emollm_jax.aot.report import best, write_report
+    from emollm_jax.sharding.strategies import get_strategy
 
     logs.setup()
     config = _CONFIG.value
+    for strategy in _STRATEGIES.value:
+        get_strategy(strategy)  # an unknown name is the user's mistake: ConfigError, exit 2
     try:
         batches = [int(b) for b in _BATCH.value]
     except ValueError:
@@ -251,13 +266,13 @@ def main(argv):
         rows = sweep(
             config, _TOPOLOGY.value, strategies=_STRATEGIES.value, remats=_REMAT.value,
             batches=batches, seq_len=_SEQ.value, frames=_FRAMES.value, out_dir=_OUT.value,
-            num_slices=_SLICES.value, reestimate=_REESTIMATE.value,
+            num_slices=_SLICES.value, reestimate=_REESTIMATE.value, xla_flags=_XLA_FLAGS.value,
         )  # fmt: skip
     except (TopologyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     seq_len = _SEQ.value or max(config.data.seq_buckets)
-    command = "python -m emollm_jax.sharding.compare " + shlex.join(sys.argv[1:])
+    command = "python -m emollm_jax.aot.compare " + shlex.join(sys.argv[1:])
     paths = write_report(
         _OUT.value,
         topology=_TOPOLOGY.value,
@@ -281,5 +296,6 @@ def main(argv):
 
 if __name__ == "__main__":
     from emollm_jax.aot.cli import underscore_flags
+    from emollm_jax.cli_errors import run_absl
 
-    app.run(main, argv=underscore_flags(sys.argv))
+    run_absl(main, underscore_flags(sys.argv)[1:])
