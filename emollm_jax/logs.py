@@ -19,6 +19,14 @@ class _NoOrbaxTracebacks(logging.Filter):
         return True
 
 
+class _NoPerProcessSizeWarnings(logging.Filter):
+    """Orbax warns at every local-tier save that it cannot sum object sizes over processes
+    (each process writes its own folder there, by design)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "object size logging disabled" not in str(record.msg)
+
+
 def setup(level: int = logging.INFO) -> None:
     """Our messages at ``level`` on stderr; Orbax and Grain (which log every file they touch
     through absl at INFO) at warnings only."""
@@ -27,5 +35,6 @@ def setup(level: int = logging.INFO) -> None:
     )
     absl_logger = logging.getLogger("absl")
     absl_logger.setLevel(logging.WARNING)
+    absl_logger.addFilter(_NoPerProcessSizeWarnings())
     if os.environ.get("EMOLLM_TRACEBACK", "") in ("", "0"):
         absl_logger.addFilter(_NoOrbaxTracebacks())

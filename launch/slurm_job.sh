@@ -56,7 +56,8 @@ status=0
 # `wait` returns early when USR1 arrives; wait again for the processes to finish saving.
 wait "$srun_pid" || status=$?
 while kill -0 "$srun_pid" 2>/dev/null; do wait "$srun_pid" || status=$?; done
-if [ "$time_up" = 1 ]; then
+# 75: the trainer's hang watchdog ended a run whose steps stopped finishing: worth a restart.
+if [ "$time_up" = 1 ] || [ "$status" = 75 ]; then
   echo "requeueing job $SLURM_JOB_ID to resume from the latest checkpoint" >&2
   scontrol requeue "$SLURM_JOB_ID"
   exit 0

@@ -17,6 +17,8 @@ checkpoint. On cloud storage (a ``gs://`` workdir), which has no folder rename, 
 step folder in place and marks it finished with a ``commit_success.txt`` object written last;
 a step folder without it is unfinished, never listed, and removed like a temporary folder. Saves are asynchronous (the step loop goes on while arrays are written).
 
+The local tier (``per_process=True``, ``checkpoint/tiers.py``) holds the same items.
+
 Failures are reported once, by step and cause: a save that fails (disk full...) raises
 ``CheckpointSaveError`` naming the step, the folder and the operating system's reason, after
 removing the temporary folders it left; ``check_for_errors()`` raises it as soon as a background
@@ -143,23 +145,87 @@ def checkpoint_root(path: str | os.PathLike) -> AnyPath:
     return path
 
 
+def _per_process_handlers(options: ocp.options.MultiprocessingOptions) -> dict:
+    """Item handlers with which every process writes (and reads) its own addressable shards,
+    its own metadata and commits its own step folder: a folder that only this process sees
+    (a host's local disk). Orbax's emergency checkpointing builds its local tier the same way."""
+    registry = ocp.type_handlers.create_type_handler_registry(
+        (
+            jax.Array,
+            ocp.type_handlers.ArrayHandler(
+                primary_host=None, replica_id=None, use_replica_parallel=False
+            ),
+        )
+    )
+
+    def tree():
+        return ocp.PyTreeCheckpointHandler(
+            use_ocdbt=True, multiprocessing_options=options, type_handler_registry=registry
+        )
+
+    return {
+        "params": tree(),
+        "opt_state": tree(),
+        "train": tree(),
+        "meta": ocp.JsonCheckpointHandler(multiprocessing_options=options),
+        "data": grain.checkpoint.CheckpointHandler(),  # one file per process already
+    }
+
+
 class RunCheckpoints:
-    """Save and restore the composite checkpoints of one run."""
+    """Save and restore the composite checkpoints of one run.
+
+    ``per_process=True``: ``root`` is this process's own folder (the local tier, on a host's
+    own disk): every process writes all of its shards there and commits its own steps, so a
+    restore on the same processes and mesh reads nothing from any other host."""
 
     def __init__(
-        self, root: str | os.PathLike, *, keep: int = 3, async_save: bool = True, read_only=False
+        self,
+        root: str | os.PathLike,
+        *,
+        keep: int = 3,
+        async_save: bool = True,
+        read_only=False,
+        per_process: bool = False,
     ):
         self.root = as_path(root)
+        self.per_process = per_process
+        extra, handlers = {}, None
+        if per_process:
+            multiprocessing = ocp.options.MultiprocessingOptions(
+                primary_host=None, barrier_sync_key_prefix="local"
+            )
+            handlers = _per_process_handlers(multiprocessing)
+            extra = dict(
+                multiprocessing_options=multiprocessing,
+                save_root_metadata=False,
+                # Orbax's asynchronous folder creation signals "created" through keys shared
+                # by all processes: with every process its own primary, one process's signal
+                # let another write before its own folder existed (seen: ENOENT, then a hang).
+                async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
+            )
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             enable_async_checkpointing=async_save,
             create=not read_only,
             read_only=read_only,
             cleanup_tmp_directories=not read_only,
+            **extra,
         )
-        self.manager = ocp.CheckpointManager(absolute(self.root), options=options)
+        self.manager = ocp.CheckpointManager(
+            absolute(self.root), options=options, item_handlers=handlers
+        )
         self._saving: int | None = None  # the step of the last save started
         self.failed = False
+
+    def _tree_save(self, tree):
+        return ocp.args.PyTreeSave(tree) if self.per_process else ocp.args.StandardSave(tree)
+
+    def _tree_restore(self, target):
+        if not self.per_process:
+            return ocp.args.StandardRestore(target)
+        restore_args = ocp.checkpoint_utils.construct_restore_args(target)
+        return ocp.args.PyTreeRestore(item=target, restore_args=restore_args)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -182,9 +248,9 @@ class RunCheckpoints:
         """Save one step (``data_state``, when given, is the iterator state to store instead
         of ``data_iterator``'s current one)."""
         items = dict(
-            params=ocp.args.StandardSave(params),
-            opt_state=ocp.args.StandardSave(opt_state),
-            train=ocp.args.StandardSave(train),
+            params=self._tree_save(params),
+            opt_state=self._tree_save(opt_state),
+            train=self._tree_save(train),
             meta=ocp.args.JsonSave(meta),
         )
         if data_iterator is not None:
@@ -220,7 +286,7 @@ class RunCheckpoints:
         self.failed = True
         _join_background_writes()  # the save's other writers may still be filling its folder
         removed = []
-        if jax.process_index() == 0 and self.root.is_dir():
+        if (self.per_process or jax.process_index() == 0) and self.root.is_dir():
             for path in self.root.iterdir():
                 if TMP_MARK in path.name or (
                     is_url(path) and path.name.isdigit() and not (path / COMMIT_MARK).exists()
@@ -254,7 +320,7 @@ class RunCheckpoints:
         items = {}
         for name, target in (("params", params), ("opt_state", opt_state), ("train", train)):
             if target is not None:
-                items[name] = ocp.args.StandardRestore(target)
+                items[name] = self._tree_restore(target)
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         if meta:

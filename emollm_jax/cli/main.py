@@ -36,6 +36,9 @@ JOBS = (
         "train from a config: Orbax checkpoints and metrics.jsonl in --workdir, resumable",
         "emollm train --config configs/llava_tiny.py --workdir runs/tiny "
         "--config.train.steps=20", "absl"),
+    Job("goodput", "emollm_jax.goodput",
+        "a run's goodput and badput by cause, across restarts, from its events.jsonl",
+        "emollm goodput runs/tiny --json"),
     Job("evaluate", "emollm_jax.evaluate",
         "EmoBench table of a run or a Hugging Face folder on a split",
         "emollm evaluate --config configs/llava_tiny.py --checkpoint runs/tiny --split test",

@@ -128,6 +128,15 @@ def base_config() -> config_dict.ConfigDict:
             # latest cannot be read. Later checkpoints are moved to
             # <workdir>/abandoned_checkpoints/ (kept), so those steps can be saved again.
             resume_step=-1,
+            # JAX's persistent compilation cache, so that a restart loads the compiled step:
+            # "" = $JAX_COMPILATION_CACHE_DIR if set, else <workdir>/compile_cache; a folder or
+            # gs:// URL; "off". (train/compile_cache.py)
+            compile_cache_dir="",
+            # The hang watchdog (train/watchdog.py): no step finished for this long -> stacks
+            # dumped, a `hang` event, exit status 75. 0: derived from the measured step time
+            # (20x the median, at least 600 s). The compile and first steps get their own limit.
+            hang_timeout_s=0.0,
+            hang_first_step_timeout_s=3600.0,
         )
     )
     # Device mesh and sharding strategy (emollm_jax/sharding/).
@@ -141,7 +150,20 @@ def base_config() -> config_dict.ConfigDict:
         )
     )
     # Orbax checkpoints under <workdir>/checkpoints.
-    c.checkpoint = config_dict.ConfigDict(dict(every_steps=100, keep=3, async_save=True))
+    # Local tier (checkpoint/tiers.py): also every `local_every_steps` steps into
+    # `local_dir` on each host's own disk or RAM disk (e.g. /dev/shm/<run>), keeping
+    # `local_keep`; a restart resumes from the newest step complete on every host in either
+    # tier. "" = no local tier. One local_dir per run.
+    c.checkpoint = config_dict.ConfigDict(
+        dict(
+            every_steps=100,
+            keep=3,
+            async_save=True,
+            local_dir="",
+            local_every_steps=10,
+            local_keep=2,
+        )
+    )
     # Logging: metrics.jsonl (process 0), TensorBoard events, a progress bar on a terminal.
     c.log = config_dict.ConfigDict(dict(every_steps=10, tensorboard=True, progress_bar="auto"))
     # The main job's recipe (python -m emollm_jax.main_job): first `grounding_steps` steps

@@ -9,8 +9,11 @@ Exit status: 0 done; 2 refused at start (a bad config field, the workdir in use 
 run, a checkpoint of another model config or one that cannot be read: the message alone, the
 traceback with ``--verbosity=1`` or ``EMOLLM_TRACEBACK=1``); 3 the run stopped itself (too many
 non-finite steps, a bad record in strict mode, ``data.max_consecutive_bad`` refused records in a
-row, a checkpoint that could not be written), the reason logged; 143 (128 + SIGTERM) stopped by
-SIGTERM after saving a checkpoint; 130 stopped by Ctrl-C after saving one.
+row, a checkpoint that could not be written), the reason logged; 75 the hang watchdog stopped
+a run whose steps stopped finishing (``config.train.hang_timeout_s``; every thread's stack is
+in the log: restart it); 143 (128 + SIGTERM) stopped by SIGTERM after saving a checkpoint;
+130 stopped by Ctrl-C after saving one. docs/resilience.md says what a scheduler should do
+with each.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The training run: set-up (mesh, model, optimizer, data, checkpoints), the step loop, and
-saving on the way out (end of run, SIGTERM, too many non-finite steps, or a crash)."""
+saving on the way out (end of run, SIGTERM, too many non-finite steps, or a crash). Around the
+loop: the persistent compilation cache (``compile_cache.py``), the event log the goodput report
+reads (``events.py``), the hang watchdog (``watchdog.py``) and the checkpoint tiers
+(``checkpoint/tiers.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
 
+from emollm_jax.checkpoint import tiers
 from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
 from emollm_jax.convert.hf_io import load_hf
@@ -30,11 +34,13 @@ from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.compose import compose
 from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
 from emollm_jax.sharding.mesh import mesh_and_rules
-from emollm_jax.train import distributed, flops, partition, resume, validate
+from emollm_jax.train import compile_cache, distributed, flops, partition, resume, validate
+from emollm_jax.train.events import EventLog, StepWindow
 from emollm_jax.train.metrics_log import MetricsLog
 from emollm_jax.train.profile import StepProfiler
 from emollm_jax.train.program import build_train_program
 from emollm_jax.train.state import TrainState
+from emollm_jax.train.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +177,20 @@ class Trainer:
         self.config = config
         self.workdir = workdir = as_path(workdir)  # a local folder or a gs:// URL
         workdir.mkdir(parents=True, exist_ok=True)
+        self.events = EventLog(workdir)
+        self.events.write("start", processes=jax.process_count(), devices=jax.device_count())
+        compile_cache.enable(config.train.compile_cache_dir, workdir)
         # One run per workdir (process 0 holds it for all); released by close().
         self._lock = FolderLock(workdir, "training workdir")
         if jax.process_index() == 0:
             self._lock.acquire()
         try:
             self._set_up(config, workdir, devices)
-        except BaseException:
-            if hasattr(self, "checkpoints"):
-                self.checkpoints.close()
+        except BaseException as e:
+            self.events.write("crash", step=None, error=repr(e)[:500])
+            for tier in ("checkpoints", "local_checkpoints"):
+                if getattr(self, tier, None) is not None:
+                    getattr(self, tier).close()
             self._lock.release()
             raise
 
@@ -209,16 +220,33 @@ class Trainer:
             resume.abandon_later_steps(root, config, workdir)
         if jax.process_count() > 1:
             multihost_utils.sync_global_devices("emollm_resume_step")
-        self.checkpoints = RunCheckpoints(
-            root, keep=config.checkpoint.keep, async_save=config.checkpoint.async_save
-        )
-        latest = resume.resume_step(self.checkpoints, config)
+        ck = config.checkpoint
+        self.checkpoints = RunCheckpoints(root, keep=ck.keep, async_save=ck.async_save)
+        self.local_checkpoints, source, latest = None, self.checkpoints, None
+        choice = tiers.Choice(tiers.PERSISTENT, resume.resume_step(self.checkpoints, config), "")
+        if ck.local_dir:
+            local_root = tiers.local_root(ck.local_dir, workdir)
+            explicit = config.train.get("resume_step", -1) >= 0  # the persistent tier's step
+            if not explicit:
+                choice = tiers.choose(choice.step, tiers.complete_steps(local_root))
+            tiers.prune_local(local_root, choice.step)
+            self.local_checkpoints = RunCheckpoints(
+                local_root, keep=ck.local_keep, async_save=ck.async_save, per_process=True
+            )
+            if choice.step is not None:
+                why = (choice.step, choice.tier, choice.reason)
+                log.info("restoring step %d from the %s tier (%s)", *why)
+            if choice.tier == tiers.LOCAL:
+                source = self.local_checkpoints
+        latest = choice.step
         if latest is not None:
-            resume.check_same_config(self.checkpoints, latest, to_dict(model_cfg), config.train)
+            resume.check_same_config(source, latest, to_dict(model_cfg), config.train)
+            resume.check_same_process_count(source, latest)
+            restore_started = time.perf_counter()
             restored = resume.restore(
-                self.checkpoints,
+                source,
                 latest,
-                lambda step: self.checkpoints.restore(
+                lambda step: source.restore(
                     step,
                     params=params_target(abstract_full, mesh, rules),
                     opt_state=program.abstract_state.opt_state,
@@ -239,7 +267,9 @@ class Trainer:
                 opt_state=restored["opt_state"],
                 rng=jax.random.wrap_key_data(restored["train"]["rng"]),
             )
-            log.info("resumed from checkpoint %d", latest)
+            seconds = time.perf_counter() - restore_started
+            self.events.write("restore", tier=choice.tier, step=latest, seconds=seconds)
+            log.info("resumed from checkpoint %d (%s tier, %.1f s)", latest, choice.tier, seconds)
         else:
             model = _initial_model(config, model_cfg, mesh, rules)
             graphdef, trainable, frozen = partition.split(model, self.trainable_filter)
@@ -280,22 +310,32 @@ class Trainer:
         self.state, metrics = self._step(self.state, to_global(batch, self.mesh, self.rules))
         return metrics
 
-    def save(self, force: bool = True) -> None:
+    def save(self, force: bool = True, tier: str = tiers.PERSISTENT, wait: bool = False) -> float:
+        """Save the current step into ``tier`` (nothing when it holds that step already;
+        ``wait``: until written); returns the seconds the caller was blocked."""
+        checkpoints = self.checkpoints if tier == tiers.PERSISTENT else self.local_checkpoints
         state = self.state
         step = self.step
-        if self.checkpoints.latest_step() == step:
-            return
-        params = nnx.to_pure_dict(nnx.merge_state(state.trainable, state.frozen))
-        self.checkpoints.save(
-            step,
-            params=params,
-            opt_state=state.opt_state,
-            train={"step": state.step, "rng": jax.random.key_data(state.rng)},
-            meta=self.meta | {"step": step},
-            data_iterator=self.iterator,
-            data_state=self._data_state_before_next,
-            force=force,
-        )
+        started = time.perf_counter()
+        saved = False
+        if checkpoints.latest_step() != step:
+            params = nnx.to_pure_dict(nnx.merge_state(state.trainable, state.frozen))
+            saved = checkpoints.save(
+                step,
+                params=params,
+                opt_state=state.opt_state,
+                train={"step": state.step, "rng": jax.random.key_data(state.rng)},
+                meta=self.meta | {"step": step},
+                data_iterator=self.iterator,
+                data_state=self._data_state_before_next,
+                force=force,
+            )
+        if wait:
+            checkpoints.wait()
+        blocked = time.perf_counter() - started
+        if saved:
+            self.events.write("checkpoint", tier=tier, step=step, blocked_s=blocked)
+        return blocked
 
     def _next_batch(self, sigterm: _SigtermFlag) -> dict:
         """The next batch; SIGTERM interrupts the wait (``Terminated``)."""
@@ -321,36 +361,71 @@ class Trainer:
         )
         last: dict = {}
         window = {"tokens": 0.0, "flops": 0.0, "start": time.perf_counter()}
+        window |= {f"ckpt_blocked_s_{tier}": 0.0 for tier in self._tiers()}
         pending = None  # (step, metrics, flops) of the step in flight
+        self.events.write("ready", step=start)
+        compiled = compile_cache.CompileCounter()
+        steps = StepWindow()
+
+        def on_hang(idle_s: float, limit_s: float) -> None:
+            steps.flush(self.events, compiled.take())
+            self.events.write("hang", step=steps.last, idle_s=idle_s, limit_s=limit_s)
+            self._lock.release()  # the restart may come up on another host
+
+        watchdog = Watchdog(tc.hang_timeout_s, tc.hang_first_step_timeout_s, on_hang).start()
+
+        def finished(pending) -> None:  # book-keep a step whose metrics have arrived
+            nonlocal last
+            last = self._account(pending, window, metrics_log, peak) or last
+            steps.step_done(pending[0])
+            watchdog.step_done()
+            if pending[0] == start + 1 or pending[0] % config.log.every_steps == 0:
+                steps.flush(self.events, compiled.take())
+
+        def save(tier: str, **kwargs) -> None:
+            blocked = self.save(tier=tier, **kwargs)
+            steps.blocked_s += blocked
+            window[f"ckpt_blocked_s_{tier}"] += blocked
+            watchdog.progress()
+
         try:
             with _SigtermFlag() as sigterm:
                 for step in range(start, tc.steps):
                     if sigterm.raised:
                         break
+                    waited = time.perf_counter()
                     try:
                         batch = self._next_batch(sigterm)
                     except Terminated:
                         break
+                    finally:
+                        steps.data_s += time.perf_counter() - waited
                     batch_flops = _batch_flops(self.model_cfg, batch, tc.train_vision)
                     profiler.before(step + 1)
                     metrics = self.train_step(batch)
                     profiler.after(step + 1, metrics)
                     if pending is not None:  # read the previous step while this one runs
-                        last = self._account(pending, window, metrics_log, peak) or last
+                        finished(pending)
                     pending = (step + 1, metrics, batch_flops)
-                    if (step + 1) % config.checkpoint.every_steps == 0:
-                        self.save(force=False)
-                    self.checkpoints.check_for_errors()  # a failed background save stops now
+                    for tier, every in self._tiers().items():
+                        if (step + 1) % every == 0:
+                            save(tier, force=False)
+                    self._check_for_errors()  # a failed background save stops now
                 if pending is not None:
-                    last = self._account(pending, window, metrics_log, peak) or last
-                self.save()
-                self.checkpoints.wait()
+                    finished(pending)
+                steps.flush(self.events, compiled.take())
+                save(tiers.PERSISTENT, wait=True)
                 if sigterm.raised:
+                    self.events.write("preempted", step=self.step)
                     log.warning("stopped by SIGTERM at step %d; checkpoint saved", self.step)
                     raise Terminated(TERMINATED_EXIT_CODE)
-        except (Terminated, NonFiniteError, CheckpointSaveError):
+                self.events.write("stop", step=self.step)
+        except (Terminated, NonFiniteError, CheckpointSaveError) as e:
+            if not isinstance(e, Terminated):
+                self.events.write("crash", step=steps.last, error=repr(e)[:500])
             raise
         except BaseException as e:
+            self.events.write("crash", step=steps.last, error=repr(e)[:500])
             # Anything else (a bad record in strict mode, Ctrl-C, an I/O error): keep the work
             # done so far if the state is intact (a step that failed mid-way donated it).
             intact = not any(x.is_deleted() for x in jax.tree.leaves(self.state))
@@ -361,17 +436,33 @@ class Trainer:
                 quiet = isinstance(e, BadRecordError | KeyboardInterrupt)
                 report = log.error if quiet else log.exception
                 report("training stopped at step %d; saving a checkpoint first", self.step)
-                self.save()
-                self.checkpoints.wait()
+                self.save(wait=True)
             raise
         finally:
+            watchdog.stop()
+            compiled.close()
             profiler.close()
             metrics_log.close()
         return last
 
+    def _tiers(self) -> dict[str, int]:
+        """Each checkpoint tier in use and its interval in steps."""
+        ck = self.config.checkpoint
+        every = {tiers.PERSISTENT: ck.every_steps}
+        if self.local_checkpoints is not None:
+            every[tiers.LOCAL] = ck.local_every_steps
+        return every
+
+    def _check_for_errors(self) -> None:
+        self.checkpoints.check_for_errors()
+        if self.local_checkpoints is not None:
+            self.local_checkpoints.check_for_errors()
+
     def close(self) -> None:
         try:
             self.checkpoints.close()
+            if self.local_checkpoints is not None:
+                self.local_checkpoints.close()
             # Stops Grain's reader threads and workers (they may be busy refusing records).
             close_iterator = getattr(self.iterator, "close", None)
             if close_iterator is not None:
@@ -388,8 +479,7 @@ class Trainer:
         window["flops"] += batch_flops
         metrics_log.advance()
         if values["nonfinite_consecutive"] >= tc.max_consecutive_nonfinite:
-            self.save()
-            self.checkpoints.wait()
+            self.save(wait=True)
             raise NonFiniteError(
                 f"{values['nonfinite_consecutive']} consecutive steps with a non-finite loss or "
                 f"gradient (config.train.max_consecutive_nonfinite="
@@ -408,6 +498,9 @@ class Trainer:
             "target_tokens": values["target_tokens"],
             "nonfinite_skipped": values["nonfinite_total"],
         }
+        for key in [k for k in window if k.startswith("ckpt_blocked_s_")]:
+            row[key] = window[key]
+            window[key] = 0.0
         metrics_log.write(step, row)
         window.update(tokens=0.0, flops=0.0, start=time.perf_counter())
         return row

@@ -8,13 +8,19 @@
   does restore and the flag to resume from it: ``--config.train.resume_step=N``.
 - ``train.resume_step=N`` resumes from step N; checkpoints after it are moved (not deleted) to
   ``<workdir>/abandoned_checkpoints/`` so that those steps can be saved again.
+- A checkpoint saved by another number of JAX processes is refused: the arrays would restore
+  onto the new mesh, but each process's data iterator position cannot be carried over to
+  another process count (elastic resume is not supported yet).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
+
+import jax
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
 from emollm_jax.paths import AnyPath
@@ -90,6 +96,24 @@ def check_same_config(checkpoints: RunCheckpoints, step: int, model: dict, train
             f"{checkpoints.root} holds checkpoint {step} of another config; resuming would "
             "need the same one:\n  " + "\n  ".join(differences) + "\nRerun with the "
             "checkpoint's values (its train_config.json beside it) or use another --workdir."
+        )
+
+
+def check_same_process_count(checkpoints: RunCheckpoints, step: int) -> None:
+    """Refuse a checkpoint whose data iterator states were saved by another process count."""
+    data = checkpoints.root / str(step) / "data"
+    names = [p.name for p in data.iterdir()] if data.is_dir() else []
+    found = (re.fullmatch(r"process_\d+-of-(\d+)\.json", name) for name in names)
+    counts = {int(m.group(1)) for m in found if m}
+    now = jax.process_count()
+    if counts and counts != {now}:
+        saved = ", ".join(str(c) for c in sorted(counts))
+        raise ResumeError(
+            f"{checkpoints.root} holds checkpoint {step} saved by {saved} JAX process(es); this "
+            f"run has {now}. Each process's data position is stored for its own share of the "
+            "records, and carrying it over to another process count is not supported: resume "
+            f"with {saved} process(es), or start from its latest weights in another --workdir "
+            f"with --config.train.init_from={checkpoints.root} (optimizer and data restart)."
         )
 
 

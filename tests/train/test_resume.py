@@ -2,7 +2,9 @@
 
 A run sent SIGTERM saves a checkpoint and exits; resuming yields, step for step, the very
 losses of an uninterrupted run (bit for bit on CPU). A run killed with SIGKILL while a
-checkpoint is being written resumes from the last complete one.
+checkpoint is being written resumes from the last complete one. Across both, the run's event
+log tells the story (start, restore, preemption...), the goodput report accounts for all of
+the wall time, and the restart loads its training step from the compilation cache.
 """
 
 import json
@@ -11,6 +13,7 @@ import signal
 
 import pytest
 
+from emollm_jax import goodput
 from tests.train.helpers import shared_compile_cache, start_training, wait_for
 
 pytestmark = pytest.mark.slow
@@ -35,6 +38,25 @@ def _finish(proc, timeout=600):
     return proc.returncode, out
 
 
+def _events(workdir) -> list[list[dict]]:
+    """The event log, one list per start of the run."""
+    attempts = []
+    for line in (workdir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "start":
+            attempts.append([])
+        attempts[-1].append(event)
+    return attempts
+
+
+def _accounts_for_all_wall_time(workdir) -> dict:
+    report = goodput.report(goodput.read_events(workdir))
+    assert sum(report["seconds"].values()) == pytest.approx(report["wall_s"])
+    assert sum(report["share"].values()) == pytest.approx(1.0)
+    assert 0 < report["goodput"] < 1
+    return report
+
+
 def _losses(workdir):
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row["loss"] for row in rows}
@@ -43,8 +65,13 @@ def _losses(workdir):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, small_emobench):
     workdir = tmp_path_factory.mktemp("uninterrupted")
-    code, out = _finish(_start(workdir, small_emobench, "--config.checkpoint.every_steps=100"))
+    # The compilation cache's default folder, with every program stored (tiny ones included).
+    env = {"JAX_COMPILATION_CACHE_DIR": "", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    code, out = _finish(
+        _start(workdir, small_emobench, "--config.checkpoint.every_steps=100", env=env)
+    )
     assert code == 0, out
+    assert any((workdir / "compile_cache").iterdir())
     losses = _losses(workdir)
     assert sorted(losses) == list(range(1, STEPS + 1))
     return losses
@@ -70,6 +97,22 @@ def test_sigterm_saves_and_resume_is_bit_exact(
     assert code == 0, out
     assert f"resumed from checkpoint {stopped_at}" in out
     assert _losses(workdir) == uninterrupted  # every step, bit for bit
+
+    first, second = _events(workdir)
+    kinds = [e["event"] for e in first], [e["event"] for e in second]
+    assert kinds[0][:2] == ["start", "ready"] and kinds[0][-2:] == ["checkpoint", "preempted"]
+    assert kinds[1][:3] == ["start", "restore", "ready"] and kinds[1][-2:] == ["checkpoint", "stop"]
+    assert "compile" in kinds[0] and "steps" in kinds[0]
+    restore = second[1]
+    assert (restore["tier"], restore["step"]) == ("persistent", stopped_at)
+    assert [e["step"] for e in second if e["event"] == "steps"][-1] == STEPS
+    # The second start of the same config loads its compiled step from the cache.
+    compiled = [e for e in second if e["event"] == "compile"]
+    assert sum(e["cache_hits"] for e in compiled) >= 1
+    assert sum(e["cache_misses"] for e in compiled) == 0
+    report = _accounts_for_all_wall_time(workdir)
+    assert (report["attempts"], report["preemptions"]) == (2, 1)
+    assert report["seconds"]["lost_steps"] == 0  # SIGTERM saved the step it stopped at
 
 
 def test_sigkill_during_save_resumes_from_last_complete_checkpoint(
@@ -101,3 +144,8 @@ def test_sigkill_during_save_resumes_from_last_complete_checkpoint(
     losses = _losses(workdir)
     assert all(losses[s] == uninterrupted[s] for s in losses)
     assert sorted(losses) == list(range(1, STEPS + 1))
+    # The killed attempt wrote no end; the restart resumed from the last complete checkpoint.
+    killed, resumed = _events(workdir)
+    assert killed[-1]["event"] not in ("stop", "preempted", "crash")
+    assert resumed[1]["event"] == "restore" and resumed[1]["step"] == max(complete)
+    _accounts_for_all_wall_time(workdir)
