@@ -18,7 +18,21 @@ CONFIGS = sorted(p.stem for p in pathlib.Path(REPO / "configs").glob("*.py"))
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_config_validates(name):
-    assert from_config_dict(load_config(name).model).arch == "llava"
+    # configs/lm.py is a bare decoder LM (text only); every other config is a LLaVA.
+    assert from_config_dict(load_config(name).model).arch == ("llama" if name == "lm" else "llava")
+
+
+@pytest.mark.parametrize("model", ["llama2-7b", "llama3.1-8b", "mistral-7b", "llama3.1-70b", "16b", "32b"])
+def test_lm_presets_have_the_published_parameter_counts(model):
+    """The published models' sizes (billions): LLaMA 2 7B 6.74, Llama 3.1 8B 8.03, Mistral 7B
+    7.24, Llama 3.1 70B 70.55; MaxText's synthetic 16B and 32B 16.27 and 32.55."""
+    expected = {"llama2-7b": 6.738, "llama3.1-8b": 8.030, "mistral-7b": 7.242,
+                "llama3.1-70b": 70.554, "16b": 16.274, "32b": 32.548}[model]  # fmt: skip
+    cfg = from_config_dict(load_config("lm", f"model={model}").model)
+    n = sum(math.prod(x.shape) for x in jax.tree.leaves(nnx.state(abstract_model(cfg))))
+    assert abs(n / 1e9 - expected) < 0.001
+    tiny = from_config_dict(load_config("lm", f"model={model},runlocal=True").model)
+    assert tiny.text.gated_mlp == cfg.text.gated_mlp and tiny.text.hidden_act == cfg.text.hidden_act
 
 
 def test_llava_7b_has_the_shapes_of_llava_1_5_7b():

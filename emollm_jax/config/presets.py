@@ -177,11 +177,18 @@ def _llava(size: str, backbone: str, stage: int) -> config_dict.ConfigDict:
     c.model = config_dict.ConfigDict(
         {
             **model,
+            # The attention kernel of the platform (splash on TPU, cuDNN on an NVIDIA GPU, XLA
+            # elsewhere) and the loss in chunks: no [rows, seq, vocab] float32 logits.
             **forward_options(
-                param_dtype="float32", dtype="bfloat16", scan_layers=True, remat="full"
+                param_dtype="float32",
+                dtype="bfloat16",
+                scan_layers=True,
+                remat="full",
+                attention="auto",
             ),
         }
     )
+    c.train.loss_chunk = 512
     c.data.dir = "data/emobench"
     c.data.seq_buckets = (1024, 2048)
     c.data.frame_buckets = (1, 8)
