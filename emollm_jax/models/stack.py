@@ -55,12 +55,6 @@ def run(
 
     def step(carry, inputs):
         layer_state, x = inputs
-        if scan:
-            # The layer's slice of the stacked weights, fenced: without it XLA moves the compute
-            # dtype's convert ahead of the per-layer slice and hoists it out of the loop, a
-            # second copy of every layer's weights (bfloat16 of float32: half the parameters'
-            # bytes) in HBM for the whole step.
-            layer_state = jax.lax.optimization_barrier(layer_state)
         return body(nnx.merge(graphdef, layer_state), carry, x)
 
     if remat != "none":
