@@ -228,15 +228,15 @@ def notes_for(rows, seq_len: int, frames: int) -> list[str]:
         "Memory per chip: parameters, optimizer state and batch from their shardings (the "
         "fullest chip); temp and output from the compiler's memory_analysis(); total = "
         "arguments + outputs not aliased to (donated) inputs + temp.",
-        "Step time is an ESTIMATE from a roofline model (emollm_jax/aot/roofline.py), not "
-        "a measurement: hardware FLOPs of the compiled program (every dot, loop trip counts "
-        "multiplied out, remat recomputation included) at the chip's peak bf16 rate; HBM bytes "
-        "of every unfused op at the chip's HBM bandwidth; collective bytes read from the "
-        "optimized HLO moved by ring algorithms at the chip's ICI bandwidth. est. step = "
-        "max(compute, HBM) + collectives (no overlap: conservative); the overlapped bound "
-        "max(compute, HBM, collectives) is shown beside it. MFU = model FLOPs (as the trainer "
-        "counts them: 6 x params x tokens plus attention, without recomputation) / (est. step "
-        "x peak).",
+        "Step time is an ESTIMATE from the op-level model of emollm_jax/aot/roofline.py, not "
+        "a measurement: each scheduled op of the compiled program (loop trips multiplied out, "
+        "remat recomputation included) takes the longer of its matmul time (its FLOPs at the "
+        "chip's peak times the calibrated MXU or attention-kernel efficiency, less where a "
+        "matmul dimension leaves the MXU's tile part-empty) and its HBM time; ops run one after "
+        "another; asynchronous collectives and host-offload copies run beside them. Its "
+        "constants were fitted on published measured runs (docs/calibration gives the error per "
+        "run). MFU = model FLOPs (as the trainer counts them: 6 x params x tokens plus full "
+        "attention, without recomputation) / (est. step x peak).",
         "XLA's own cost_analysis() is not used: with scanned layers it counts the loop body once.",
         f"Sweep: {len(rows)} combinations, {len(compiled)} compiled; {seconds / 60:.1f} min "
         f"summed over the rows (each row's wall time where recorded, else its compile time), "
