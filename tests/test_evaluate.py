@@ -14,14 +14,14 @@ from flax import nnx
 
 import emollm_jax
 from emollm_jax.checkpoint.manager import RunCheckpoints
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.mini import make_mini_emobench
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval import read_results
 from emollm_jax.eval.predictions import FIELDS
 from emollm_jax.inference.load import check_model_matches
 from emollm_jax.inference.run import OutputFolderError, evaluate
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.tasks import TASKS
 from tests.data.conftest import tiny_config
 

@@ -67,9 +67,9 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
 
 
 def test_evaluation_into_a_held_folder_is_refused(held):
+    from emollm_jax.config.model import from_config_dict
     from emollm_jax.inference.run import evaluate
     from emollm_jax.models.build import build_model
-    from emollm_jax.models.config import from_config_dict
     from tests.data.conftest import tiny_config
 
     folder, proc = held

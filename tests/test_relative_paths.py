@@ -126,8 +126,8 @@ def test_sharding_report_reads_relative_paths(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow  # a JAX subprocess: the tiny teacher's decoder compiled
 def test_annotate_with_relative_paths(configs_here, small_emobench):
     import emollm_jax
+    from emollm_jax.config.model import from_config_dict
     from emollm_jax.models.build import build_model
-    from emollm_jax.models.config import from_config_dict
     from tests.configs import load_config
 
     shutil.copytree(small_emobench, "data")

@@ -11,8 +11,8 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.config.model import ModelConfig, from_config_dict
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import ModelConfig, from_config_dict
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 

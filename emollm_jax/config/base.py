@@ -5,7 +5,7 @@ import dataclasses
 
 from ml_collections import config_dict
 
-from emollm_jax.models.config import FORWARD_ONLY, ModelConfig
+from emollm_jax.config.model import FORWARD_ONLY, ModelConfig
 
 
 def forward_options(**overrides) -> dict:
@@ -23,7 +23,7 @@ def forward_options(**overrides) -> dict:
 def base_config() -> config_dict.ConfigDict:
     c = config_dict.ConfigDict()
     c.seed = 0
-    # Filled by the presets (see emollm_jax/models/config.py for the fields).
+    # Filled by the presets (see emollm_jax/config/model.py for the fields).
     c.model = config_dict.ConfigDict()
     # The data pipeline (emollm_jax/data/).
     c.data = config_dict.ConfigDict(

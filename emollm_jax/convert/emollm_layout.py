@@ -27,8 +27,8 @@ from typing import Any
 
 import transformers
 
+from emollm_jax.config.model import ModelConfig, ProjectorConfig
 from emollm_jax.convert import hf_config
-from emollm_jax.models.config import ModelConfig, ProjectorConfig
 
 # The PyTorch package whose files an export carries (read as files: importing it needs torch).
 CODE_DIR = pathlib.Path(__file__).parents[1] / "export" / "hf_emollm"

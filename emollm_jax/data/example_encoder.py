@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.data import chat_templates, clip_preprocess
 from emollm_jax.data import media as media_lib
 from emollm_jax.data.bad_input import BadInputLog, BadRecord
 from emollm_jax.data.records import PLACEHOLDER
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.visual_tokens import tokens_per_media
 from emollm_jax.tasks import labels_for
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer
 from emollm_jax.emoprompt import rationales, templates
@@ -40,7 +41,6 @@ from emollm_jax.emoprompt.hook import has_video, last_turn
 from emollm_jax.generate import GenerateConfig, Generator
 from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.inference.load import check_model_matches, load_model
-from emollm_jax.models.config import from_config_dict
 
 
 class TeacherHook:

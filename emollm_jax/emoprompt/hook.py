@@ -24,7 +24,7 @@ import emollm_jax.emoprompt.rationales as rationales_lib
 import emollm_jax.emoprompt.templates as templates
 from emollm_jax.data.data_config import check_local
 from emollm_jax.data.pipeline import resolve_path
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 from emollm_jax.tasks import labels_for
 
 MODES = ("train", "eval")

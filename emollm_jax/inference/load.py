@@ -24,10 +24,10 @@ from flax import nnx
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import load_model as restore
+from emollm_jax.config.model import ATTENTION_FIELDS, ModelConfig, from_config_dict
 from emollm_jax.convert.hf_io import load_hf
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.attention import check_platform
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import ATTENTION_FIELDS, ModelConfig, from_config_dict
 from emollm_jax.models.visual_tokens import tokens_per_frame
 from emollm_jax.paths import as_path
 

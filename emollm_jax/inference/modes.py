@@ -20,12 +20,13 @@ from collections.abc import Callable
 
 import jax
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.pipeline import load_tokenizer
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval.likelihood import SUBDIR
 from emollm_jax.eval.metrics import Metrics
 from emollm_jax.eval.report import markdown_table
 from emollm_jax.folder_lock import FolderLock
-from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
 from emollm_jax.inference.load import check_model_matches, load_model
 from emollm_jax.inference.run import (
@@ -35,8 +36,7 @@ from emollm_jax.inference.run import (
     evaluate,
     mesh_and_rules,
 )
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import from_config_dict
+from emollm_jax.paths import AnyPath, as_path, resolved
 
 MODES = ("generate", "likelihood")
 

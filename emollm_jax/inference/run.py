@@ -43,21 +43,21 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from emollm_jax.checkpoint.manager import checkpoint_root
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer, open_source
 from emollm_jax.destinations import check_destination
 from emollm_jax.emoprompt.hook import make_prompt_hook
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
 from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.folder_lock import FolderLock
-from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.inference.load import check_model_matches, load_model
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import from_config_dict
+from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.sharding.mesh import mesh_and_rules as mesh_from_config
 from emollm_jax.tasks import TASKS
 

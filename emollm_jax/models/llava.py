@@ -31,7 +31,7 @@ from emollm_jax.models.projector_multi import MultiPerspectiveProjector
 from emollm_jax.models.visual_features import select_features
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 # config.model.projector.type -> the projector (every one offers the interface of projector.py).
 PROJECTORS = {"mlp": LlavaProjector, "multi_perspective": MultiPerspectiveProjector}

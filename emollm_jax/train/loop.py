@@ -21,18 +21,18 @@ from jax.experimental import multihost_utils
 from emollm_jax.checkpoint import tiers
 from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
+from emollm_jax.config.model import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
 from emollm_jax.convert.hf_io import load_hf
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
-from emollm_jax.folder_lock import FolderLock
-from emollm_jax.paths import AnyPath, as_path
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.emoprompt import hook_from_config
+from emollm_jax.errors import ConfigError
+from emollm_jax.folder_lock import FolderLock
 from emollm_jax.inference.load import load_model
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.compose import compose
-from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
+from emollm_jax.paths import AnyPath, as_path
 from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.train import compile_cache, distributed, flops, partition, resume, validate
 from emollm_jax.train.events import EventLog, StepWindow

@@ -8,9 +8,9 @@ import os
 
 from jax.sharding import Mesh
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.data.data_config import check_data_config
-from emollm_jax.models.config import ModelConfig
+from emollm_jax.errors import ConfigError
 from emollm_jax.paths import is_url
 from emollm_jax.sharding.mesh import batch_axes, batch_ways
 from emollm_jax.sharding.strategies import STRATEGIES, Rules

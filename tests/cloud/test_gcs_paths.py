@@ -133,8 +133,8 @@ def test_tokenizer_loads_from_gcs(gs_dir):
 def test_cloud_data_fails_at_start_up_naming_the_field(tmp_path, small_emobench):
     """Training, evaluation and the annotator refuse a gs:// data folder (or rationales file)
     before any model loads: evaluation's missing checkpoint is not even looked at."""
-    from emollm_jax.config.errors import ConfigError
     from emollm_jax.emoprompt.annotate import annotate
+    from emollm_jax.errors import ConfigError
     from emollm_jax.inference.run import evaluate
     from emollm_jax.train.loop import Trainer
     from tests.train.helpers import train_config

@@ -17,11 +17,11 @@ from flax import nnx
 import emollm_jax
 from emollm_jax.checkpoint.manager import RunCheckpoints
 from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.config.model import LoraConfig, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
 from emollm_jax.convert.verify import random_inputs
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import LoraConfig, to_dict
 from tests import hf_models
 
 pytestmark = pytest.mark.torch

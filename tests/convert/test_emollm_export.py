@@ -21,10 +21,10 @@ from flax import nnx
 
 from emollm_jax.checkpoint.manager import RunCheckpoints
 from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.config.model import LoraConfig, from_config_dict, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import LoraConfig, from_config_dict, to_dict
 from emollm_jax.models.visual_tokens import tokens_per_media
 from tests.configs import load_config
 

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 import emollm_jax
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.emoprompt import make_prompt_hook
 from emollm_jax.emoprompt.annotate import TeacherHook, annotate
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from tests.emollm.conftest import REPO, load_config
 
 

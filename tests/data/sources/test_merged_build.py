@@ -5,10 +5,10 @@ import math
 import jax
 import pytest
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.sources import builder
 from emollm_jax.inference.run import evaluate
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.train.loop import Trainer
 from tests.data.conftest import tiny_config
 from tests.data.sources.fixtures import MAKERS
