@@ -75,7 +75,7 @@ JOBS = (
     Job("data tokenizer", "emollm_jax.data.mini.make_tokenizer",
         "train the mini EmoBench's small tokenizer",
         "emollm data tokenizer data/mini_emobench runs/tokenizer"),
-    Job("annotate", "emollm_jax.emoprompt.annotate",
+    Job("annotate", "emollm_jax.inference.annotate",
         "EmoPrompt rationales from a teacher model told the ground truth",
         "emollm annotate --config configs/emollm_tiny.py --teacher runs/main --split train "
         "--limit 8 --out runs/rationales.jsonl", "absl"),

@@ -7,8 +7,8 @@ Each checks itself on construction (``__post_init__``), so direct construction a
 (``config.model.text.num_kv_heads: ...``). Values that name an implementation (architecture,
 activation, remat policy, attention kernel, projector, perspective) are checked against the
 names below, which the implementing modules' tables are keyed by. ``from_config_dict`` builds a
-``ModelConfig`` from a ``config.model`` ConfigDict; Hugging Face ``config.json`` files map to and from these classes
-in ``emollm_jax/convert/hf_config.py``.
+``ModelConfig`` from a ``config.model`` ConfigDict; Hugging Face ``config.json`` files map to
+and from these classes in ``emollm_jax/convert/hf_config.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ ACTIVATIONS = (  # models/layers.py: ACTIVATIONS
 )
 ATTENTION_KINDS = ("xla", "splash", "cudnn", "auto")  # models/attention.py
 PROJECTORS = ("mlp", "multi_perspective")  # models/llava.py: PROJECTORS
-PERSPECTIVES = ("patch", "depth", "relation", "global")  # models/perspectives.py; their token sets in this order
+# models/perspectives.py: PERSPECTIVE_MODULES; their token sets come in this order.
+PERSPECTIVES = ("patch", "depth", "relation", "global")
 REMAT_POLICIES = (  # models/remat.py: REMAT_POLICIES
     "none", "full", "dots", "dots_no_batch", "save_qkv", "save_qkvo", "attention",
     "save_dots_except_mlp", "offload_layer_input", "offload_qkvo", "offload_layer_input_qkvo",

@@ -60,11 +60,6 @@ def is_emollm(cfg: ModelConfig) -> bool:
     return cfg.arch == "llava" and cfg.projector.type == "multi_perspective"
 
 
-def is_emollm_folder(path: str | os.PathLike) -> bool:
-    config = hf_config.read_config_json(pathlib.Path(path) / "config.json")
-    return config.get("model_type") == "emollm"
-
-
 def _as_llava(cfg: ModelConfig) -> ModelConfig:
     p = cfg.projector
     return dataclasses.replace(

@@ -1,4 +1,4 @@
-"""HF folder -> Orbax checkpoint that ``load_model`` and the trainer's ``train.init_from`` read.
+"""HF folder -> Orbax checkpoint that ``restore_model`` and the trainer's ``train.init_from`` read.
 
 Output layout (ours)::
 

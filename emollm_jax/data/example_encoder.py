@@ -33,7 +33,7 @@ from emollm_jax.models.visual_tokens import tokens_per_media
 from emollm_jax.tasks import labels_for
 
 IGNORE = -100
-MODES = ("train", "eval")
+PIPELINE_MODES = ("train", "eval")  # what a record is encoded for
 
 
 class ExampleEncoder:
@@ -53,8 +53,8 @@ class ExampleEncoder:
         prompt_hook: Callable[[dict], dict] | None = None,
         bad: BadInputLog | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode not in PIPELINE_MODES:
+            raise ValueError(f"mode must be one of {PIPELINE_MODES}, got {mode!r}")
         if chat_template not in chat_templates.TEMPLATES:
             raise ValueError(f"chat_template {chat_template!r} not in {chat_templates.TEMPLATES}")
         self.tokenizer = tokenizer

@@ -19,9 +19,9 @@ from emollm_jax.emoprompt.hook import check_emoprompt_config
 from emollm_jax.inference.run import check_eval_config
 from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
+from emollm_jax.models.forward import forward
 from emollm_jax.train.loop import run
 from emollm_jax.train.loss import loss_sums
-from emollm_jax.train.step import forward
 from tests.emollm.conftest import load_config
 
 CONFIGS = [

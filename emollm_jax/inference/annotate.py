@@ -40,7 +40,7 @@ from emollm_jax.emoprompt import rationales, templates
 from emollm_jax.emoprompt.hook import has_video, last_turn
 from emollm_jax.generate import GenerateConfig, Generator
 from emollm_jax.generate.text import decode_answers, stop_settings
-from emollm_jax.inference.load import check_model_matches, load_model
+from emollm_jax.inference.load import check_model_matches, load_hf_or_run
 
 
 class TeacherHook:
@@ -110,7 +110,7 @@ def annotate(
     tokenizer = load_tokenizer(config.data.tokenizer)
     if generate is None:
         if model is None:
-            model, _ = load_model(teacher, config, what="--teacher")
+            model, _ = load_hf_or_run(teacher, config, what="--teacher")
             check_model_matches(model.config, from_config_dict(config.model))
         generate = teacher_generator(config, model, tokenizer, max_new_tokens)
 
