@@ -26,10 +26,8 @@ import time
 from pathlib import Path
 
 from emollm_jax.eval.ablation_report import write_ablation
-from emollm_jax.eval.likelihood import SUBDIR
+from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
 from emollm_jax.eval.report import read_results
-
-MODES = ["generate", "likelihood"]
 
 
 def _ints(text: str) -> list[int]:
@@ -123,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
     meta["variants"] = args.variants
-    paths = write_ablation(out, runs, MODES, meta)
+    paths = write_ablation(out, runs, EVAL_MODES, meta)
     print((out / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {out}")
     return 0

@@ -17,8 +17,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.destinations import DestinationError
+from emollm_jax.errors import ConfigError
 from emollm_jax.folder_lock import FolderLockedError
 
 USAGE_ERROR = 2

@@ -214,12 +214,12 @@ def write_json(row: dict, path: str) -> None:
 def main(argv):
     del argv
     # Imported here (start-up): flags are parsed before JAX and libtpu load.
-    from emollm_jax import logs
     from emollm_jax.aot.topology import TopologyError
     from emollm_jax.aot.xla_flags import FlagError
+    from emollm_jax.logs import setup as setup_logs
     from emollm_jax.train.validate import check_fields
 
-    logs.setup()
+    setup_logs()
     args = _arguments()
     check_fields(args["config"])
     try:

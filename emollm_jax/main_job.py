@@ -32,8 +32,8 @@ import time
 from absl import flags
 from ml_collections import config_flags
 
-from emollm_jax import logs
 from emollm_jax.cli_errors import report_user_errors, run_absl
+from emollm_jax.logs import setup as setup_logs
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
@@ -51,7 +51,7 @@ def _stage(name: str):
 @report_user_errors
 def main(argv):
     del argv
-    logs.setup()
+    setup_logs()
     config = _CONFIG.value
     from emollm_jax.train.validate import check_fields
 

@@ -14,14 +14,14 @@ from flax import nnx
 
 import emollm_jax
 from emollm_jax.checkpoint.manager import RunCheckpoints
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.mini import make_mini_emobench
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval import read_results
 from emollm_jax.eval.predictions import FIELDS
 from emollm_jax.inference.load import check_model_matches
-from emollm_jax.inference.run import OutputFolderError, evaluate
+from emollm_jax.inference.run import OutputFolderError, evaluate_generation
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.tasks import TASKS
 from tests.data.conftest import tiny_config
 
@@ -106,7 +106,9 @@ def test_cli_then_resume(setup):
     with open(out / "predictions.jsonl", "ab") as f:
         f.write(b'{"id": "test-x", "ta')
     config = _config(data)  # no limit now; 8 fake devices: a data-parallel mesh
-    result = evaluate(config, str(root / "model"), "test", str(out), model=None, log=print)
+    result = evaluate_generation(
+        config, str(root / "model"), "test", str(out), model=None, log=print
+    )
     assert (result.generated, result.skipped) == (4, 8)
     assert (out / "predictions.jsonl").read_bytes().startswith(first)
     rows = _rows(out)
@@ -114,7 +116,9 @@ def test_cli_then_resume(setup):
     assert result.metrics.n == 12 and set(result.metrics.tasks) == set(TASKS)
     assert read_results(out)[0].n == 12
 
-    again = evaluate(config, str(root / "model"), "test", str(out), model=model, log=print)
+    again = evaluate_generation(
+        config, str(root / "model"), "test", str(out), model=model, log=print
+    )
     assert (again.generated, again.skipped) == (0, 12)
     assert again.metrics == result.metrics
 
@@ -130,7 +134,7 @@ def test_model_that_disagrees_with_config_is_refused(setup):
     bad = _config(data)
     bad.eval.top_p = 0.0
     with pytest.raises(ConfigError, match="config.eval.top_p"):
-        evaluate(bad, "unused", "test", model=model)
+        evaluate_generation(bad, "unused", "test", model=model)
 
 
 def _save_run(run, model, step):
@@ -152,8 +156,8 @@ def test_orbax_run_folder_answers_like_its_weights_in_hf_form(setup, tmp_path):
     _save_run(run, model, 7)
     config = _config(data)
     config.eval.limit = 4
-    from_hf = evaluate(config, str(root / "model"), "test", str(tmp_path / "hf"))
-    from_run = evaluate(config, str(run), "test")
+    from_hf = evaluate_generation(config, str(root / "model"), "test", str(tmp_path / "hf"))
+    from_run = evaluate_generation(config, str(run), "test")
     assert from_run.out_dir == run / "eval" / "test"  # the default output folder
     hf_rows, run_rows = _rows(from_hf.out_dir), _rows(from_run.out_dir)
     assert [r["output"] for r in run_rows] == [r["output"] for r in hf_rows]
@@ -162,7 +166,7 @@ def test_orbax_run_folder_answers_like_its_weights_in_hf_form(setup, tmp_path):
     # the run trained on: its new latest checkpoint must not mix into step 7's predictions
     _save_run(run, model, 9)
     with pytest.raises(ValueError, match="step 9 is evaluated now: pass another --workdir"):
-        evaluate(config, str(run), "test")
+        evaluate_generation(config, str(run), "test")
 
 
 def _free_port() -> int:
@@ -199,9 +203,9 @@ def test_two_processes_share_the_split_and_answer_like_one(setup, tmp_path):
     two = {r["id"]: r["output"] for rows in shares for r in rows}
 
     # one process, 8 devices: the same answers; then a rerun over the two files skips all
-    single = evaluate(_config(data), "tiny", "test", str(tmp_path / "one"), model=model)
+    single = evaluate_generation(_config(data), "tiny", "test", str(tmp_path / "one"), model=model)
     assert {r["id"]: r["output"] for r in _rows(single.out_dir)} == two
-    again = evaluate(_config(data), "tiny", "test", str(out), model=model)
+    again = evaluate_generation(_config(data), "tiny", "test", str(out), model=model)
     assert (again.generated, again.skipped) == (0, 12)
     assert again.metrics == single.metrics == read_results(out)[0]
 
@@ -209,7 +213,7 @@ def test_two_processes_share_the_split_and_answer_like_one(setup, tmp_path):
 def test_mistyped_checkpoint_creates_nothing(setup, tmp_path):
     _, data, _ = setup
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        evaluate(_config(data), str(tmp_path / "typo"), "test")
+        evaluate_generation(_config(data), str(tmp_path / "typo"), "test")
     assert not (tmp_path / "typo").exists()
 
 
@@ -238,7 +242,7 @@ def test_dropped_prompts_are_counted_and_other_settings_refused(setup, tmp_path)
     assert 0 < sum(expected.values()) < len(lengths)
 
     out = tmp_path / "out"
-    result = evaluate(config, "tiny", "test", str(out), model=model)
+    result = evaluate_generation(config, "tiny", "test", str(out), model=model)
     assert result.metrics.n == len(lengths) - sum(expected.values())
     _, meta = read_results(out)
     assert meta["dropped_per_task"] == expected
@@ -250,5 +254,5 @@ def test_dropped_prompts_are_counted_and_other_settings_refused(setup, tmp_path)
 
     config.eval.max_new_tokens = 5  # stored rows were made with 6: not reused
     with pytest.raises(OutputFolderError, match="eval.max_new_tokens 6 there, 5 now"):
-        evaluate(config, "tiny", "test", str(out), model=model)
+        evaluate_generation(config, "tiny", "test", str(out), model=model)
     assert all(row["settings"]["eval.max_new_tokens"] == 6 for row in _rows(out))

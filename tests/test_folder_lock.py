@@ -67,14 +67,14 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
 
 
 def test_evaluation_into_a_held_folder_is_refused(held):
-    from emollm_jax.inference.run import evaluate
+    from emollm_jax.config.model import from_config_dict
+    from emollm_jax.inference.run import evaluate_generation
     from emollm_jax.models.build import build_model
-    from emollm_jax.models.config import from_config_dict
     from tests.data.conftest import tiny_config
 
     folder, proc = held
     config = tiny_config()
     model = build_model(from_config_dict(config.model), 0)
     with pytest.raises(FolderLockedError, match=f"evaluation folder {folder} is in use by pid"):
-        evaluate(config, "tiny", "test", str(folder), model=model)
+        evaluate_generation(config, "tiny", "test", str(folder), model=model)
     assert sorted(p.name for p in folder.iterdir()) == [LOCK_NAME]

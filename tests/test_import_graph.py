@@ -1,10 +1,13 @@
-"""The modules of emollm_jax import each other without a cycle.
+"""The modules of emollm_jax import each other without a cycle, and so do its packages, which
+import downward only, in the order of ``LAYERS``.
 
 The graph is read from the source (nothing is imported): every ``import`` and ``from ... import``
 statement, at module level or inside a function, except those under ``if TYPE_CHECKING:``.
 Relative imports are resolved; ``from pkg import name`` is an edge to ``pkg`` (its
 ``__init__`` runs) and, when ``pkg.name`` is a module, to ``pkg.name`` too. A cycle fails the
-test, named module by module.
+test, named module by module. The package graph folds each subpackage of emollm_jax (and each
+top-level module, and the root ``__init__``) into one node; an edge between two nodes names the
+module-level edges behind it.
 """
 
 from __future__ import annotations
@@ -114,6 +117,91 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if found:
                 return found
     return None
+
+
+# The layers of emollm_jax, bottom to top: a unit (a subpackage, a top-level module, or
+# "emollm_jax" for the root __init__) imports only units of its own layer or the layers below.
+# Within a layer the package graph has no cycle either.
+LAYERS = (
+    # leaves: user errors, paths, task names, logging, destinations, folder locks, error path
+    ("errors", "paths", "tasks", "logs", "destinations", "folder_lock", "cli_errors"),
+    ("config",),  # the config schemas
+    ("sharding",),  # mesh, rule tables, the active mesh (runtime)
+    ("models",),
+    # what runs on models: data, prompts, generation, scoring (no JAX), checkpoints, conversion
+    ("data", "emoprompt", "generate", "eval", "export", "checkpoint", "convert"),
+    ("emollm_jax",),  # the root's load_hf / save_hf, over convert
+    ("train", "inference"),
+    ("aot", "ablate", "compile", "evaluate", "goodput", "main_job"),  # the jobs
+    ("cli",),  # the `emollm` front door
+)
+
+
+def unit(module: str, package: str = "emollm_jax") -> str:
+    """The package-graph node of ``module``: its subpackage or top-level module under
+    ``package``, or ``package`` itself for the root ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else package
+
+
+def package_graph(
+    graph: dict[str, set[str]], package: str = "emollm_jax"
+) -> tuple[dict[str, set[str]], dict[tuple[str, str], list[tuple[str, str]]]]:
+    """Unit -> the units it imports, and (unit, unit) -> the module edges behind that edge."""
+    units: dict[str, set[str]] = {}
+    behind: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for module, targets in graph.items():
+        a = unit(module, package)
+        units.setdefault(a, set())
+        for target in sorted(targets):
+            b = unit(target, package)
+            if a != b:
+                units[a].add(b)
+                behind.setdefault((a, b), []).append((module, target))
+    return units, behind
+
+
+def test_emollm_jax_packages_form_a_dag():
+    units, behind = package_graph(import_graph(_modules(PACKAGE_DIR, "emollm_jax")))
+    assert {"config", "models", "train", "cli", "emollm_jax", "errors"} <= set(units)
+    cycle = find_cycle(units)
+    assert cycle is None, "package cycle: " + "; ".join(
+        f"{a} -> {b} ({behind[a, b][0][0]} imports {behind[a, b][0][1]})"
+        for a, b in zip(cycle, cycle[1:])
+    )
+
+
+def test_emollm_jax_packages_import_downward_only():
+    units, behind = package_graph(import_graph(_modules(PACKAGE_DIR, "emollm_jax")))
+    rank = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    assert len(rank) == sum(map(len, LAYERS)), "a unit is in two layers"
+    unplaced = sorted(set(units) - set(rank))
+    assert not unplaced, f"units in no layer of LAYERS (place them): {unplaced}"
+    upward = [
+        f"{module} imports {target}"
+        for (a, b), edges in sorted(behind.items())
+        if rank[a] < rank[b]
+        for module, target in edges
+    ]
+    assert not upward, "imports up the layers: " + "; ".join(upward)
+
+
+def test_a_package_cycle_is_found_where_modules_have_none(tmp_path):
+    pkg = tmp_path / "pkg"
+    for sub in ("a", "b"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a" / "x.py").write_text("from pkg.b import y\n")
+    (pkg / "b" / "y.py").write_text("X = 1\n")
+    (pkg / "b" / "z.py").write_text("import pkg.a.w\n")
+    (pkg / "a" / "w.py").write_text("X = 2\n")
+    graph = import_graph(_modules(pkg, "pkg"))
+    assert find_cycle(graph) is None
+    units, behind = package_graph(graph, "pkg")
+    assert units == {"pkg": set(), "a": {"b"}, "b": {"a"}}
+    assert behind["b", "a"] == [("pkg.b.z", "pkg.a.w")]
+    assert find_cycle(units) == ["a", "b", "a"]
 
 
 def test_emollm_jax_imports_form_a_dag():

@@ -35,7 +35,7 @@ def test_convert_both_ways_with_relative_paths(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_train_and_evaluate_with_relative_paths(tmp_path, monkeypatch, small_emobench):
-    from emollm_jax.inference.run import evaluate
+    from emollm_jax.inference.run import evaluate_generation
     from emollm_jax.train.loop import Trainer
 
     monkeypatch.chdir(tmp_path)
@@ -58,7 +58,7 @@ def test_train_and_evaluate_with_relative_paths(tmp_path, monkeypatch, small_emo
     cfg.eval.limit = 4
     cfg.eval.max_new_tokens = 4
     cfg.eval.plots = False
-    result = evaluate(cfg, "runs/second", "test", "eval/second")
+    result = evaluate_generation(cfg, "runs/second", "test", "eval/second")
     assert result.paths and (tmp_path / "eval" / "second" / "results.json").is_file()
 
 
@@ -126,14 +126,14 @@ def test_sharding_report_reads_relative_paths(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow  # a JAX subprocess: the tiny teacher's decoder compiled
 def test_annotate_with_relative_paths(configs_here, small_emobench):
     import emollm_jax
+    from emollm_jax.config.model import from_config_dict
     from emollm_jax.models.build import build_model
-    from emollm_jax.models.config import from_config_dict
     from tests.configs import load_config
 
     shutil.copytree(small_emobench, "data")
     c = load_config("emollm_tiny", "baseline")
     emollm_jax.save_hf(build_model(from_config_dict(c.model), seed=0), configs_here / "teacher")
-    _in(configs_here, "emollm_jax.emoprompt.annotate", "--config",
+    _in(configs_here, "emollm_jax.inference.annotate", "--config",
         "configs/emollm_tiny.py:baseline", "--teacher=teacher", "--out=rationales/r.jsonl",
         "--limit=2", "--max_new_tokens=2", "--config.data.dir=data",
         "--config.data.eval_batch_size=2", "--config.data.seq_buckets=(512,)")  # fmt: skip

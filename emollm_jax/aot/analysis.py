@@ -38,9 +38,9 @@ from flax import nnx
 
 from emollm_jax.aot import chips as chip_table
 from emollm_jax.aot import hlo_stats, peak_memory, roofline, xla_flags
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.generate.decode import GenerateConfig, Generator, cache_shardings
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.sharding.mesh import mesh_and_rules, num_slices
 from emollm_jax.sharding.rules import indivisible_parameters, sufficiency
 from emollm_jax.sharding.strategies import get_strategy

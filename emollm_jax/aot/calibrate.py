@@ -118,8 +118,8 @@ def estimate_row(row: dict, out: pathlib.Path) -> dict:
 def table(out: pathlib.Path, names: list[str]) -> list[dict]:
     """One entry per run: the published figures beside our compiled program's."""
     from emollm_jax.aot import published
+    from emollm_jax.config.model import from_config_dict
     from emollm_jax.models.build import abstract_model
-    from emollm_jax.models.config import from_config_dict
 
     rows = _load_rows(out)
     entries = []

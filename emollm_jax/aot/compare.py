@@ -154,9 +154,9 @@ def sweep(
     from tqdm import tqdm
 
     from emollm_jax.aot import analysis, topology
-    from emollm_jax.models.config import from_config_dict
-    from emollm_jax.models.remat import REMAT_POLICIES
     from emollm_jax.aot.report import _jsonable
+    from emollm_jax.config.model import from_config_dict
+    from emollm_jax.models.remat import REMAT_POLICIES
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,8 +249,8 @@ def main(argv):
     del argv
     # Imported here (start-up): flags are parsed before JAX and libtpu load.
     from emollm_jax import logs
-    from emollm_jax.aot.topology import TopologyError
     from emollm_jax.aot.report import best, write_report
+    from emollm_jax.aot.topology import TopologyError
     from emollm_jax.sharding.strategies import get_strategy
 
     logs.setup()

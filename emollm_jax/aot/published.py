@@ -16,7 +16,7 @@ import json
 import pathlib
 
 from emollm_jax.config import presets
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 
 PATH = pathlib.Path(__file__).with_name("published_runs.json")
 

@@ -139,9 +139,5 @@ def devices(topology: Topology, num_slices: int = 1) -> list:
     return found
 
 
-def chips_total(topology: Topology, num_slices: int) -> int:
-    return topology.chips * num_slices
-
-
 def grid(topology: Topology) -> str:
     return "x".join(map(str, topology.shape)) + f" ({math.prod(topology.shape)} chips)"

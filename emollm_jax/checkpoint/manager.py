@@ -373,14 +373,3 @@ def abandon_steps_after(root: str | os.PathLike, step: int, to: str | os.PathLik
     if later:
         log.warning("resuming from step %d: moved checkpoints %s to %s", step, later, to)
     return later
-
-
-def abstract_like(tree, shardings=None):
-    """``ShapeDtypeStruct``s of ``tree`` (with ``shardings`` if given, else the arrays' own)."""
-    if shardings is None:
-        return jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree
-        )
-    return jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
-    )

@@ -11,8 +11,8 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.config.model import ModelConfig, from_config_dict
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import ModelConfig, from_config_dict
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 
@@ -40,7 +40,7 @@ def model_config_from(path: str | os.PathLike, step: int | None = None) -> Model
     return from_config_dict(meta["model"])
 
 
-def load_model(
+def restore_model(
     path: str | os.PathLike,
     config=None,
     *,
@@ -68,4 +68,4 @@ def load_model(
     return nnx.merge(graphdef, state)
 
 
-__all__ = ["load_model", "model_config_from", "params_target"]
+__all__ = ["restore_model", "model_config_from", "params_target"]

@@ -75,10 +75,13 @@ JOBS = (
     Job("data tokenizer", "emollm_jax.data.mini.make_tokenizer",
         "train the mini EmoBench's small tokenizer",
         "emollm data tokenizer data/mini_emobench runs/tokenizer"),
-    Job("annotate", "emollm_jax.emoprompt.annotate",
+    Job("annotate", "emollm_jax.inference.annotate",
         "EmoPrompt rationales from a teacher model told the ground truth",
         "emollm annotate --config configs/emollm_tiny.py --teacher runs/main --split train "
         "--limit 8 --out runs/rationales.jsonl", "absl"),
+    Job("config show", "emollm_jax.config.show",
+        "every config field with its type, default and meaning (any job's --help-config)",
+        "emollm config show"),
 )
 
 
@@ -105,6 +108,12 @@ def run(job: Job, args: list[str]) -> int:
     usage = f"example:\n  {job.example}"
     if job.style == "absl":
         from emollm_jax.aot.cli import underscore_flags
+
+        if "--help-config" in args:  # every config field, its default and meaning
+            from emollm_jax.config.show import table
+
+            print(table())
+            return 0
 
         module = importlib.import_module(job.module)
         define_flags = getattr(module, "define_flags", None)

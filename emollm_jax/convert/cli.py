@@ -80,11 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _verify_hf_to_orbax(args) -> float:
-    from emollm_jax.checkpoint.restore import load_model
+    from emollm_jax.checkpoint.restore import restore_model
     from emollm_jax.convert import verify
     from emollm_jax.paths import local_folder
 
-    ours = load_model(args.dst, dtype="float32")
+    ours = restore_model(args.dst, dtype="float32")
     cfg = ours.config
     round_to = None if cfg.param_dtype == "float32" else cfg.param_dtype
     with local_folder(args.src) as src:  # transformers reads local folders only
@@ -93,14 +93,14 @@ def _verify_hf_to_orbax(args) -> float:
 
 
 def _verify_orbax_to_hf(args) -> float:
-    from emollm_jax.checkpoint.restore import load_model
+    from emollm_jax.checkpoint.restore import restore_model
     from emollm_jax.convert import lora_export, verify
     from emollm_jax.convert.dtypes import declared_dtype
     from emollm_jax.paths import local_folder
 
     with local_folder(args.dst) as dst:  # transformers reads local folders only
         out_dtype = declared_dtype(dst / "config.json") or "float32"
-        ours = load_model(args.src, step=args.step, dtype="float32", param_dtype=out_dtype)
+        ours = restore_model(args.src, step=args.step, dtype="float32", param_dtype=out_dtype)
         adapter = dst / lora_export.ADAPTER_DIR
         theirs = verify.load_torch(dst, ours.config, adapter=adapter if adapter.is_dir() else None)
     return verify.max_difference(ours, theirs, ours.config, args.seed)

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from emollm_jax.models.config import DTYPES
+from emollm_jax.config.model import DTYPES
 
 CHOICES = ("keep", *DTYPES)
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import transformers
 
+from emollm_jax.config.model import ModelConfig, ProjectorConfig
 from emollm_jax.convert import hf_config
-from emollm_jax.models.config import ModelConfig, ProjectorConfig
 
 # The PyTorch package whose files an export carries (read as files: importing it needs torch).
 CODE_DIR = pathlib.Path(__file__).parents[1] / "export" / "hf_emollm"
@@ -58,11 +58,6 @@ ARCHITECTURE = "EmoLLMForConditionalGeneration"
 
 def is_emollm(cfg: ModelConfig) -> bool:
     return cfg.arch == "llava" and cfg.projector.type == "multi_perspective"
-
-
-def is_emollm_folder(path: str | os.PathLike) -> bool:
-    config = hf_config.read_config_json(pathlib.Path(path) / "config.json")
-    return config.get("model_type") == "emollm"
 
 
 def _as_llava(cfg: ModelConfig) -> ModelConfig:

@@ -21,7 +21,7 @@ from typing import Any
 
 import transformers
 
-from emollm_jax.models.config import (
+from emollm_jax.config.model import (
     ModelConfig,
     ProjectorConfig,
     RopeScaling,

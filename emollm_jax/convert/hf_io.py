@@ -21,11 +21,12 @@ import transformers
 from flax import nnx
 from jax.sharding import Mesh
 
+from emollm_jax.config.model import LoraConfig, ModelConfig
 from emollm_jax.convert import emollm_layout, hf_config, lora_export, side_files
 from emollm_jax.convert.dtypes import cast
 from emollm_jax.convert.model_card import CARD_FILES
-from emollm_jax.convert.processor_files import PROCESSOR_FILE, write_processor_code
 from emollm_jax.convert.name_table import IGNORED_SUFFIXES, Row, canonical_name, rows_for
+from emollm_jax.convert.processor_files import PROCESSOR_FILE, write_processor_code
 from emollm_jax.convert.safetensors_io import (
     ShardWriter,
     TensorSource,
@@ -33,7 +34,6 @@ from emollm_jax.convert.safetensors_io import (
     parse_size,
 )
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import LoraConfig, ModelConfig
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 

@@ -1,4 +1,4 @@
-"""HF folder -> Orbax checkpoint that ``load_model`` and the trainer's ``train.init_from`` read.
+"""HF folder -> Orbax checkpoint that ``restore_model`` and the trainer's ``train.init_from`` read.
 
 Output layout (ours)::
 
@@ -20,13 +20,13 @@ import pathlib
 
 import numpy as np
 
+from emollm_jax.config.model import to_dict
 from emollm_jax.convert import side_files
 from emollm_jax.convert.dtypes import cast, declared_dtype, resolve_dtype
 from emollm_jax.convert.hf_io import HFCheckpoint, open_hf
 from emollm_jax.convert.orbax_stream import StreamedArray, save_streamed_params
 from emollm_jax.convert.safetensors_io import TensorSource, atomic_output_dir
 from emollm_jax.destinations import check_destination
-from emollm_jax.models.config import to_dict
 from emollm_jax.paths import AnyPath, absolute, as_path, local_folder
 
 STEP = 0

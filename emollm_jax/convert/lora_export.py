@@ -23,9 +23,9 @@ import re
 
 import numpy as np
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.convert.name_table import Row
 from emollm_jax.convert.transforms import Transform
-from emollm_jax.models.config import ModelConfig
 
 ADAPTER_DIR = "adapter"
 ADAPTER_FILE = "adapter_model.safetensors"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import pathlib
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.convert.emollm_layout import is_emollm
 from emollm_jax.emoprompt.hook import EmoPromptHook
-from emollm_jax.models.config import ModelConfig
 
 # The example the card's prompt is built for: a close-set emotion record as EmoBench has them.
 EXAMPLE_TASK = "emotion_closed"

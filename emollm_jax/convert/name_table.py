@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.convert.transforms import CONV, FLAT, LINEAR, LINEAR_IN2, SAME, Transform
-from emollm_jax.models.config import ModelConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ orbax-checkpoint 0.12's source; the checkpoint format itself is unchanged):
   bfloat16 weights took 1.72 GB); readers take the codec from the array's own metadata, so
   restoring is unchanged. It reports
   the ``np.ndarray`` type string, so the item's ``_METADATA`` is exactly what saving numpy
-  arrays writes, and ``StandardRestore`` (``emollm_jax.checkpoint.restore.load_model``, the
+  arrays writes, and ``StandardRestore`` (``emollm_jax.checkpoint.restore.restore_model``, the
   trainer's ``train.init_from``) reads it like any other checkpoint. The handler is used
   through a private type registry given to a ``PyTreeCheckpointHandler`` for the ``params``
   item, so nothing is registered globally.

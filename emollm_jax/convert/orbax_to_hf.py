@@ -27,6 +27,7 @@ import pathlib
 import numpy as np
 from flax import nnx
 
+from emollm_jax.config.model import LoraConfig, ModelConfig, from_config_dict
 from emollm_jax.convert import lora_export, side_files
 from emollm_jax.convert.bounded import run_bounded
 from emollm_jax.convert.dtypes import cast, resolve_dtype
@@ -43,7 +44,6 @@ from emollm_jax.convert.processor_files import write_llava_processor, write_proc
 from emollm_jax.convert.safetensors_io import ShardWriter, atomic_output_dir, parse_size
 from emollm_jax.destinations import check_destination
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import LoraConfig, ModelConfig, from_config_dict
 from emollm_jax.paths import AnyPath, absolute, as_path
 
 

@@ -18,9 +18,9 @@ import json
 import pathlib
 import shutil
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.convert.emollm_layout import CODE_DIR
 from emollm_jax.data import chat_templates
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.visual_tokens import perspective_tokens, tokens_per_frame
 
 PROCESSOR_FILE = "processing_emollm.py"

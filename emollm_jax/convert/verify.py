@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import transformers
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.export.hf_emollm import EmoLLMForConditionalGeneration
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.visual_tokens import tokens_per_frame
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.chat_templates import TEMPLATES
+from emollm_jax.errors import ConfigError
 from emollm_jax.paths import is_url
 
 SOURCES = ("jsonl", "tfds")

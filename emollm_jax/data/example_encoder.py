@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.data import chat_templates, clip_preprocess
 from emollm_jax.data import media as media_lib
 from emollm_jax.data.bad_input import BadInputLog, BadRecord
 from emollm_jax.data.records import PLACEHOLDER
-from emollm_jax.models.config import ModelConfig
 from emollm_jax.models.visual_tokens import tokens_per_media
 from emollm_jax.tasks import labels_for
 
 IGNORE = -100
-MODES = ("train", "eval")
+PIPELINE_MODES = ("train", "eval")  # what a record is encoded for
 
 
 class ExampleEncoder:
@@ -53,8 +53,8 @@ class ExampleEncoder:
         prompt_hook: Callable[[dict], dict] | None = None,
         bad: BadInputLog | None = None,
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode not in PIPELINE_MODES:
+            raise ValueError(f"mode must be one of {PIPELINE_MODES}, got {mode!r}")
         if chat_template not in chat_templates.TEMPLATES:
             raise ValueError(f"chat_template {chat_template!r} not in {chat_templates.TEMPLATES}")
         self.tokenizer = tokenizer

@@ -33,13 +33,13 @@ from pathlib import Path
 import grain
 import jax
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import ModelConfig, from_config_dict
 from emollm_jax.data import batching, records
 from emollm_jax.data.bad_input import BadInputLog
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.example_encoder import ExampleEncoder
 from emollm_jax.data.mini import make_mini_emobench
-from emollm_jax.models.config import ModelConfig, from_config_dict
+from emollm_jax.errors import ConfigError
 from emollm_jax.paths import is_url, local_folder
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,10 @@ does not publish the mechanism; ours is:
 - ``templates.py``: every text (per-task cues, answer formats, the rationale target, the
   teacher's instruction), in one file;
 - ``hook.py``: the data pipeline's prompt hook built from ``config.emoprompt``;
-- ``rationales.py``: the check that a teacher's rationale ends in the ground-truth label;
-- ``annotate.py``: ``python -m emollm_jax.emoprompt.annotate`` writes rationales for a split.
+- ``rationales.py``: the check that a teacher's rationale ends in the ground-truth label.
+
+The teacher's run that writes rationales for a split (``emollm annotate``) runs a model, so it
+lives with the other runs: ``emollm_jax.inference.annotate``.
 """
 
 from emollm_jax.emoprompt.hook import EmoPromptHook, make_prompt_hook

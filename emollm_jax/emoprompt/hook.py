@@ -12,7 +12,7 @@ EmoPrompt is off); the pipeline applies it to a copy of each record before the c
   it was trained to).
 - ``rationale_position``: ``before_answer`` (the default: ``<rationale>\\nAnswer: <label>``) or
   ``after_answer`` (``Answer: <label>\\n<rationale>``); the guiding prompt asks for that order.
-- ``rationales_file``: rationales from ``python -m emollm_jax.emoprompt.annotate`` replace the
+- ``rationales_file``: rationales from ``emollm annotate`` replace the
   records' own (a record absent from the file has none).
 
 Records without a task (LLaVA-format instruction data) pass through unchanged.
@@ -23,11 +23,11 @@ from __future__ import annotations
 import emollm_jax.emoprompt.rationales as rationales_lib
 import emollm_jax.emoprompt.templates as templates
 from emollm_jax.data.data_config import check_local
+from emollm_jax.data.example_encoder import PIPELINE_MODES
 from emollm_jax.data.pipeline import resolve_path
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 from emollm_jax.tasks import labels_for
 
-MODES = ("train", "eval")
 FLAGS = ("guiding_prompts", "rationale_targets")
 
 
@@ -51,8 +51,8 @@ class EmoPromptHook:
         rationales: dict[str, str] | None = None,
         rationale_position: str = "before_answer",
     ):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode not in PIPELINE_MODES:
+            raise ValueError(f"mode must be one of {PIPELINE_MODES}, got {mode!r}")
         templates.check_position(rationale_position)
         self.rationale_position = rationale_position
         self.guiding_prompts = guiding_prompts

@@ -6,7 +6,7 @@ stop ignored) and some text comes before that line: the text before it is the ra
 Everything else is dropped with a reason, so that the counts say what went wrong.
 
 A rationale file is JSON Lines, one ``{"id", "task", "answer", "rationale"}`` per kept record
-(``python -m emollm_jax.emoprompt.annotate`` writes it; ``config.emoprompt.rationales_file``
+(``emollm annotate`` writes it; ``config.emoprompt.rationales_file``
 reads it).
 """
 

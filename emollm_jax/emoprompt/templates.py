@@ -72,7 +72,7 @@ RATIONALE_POSITIONS = ("before_answer", "after_answer")
 # The last line a rationale must end with (the label compared case-insensitively).
 ANSWER_LINE = "Answer: {label}"
 
-# The teacher of `python -m emollm_jax.emoprompt.annotate` is told the ground truth.
+# The teacher of `emollm annotate` is told the ground truth.
 TEACHER = (
     "The correct answer is {label}. Explain in one or two sentences which of these cues show "
     "that, then write a last line 'Answer: {label}'."

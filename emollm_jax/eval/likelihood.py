@@ -40,6 +40,8 @@ from emollm_jax.tasks import YES_NO_TASKS
 LIKELIHOOD_TASKS: tuple[str, ...] = ("emotion_closed", "intent", *YES_NO_TASKS)
 NORMS = ("none", "tokens")
 SUBDIR = "likelihood"  # the sub-folder of an evaluation folder its files go to
+# The evaluation modes (``config.eval.modes``): free generation with parsed answers, and this one.
+EVAL_MODES = ("generate", "likelihood")
 
 
 def option_score(logprob: float, tokens: int, norm: str) -> float:

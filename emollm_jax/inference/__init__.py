@@ -4,6 +4,7 @@
   run), for training's ``init_from``, evaluation and EmoPrompt's teacher;
 - ``run.py``: a generation evaluation run (mesh, the generation loop, resumable predictions);
 - ``likelihood_run.py`` with ``option_scorer.py``: the option-likelihood evaluation run;
+- ``annotate.py``: EmoPrompt's teacher writes rationales for a split (``emollm annotate``);
 - ``modes.py``: every mode of ``config.eval.modes`` from one loaded model
   (what ``python -m emollm_jax.evaluate`` calls).
 

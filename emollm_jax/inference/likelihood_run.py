@@ -32,12 +32,12 @@ from emollm_jax.data.example_encoder import IGNORE
 from emollm_jax.data.pipeline import make_encoder, open_source
 from emollm_jax.emoprompt import templates
 from emollm_jax.emoprompt.hook import last_turn
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, NORMS, likelihood_row
 from emollm_jax.eval.metrics import Metrics, compute_metrics
+from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.inference.option_scorer import OptionScorer
 from emollm_jax.paths import AnyPath, as_path, is_url
-from emollm_jax.eval.report import markdown_table, write_results
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.tasks import labels_for
 
 PREDICTIONS = "predictions.jsonl"

@@ -1,13 +1,13 @@
 """The one loader of a model to run: a Hugging Face folder or an Orbax training run.
 
-``load_model(path, config)`` serves training (``train.init_from``), evaluation
+``load_hf_or_run(path, config)`` serves training (``train.init_from``), evaluation
 (``python -m emollm_jax.evaluate``) and the EmoPrompt teacher
-(``python -m emollm_jax.emoprompt.annotate``):
+(``emollm annotate``):
 
 - a folder with a ``config.json`` is a Hugging Face model (``emollm_jax.convert.hf_io.load_hf``),
   built from that config.json;
 - anything else is an Orbax training run (or its ``checkpoints`` folder): its latest complete
-  checkpoint is restored (``emollm_jax.checkpoint.restore.load_model``), the model built from
+  checkpoint is restored (``emollm_jax.checkpoint.restore.restore_model``), the model built from
   ``config.model`` when a config is given, else from the config the checkpoint recorded.
 
 With a config, the attention implementation is ``config.model``'s (this machine's), not the
@@ -23,11 +23,11 @@ import os
 from flax import nnx
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
-from emollm_jax.checkpoint.restore import load_model as restore
+from emollm_jax.checkpoint.restore import restore_model
+from emollm_jax.config.model import ATTENTION_FIELDS, ModelConfig, from_config_dict
 from emollm_jax.convert.hf_io import load_hf
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.attention import check_platform
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import ATTENTION_FIELDS, ModelConfig, from_config_dict
 from emollm_jax.models.visual_tokens import tokens_per_frame
 from emollm_jax.paths import as_path
 
@@ -37,7 +37,7 @@ def is_hf_folder(path: str | os.PathLike) -> bool:
     return (as_path(path) / "config.json").exists()
 
 
-def load_model(
+def load_hf_or_run(
     path: str | os.PathLike,
     config=None,
     *,
@@ -64,7 +64,7 @@ def load_model(
             f"{what} {path}: neither a Hugging Face folder (no config.json) nor a "
             f"training run with a complete checkpoint"
         )
-    return restore(path, config, step=step, mesh=mesh, rules=rules, **overrides), step
+    return restore_model(path, config, step=step, mesh=mesh, rules=rules, **overrides), step
 
 
 def check_model_matches(model_cfg: ModelConfig, config_model: ModelConfig) -> None:
@@ -86,4 +86,4 @@ def check_model_matches(model_cfg: ModelConfig, config_model: ModelConfig) -> No
             raise ConfigError(f"config.model.{field}: {ours!r}, but the checkpoint has {theirs!r}")
 
 
-__all__ = ["check_model_matches", "is_hf_folder", "load_model"]
+__all__ = ["check_model_matches", "is_hf_folder", "load_hf_or_run"]

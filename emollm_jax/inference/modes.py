@@ -1,7 +1,7 @@
 """An evaluation in each of ``config.eval.modes``, from one loaded model, reported side by side.
 
-- ``generate``: free generation, parsed answers (``emollm_jax.inference.run.evaluate``); files
-  in the evaluation folder as before.
+- ``generate``: free generation, parsed answers
+  (``emollm_jax.inference.run.evaluate_generation``); files in the evaluation folder as before.
 - ``likelihood``: the option with the highest likelihood on the closed-answer sub-tasks
   (``emollm_jax.inference.likelihood_run``); files in its ``likelihood`` sub-folder.
 
@@ -20,25 +20,24 @@ from collections.abc import Callable
 
 import jax
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.pipeline import load_tokenizer
-from emollm_jax.eval.likelihood import SUBDIR
+from emollm_jax.errors import ConfigError
+from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
 from emollm_jax.eval.metrics import Metrics
 from emollm_jax.eval.report import markdown_table
 from emollm_jax.folder_lock import FolderLock
-from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
-from emollm_jax.inference.load import check_model_matches, load_model
+from emollm_jax.inference.load import check_model_matches, load_hf_or_run
 from emollm_jax.inference.run import (
     EvalResult,
     default_out_dir,
     eval_prompt_hook,
-    evaluate,
-    mesh_and_rules,
+    evaluate_generation,
+    mesh_and_rules_if_any,
 )
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import from_config_dict
+from emollm_jax.paths import AnyPath, as_path, resolved
 
-MODES = ("generate", "likelihood")
 
 
 @dataclasses.dataclass
@@ -58,9 +57,9 @@ class ModesResult:
 def check_modes(e) -> tuple[str, ...]:
     """``config.eval.modes`` as a tuple of known modes (at least one), or a ConfigError."""
     modes = tuple(e.modes)
-    bad = [m for m in modes if m not in MODES]
+    bad = [m for m in modes if m not in EVAL_MODES]
     if bad or not modes:
-        raise ConfigError(f"config.eval.modes: {list(modes)!r}; each must be one of {MODES}")
+        raise ConfigError(f"config.eval.modes: {list(modes)!r}; each must be one of {EVAL_MODES}")
     return modes
 
 
@@ -89,15 +88,15 @@ def evaluate_modes(
     """Evaluate ``checkpoint`` on ``split`` in every mode of ``config.eval.modes``."""
     modes = check_modes(config.eval)
     out_dir = as_path(workdir) if workdir else default_out_dir(checkpoint, split)
-    mesh, rules = mesh_and_rules(config)
+    mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_model(checkpoint, config, mesh=mesh, rules=rules)
+        model, step = load_hf_or_run(checkpoint, config, mesh=mesh, rules=rules)
     check_model_matches(model.config, from_config_dict(config.model))
     name = config.eval.model_name or resolved(checkpoint).name
     name += "" if step is None or config.eval.model_name else f"@{step}"
     generated = scored = None
     if "generate" in modes:
-        generated = evaluate(
+        generated = evaluate_generation(
             config, checkpoint, split, str(out_dir), model=model, step=step, log=log
         )
     if "likelihood" in modes and jax.process_count() > 1:

@@ -4,7 +4,7 @@
 ``labels`` with -100 off the target, the media keys) and returns per row the sum of
 ``log p(labels[t] | tokens < t)`` over its target tokens and their number: the likelihood of a
 prompt's continuation, as option-likelihood scoring (``emollm_jax.eval.likelihood``) needs.
-The forward is the training step's (``emollm_jax.train.step.forward``); log-softmax in float32.
+The forward is the training step's (``emollm_jax.models.forward``); log-softmax in float32.
 With a mesh, parameters go to the rule table's shardings and rows are split over the batch
 axes (the caller gives a row count they divide: ``rows_multiple``). One JAX process only.
 """
@@ -23,11 +23,11 @@ from jax.sharding import Mesh
 
 from emollm_jax.data.example_encoder import IGNORE
 from emollm_jax.data.global_batch import batch_sharding, to_global
+from emollm_jax.models.forward import MODEL_INPUTS, forward
 from emollm_jax.sharding.context import use_mesh_rules
 from emollm_jax.sharding.mesh import batch_axes
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
-from emollm_jax.train.step import MODEL_INPUTS, forward
 
 SCORED_KEYS = ("input_ids", "labels", *MODEL_INPUTS)
 

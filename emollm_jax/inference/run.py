@@ -1,10 +1,10 @@
 """An EmoBench evaluation run: load a model, generate answers for a split, score, write files.
 
-``evaluate(config, checkpoint, split)`` is what ``python -m emollm_jax.evaluate`` calls. Our
-choices:
+``evaluate_generation(config, checkpoint, split)`` is the ``generate`` mode of ``emollm
+evaluate`` (``emollm_jax.inference.modes``). Our choices:
 
 - Model: a Hugging Face folder or an Orbax training run's latest complete checkpoint
-  (``emollm_jax.inference.load.load_model``), with ``config.model``'s attention settings.
+  (``emollm_jax.inference.load.load_hf_or_run``), with ``config.model``'s attention settings.
   The prompts are built from ``config.model`` (image token id, visual tokens per image), so a
   loaded model that disagrees with it is refused, naming the field.
 - Mesh: ``config.mesh`` (shape, strategy, rules) when the config has one; parameters are moved
@@ -43,22 +43,22 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from emollm_jax.checkpoint.manager import checkpoint_root
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer, open_source
 from emollm_jax.destinations import check_destination
 from emollm_jax.emoprompt.hook import make_prompt_hook
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
 from emollm_jax.eval.report import markdown_table, write_results
 from emollm_jax.folder_lock import FolderLock
-from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
-from emollm_jax.inference.load import check_model_matches, load_model
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import from_config_dict
-from emollm_jax.sharding.mesh import mesh_and_rules as mesh_from_config
+from emollm_jax.inference.load import check_model_matches, load_hf_or_run
+from emollm_jax.paths import AnyPath, as_path, resolved
+from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.tasks import TASKS
 
 PREDICTIONS = "predictions.jsonl"
@@ -102,11 +102,11 @@ def default_out_dir(checkpoint: str, split: str) -> AnyPath:
     return as_path(checkpoint) / "eval" / split
 
 
-def mesh_and_rules(config) -> tuple[Any, tuple]:
+def mesh_and_rules_if_any(config) -> tuple[Any, tuple]:
     """The mesh and rule table of ``config.mesh``, or (None, ()) when the config has none."""
     if config.get("mesh") is None:
         return None, ()
-    return mesh_from_config(config)
+    return mesh_and_rules(config)
 
 
 def eval_prompt_hook(config) -> Callable[[dict], dict] | None:
@@ -250,7 +250,7 @@ def _dropped(expected: dict, rows: list[dict]) -> dict[str, int]:
     return {task: len(keys - done) for task, keys in sorted(expected.items())}
 
 
-def evaluate(
+def evaluate_generation(
     config,
     checkpoint: str,
     split: str = "test",
@@ -273,9 +273,9 @@ def evaluate(
     check_out_dir(out_dir, checkpoint)
     process, _ = _processes()
 
-    mesh, rules = mesh_and_rules(config)
+    mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_model(checkpoint, config, mesh=mesh, rules=rules)
+        model, step = load_hf_or_run(checkpoint, config, mesh=mesh, rules=rules)
     check_model_matches(model.config, from_config_dict(config.model))
     # Only now (a mistyped --checkpoint fails above, leaving nothing behind).
     out_dir.mkdir(parents=True, exist_ok=True)

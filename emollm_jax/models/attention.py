@@ -35,19 +35,18 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
 
+from emollm_jax.config.model import ATTENTION_KINDS
+from emollm_jax.errors import ConfigError
 from emollm_jax.models import remat, rope
 from emollm_jax.models.attention_mask import AttentionMask
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.models.layers import Dense, lora_kwargs
 from emollm_jax.models.splash_attention import splash_attention
 from emollm_jax.sharding.context import active, constrain
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import LoraConfig, ModelConfig
+    from emollm_jax.config.model import LoraConfig, ModelConfig
 
 _MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)
-# The implementations ``attend`` dispatches to; "auto" picks one of them by platform.
-KINDS = ("xla", "splash", "cudnn", "auto")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +193,7 @@ def attend(
         elif kind == "cudnn":
             out = _cudnn_attention(q, k, v, mask, scale)
         else:
-            raise ConfigError(f"config.model.attention: {kind!r} is not one of {KINDS}")
+            raise ConfigError.not_one_of("model.attention", kind, ATTENTION_KINDS)
         return checkpoint_name(out, remat.ATTENTION_OUT)
 
 

@@ -15,7 +15,7 @@ from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 # config.model.arch -> the model that computes it (each sets its own ``config``).
 ARCHS = {"llava": Llava, "llama": DecoderLM, "qwen2": DecoderLM, "clip_vision": CLIPVision}

@@ -20,7 +20,7 @@ from emollm_jax.models.layers import ACTIVATIONS, Dense, LayerNorm, normal_init,
 from emollm_jax.sharding.context import constrain
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig, VisionConfig
+    from emollm_jax.config.model import ModelConfig, VisionConfig
 
 _ACT = ("batch", "length", "act_embed")
 _BIDIRECTIONAL = AttentionMask(causal=False)  # every patch sees every patch

@@ -31,7 +31,7 @@ from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 
 def _shapes(state) -> dict:

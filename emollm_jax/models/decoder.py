@@ -22,7 +22,7 @@ from emollm_jax.models.layers import ACTIVATIONS, Dense, Embed, RMSNorm, lora_kw
 from emollm_jax.sharding.context import constrain
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig, TextConfig
+    from emollm_jax.config.model import ModelConfig, TextConfig
 
 _ACT = ("batch", "length", "act_embed")
 

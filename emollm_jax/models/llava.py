@@ -28,10 +28,9 @@ from emollm_jax.models.clip_vision import CLIPVision
 from emollm_jax.models.decoder import Cache, DecoderLM
 from emollm_jax.models.projector import LlavaProjector
 from emollm_jax.models.projector_multi import MultiPerspectiveProjector
-from emollm_jax.models.visual_features import select_features
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 # config.model.projector.type -> the projector (every one offers the interface of projector.py).
 PROJECTORS = {"mlp": LlavaProjector, "multi_perspective": MultiPerspectiveProjector}
@@ -61,10 +60,6 @@ class Llava(nnx.Module):
             return self.vision_tower.hidden_states(
                 pixel_values, num_layers=self.projector.vision_layers
             )
-
-    def vision_features(self, pixel_values: jax.Array) -> jax.Array:
-        """``[N, C, H, W]`` -> HF LLaVA's selected features ``[N, tokens, D_vision * layers]``."""
-        return select_features(self.vision_states(pixel_values), self.config)
 
     def image_features(self, pixel_values: jax.Array) -> jax.Array:
         """``[N, C, H, W]`` -> projected visual tokens ``[N, tokens, D_text]``."""

@@ -38,7 +38,7 @@ from emollm_jax.models.visual_features import (
 from emollm_jax.models.visual_tokens import grid_side
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 
 def _common(cfg: ModelConfig, rngs: nnx.Rngs) -> dict:

@@ -32,7 +32,7 @@ from emollm_jax.models.visual_features import (
 )
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 
 class LlavaProjector(MLPProjector):

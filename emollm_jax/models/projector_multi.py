@@ -31,7 +31,7 @@ from emollm_jax.models.visual_features import frames_as_rows
 from emollm_jax.models.visual_tokens import perspective_tokens
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 
 class MultiPerspectiveProjector(nnx.Module):

@@ -17,7 +17,7 @@ from flax import nnx
 from emollm_jax.models.layers import ACTIVATIONS, Dense
 
 if TYPE_CHECKING:
-    from emollm_jax.models.config import ModelConfig
+    from emollm_jax.config.model import ModelConfig
 
 
 def feature_layer_indices(cfg: ModelConfig) -> tuple[int, ...]:

@@ -16,13 +16,15 @@ import jax
 from jax.experimental import mesh_utils
 from jax.sharding import AxisType, Mesh
 
+from emollm_jax.errors import ConfigError
 from emollm_jax.sharding.strategies import Rules, get_rules, get_strategy
 
 AXES = ("data", "fsdp", "tensor")
 
 
-class MeshError(ValueError):
-    """The requested mesh does not fit the devices; the message has the numbers."""
+class MeshError(ConfigError):
+    """The requested mesh does not fit the devices; the message names the field and has the
+    numbers (a user's mistake: the commands print it alone and exit 2)."""
 
 
 def resolve_shape(sizes: Mapping[str, int], num_devices: int) -> tuple[int, ...]:

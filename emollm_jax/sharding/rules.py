@@ -193,15 +193,3 @@ def sufficiency(tree, shardings=None) -> Sufficiency:
         for d in sh.device_set:
             per_device[d] = per_device.get(d, 0) + shard_bytes
     return Sufficiency(total, max(per_device.values(), default=0), max(len(per_device), 1))
-
-
-def assert_sufficiently_sharded(tree, shardings=None, tolerance: float = 0.02) -> Sufficiency:
-    """Fail unless the fullest device holds at most (1 + tolerance) x total / N of ``tree``."""
-    s = sufficiency(tree, shardings)
-    if s.ratio > 1 + tolerance:
-        raise AssertionError(
-            f"not sufficiently sharded: the fullest device holds {s.per_device_bytes} bytes, "
-            f"{s.ratio:.3f}x an even share of {s.total_bytes} / {s.num_devices} "
-            f"(tolerance {tolerance:.0%})"
-        )
-    return s

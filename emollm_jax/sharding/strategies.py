@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 
 Rules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
 

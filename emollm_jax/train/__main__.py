@@ -24,8 +24,8 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from emollm_jax import logs
 from emollm_jax.cli_errors import report_user_errors, run_absl
+from emollm_jax.logs import setup as setup_logs
 from emollm_jax.train.resume import ResumeError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -36,7 +36,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 @report_user_errors(errors=(ResumeError,))  # ConfigError is among USER_ERRORS
 def main(argv):
     del argv
-    logs.setup()
+    setup_logs()
     # Imported here (start-up): flag and config errors are reported before Orbax and Grain load.
     from emollm_jax.checkpoint.manager import CheckpointSaveError
     from emollm_jax.data.bad_input import BadRecordError

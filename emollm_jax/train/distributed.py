@@ -13,7 +13,7 @@ import os
 
 import jax
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from emollm_jax.config.model import ModelConfig
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import ModelConfig
 
 # Dense bf16 peak per chip, from vendors' data sheets (FLOP/s).
 PEAK_FLOPS = {

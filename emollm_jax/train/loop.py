@@ -21,18 +21,18 @@ from jax.experimental import multihost_utils
 from emollm_jax.checkpoint import tiers
 from emollm_jax.checkpoint.manager import CheckpointSaveError, RunCheckpoints, checkpoint_root
 from emollm_jax.checkpoint.restore import params_target
+from emollm_jax.config.model import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
 from emollm_jax.convert.hf_io import load_hf
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.data.bad_input import BadRecordError
 from emollm_jax.data.global_batch import to_global
-from emollm_jax.folder_lock import FolderLock
-from emollm_jax.paths import AnyPath, as_path
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.emoprompt import hook_from_config
-from emollm_jax.inference.load import load_model
+from emollm_jax.errors import ConfigError
+from emollm_jax.folder_lock import FolderLock
+from emollm_jax.inference.load import load_hf_or_run
 from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.compose import compose
-from emollm_jax.models.config import FORWARD_ONLY, ModelConfig, from_config_dict, to_dict
+from emollm_jax.paths import AnyPath, as_path
 from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.train import compile_cache, distributed, flops, partition, resume, validate
 from emollm_jax.train.events import EventLog, StepWindow
@@ -78,7 +78,7 @@ def _initial_model(config, model_cfg, mesh, rules):
     source, step = None, None
     if tc.init_from:
         where = "config.train.init_from"
-        source, step = load_model(tc.init_from, what=where, mesh=mesh, rules=rules, **forward)
+        source, step = load_hf_or_run(tc.init_from, what=where, mesh=mesh, rules=rules, **forward)
     if step is not None:  # an Orbax run (a Hugging Face folder has no step)
         model = source
         # LoRA may be switched on for this run only: adapters then start fresh.

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from flax import nnx
 
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import ModelConfig
+from emollm_jax.config.model import ModelConfig
+from emollm_jax.errors import ConfigError
 
 
 def trainable_filter(model_cfg: ModelConfig, stage: int, train_vision: bool = False):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import jax
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 from emollm_jax.paths import AnyPath, as_path
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from emollm_jax.config.model import ModelConfig, from_config_dict
 from emollm_jax.data.global_batch import batch_sharding
 from emollm_jax.models.attention import check_platform
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import ModelConfig, from_config_dict
 from emollm_jax.sharding.rules import state_shardings, tree_shardings, warn_indivisible
 from emollm_jax.sharding.strategies import Rules
 from emollm_jax.train import partition

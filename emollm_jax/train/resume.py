@@ -23,8 +23,8 @@ from collections.abc import Callable
 import jax
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
+from emollm_jax.config.model import FORWARD_ONLY  # fields that shape no stored array
 from emollm_jax.paths import AnyPath
-from emollm_jax.models.config import FORWARD_ONLY  # fields that shape no stored array
 
 log = logging.getLogger(__name__)
 

@@ -12,27 +12,12 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from emollm_jax.models.forward import forward, model_kwargs
 from emollm_jax.sharding.context import use_mesh_rules
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.train.loss import chunked_loss_sums, loss_sums
 from emollm_jax.train.optimizer import nonfinite_counts
 from emollm_jax.train.state import TrainState
-
-MODEL_INPUTS = ("pixel_values", "attention_mask", "frame_media", "positions", "segment_ids")
-
-
-def _model_kwargs(model: nnx.Module, batch: dict[str, jax.Array]) -> dict:
-    kwargs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
-    if model.config.arch != "llava":
-        kwargs.pop("pixel_values", None)
-        kwargs.pop("frame_media", None)
-    return kwargs
-
-
-def forward(model: nnx.Module, batch: dict[str, jax.Array]) -> jax.Array:
-    """Logits for a pipeline batch (keys the model does not take are ignored)."""
-    return model(batch["input_ids"], **_model_kwargs(model, batch))
-
 
 def batch_loss_sums(
     model: nnx.Module, batch: dict[str, jax.Array], loss_chunk: int = 0
@@ -41,7 +26,7 @@ def batch_loss_sums(
     ``loss_chunk`` > 0 from the hidden states ``loss_chunk`` positions at a time."""
     if loss_chunk <= 0:
         return loss_sums(forward(model, batch), batch["labels"])
-    hidden = model.features(batch["input_ids"], **_model_kwargs(model, batch))
+    hidden = model.features(batch["input_ids"], **model_kwargs(model, batch))
     return chunked_loss_sums(hidden, model.logits, batch["labels"], loss_chunk)
 
 

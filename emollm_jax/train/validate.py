@@ -8,24 +8,22 @@ import os
 
 from jax.sharding import Mesh
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import ModelConfig
+from emollm_jax.config.sections import build_sections
 from emollm_jax.data.data_config import check_data_config
-from emollm_jax.models.config import ModelConfig
+from emollm_jax.errors import ConfigError
 from emollm_jax.paths import is_url
 from emollm_jax.sharding.mesh import batch_axes, batch_ways
 from emollm_jax.sharding.strategies import STRATEGIES, Rules
 
 
 def check_fields(config) -> None:
-    """Fields every config-taking command can check before it loads anything: an unknown
-    strategy, a save or log interval that is not positive."""
+    """Fields every config-taking command can check before it loads anything: every typed
+    section (``config/sections.py``: an unknown key, a wrong type, a bad value such as a save
+    or log interval that is not positive), and the sharding strategy."""
+    build_sections(config)
     if config.mesh.strategy not in STRATEGIES:
         raise ConfigError.not_one_of("mesh.strategy", config.mesh.strategy, STRATEGIES)
-    for field in ("checkpoint.every_steps", "log.every_steps"):
-        section, name = field.split(".")
-        value = config[section][name]
-        if not isinstance(value, int) or value <= 0:
-            raise ConfigError(field, value=value, expected="a positive int")
 
 
 def check_before_start(config) -> None:

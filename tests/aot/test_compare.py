@@ -19,7 +19,7 @@ MEMORY_PARTS = ("params", "opt_state", "batch", "temp", "output", "total")
 
 
 def test_preset_shapes_fit_heads_and_chips():
-    from emollm_jax.models.config import from_config_dict
+    from emollm_jax.config.model import from_config_dict
 
     tiny = from_config_dict(load_config("llava_tiny").model)  # 4 heads, 2 kv heads
     assert preset_shape("tp", tiny, 8) == {"data": -1, "tensor": 2}

@@ -13,8 +13,8 @@ import pytest
 
 from emollm_jax.aot import analysis, topology
 from emollm_jax.aot import hlo_stats
-from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.aot.report import REQUIRED_FIELDS
+from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.sharding.rules import sufficiency
 from emollm_jax.train.program import build_train_program
 from tests.configs import REPO, load_config
@@ -30,8 +30,8 @@ STRATEGIES = ("dp", "fsdp", "tp", "fsdp_tp", "hsdp", "fsdp_vision_dp")
 def tiny(strategy: str, wide: bool = False):
     """The tiny LLaVA on ``strategy``'s preset mesh; ``wide``: hidden sizes x4 (norm scales and
     biases, which no strategy shards, are then a negligible share, as at 7B)."""
-    from emollm_jax.models.config import from_config_dict
     from emollm_jax.aot.compare import preset_shape
+    from emollm_jax.config.model import from_config_dict
 
     c = load_config("llava_tiny")
     if wide:

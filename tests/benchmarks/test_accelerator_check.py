@@ -8,8 +8,8 @@ import sys
 import jax
 from flax import nnx
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict
 from tests.configs import REPO
 
 SCRIPT = REPO / "benchmarks" / "accelerator_check.py"

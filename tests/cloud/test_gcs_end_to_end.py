@@ -28,7 +28,7 @@ def _rows(path):
 
 def test_train_resume_evaluate_convert_in_a_bucket(gs_dir, small_emobench, tmp_path):
     from emollm_jax.convert import cli
-    from emollm_jax.inference.run import evaluate
+    from emollm_jax.inference.run import evaluate_generation
 
     run = f"{gs_dir}/run"
     cfg = train_config(small_emobench, **{"train.steps": 2, "log.tensorboard": True})
@@ -48,7 +48,7 @@ def test_train_resume_evaluate_convert_in_a_bucket(gs_dir, small_emobench, tmp_p
     cfg.data.eval_batch_size = 4
     cfg.eval.limit = 4
     cfg.eval.max_new_tokens = 4
-    result = evaluate(cfg, run, "test")
+    result = evaluate_generation(cfg, run, "test")
     out = root / "eval" / "test"
     assert result.out_dir == out
     document = json.loads((out / "results.json").read_text())

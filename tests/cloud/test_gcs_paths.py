@@ -133,9 +133,9 @@ def test_tokenizer_loads_from_gcs(gs_dir):
 def test_cloud_data_fails_at_start_up_naming_the_field(tmp_path, small_emobench):
     """Training, evaluation and the annotator refuse a gs:// data folder (or rationales file)
     before any model loads: evaluation's missing checkpoint is not even looked at."""
-    from emollm_jax.config.errors import ConfigError
-    from emollm_jax.emoprompt.annotate import annotate
-    from emollm_jax.inference.run import evaluate
+    from emollm_jax.errors import ConfigError
+    from emollm_jax.inference.annotate import annotate
+    from emollm_jax.inference.run import evaluate_generation
     from emollm_jax.train.loop import Trainer
     from tests.train.helpers import train_config
 
@@ -144,7 +144,7 @@ def test_cloud_data_fails_at_start_up_naming_the_field(tmp_path, small_emobench)
     with pytest.raises(ConfigError, match=r"^config\.data\.dir: 'gs://bucket/emobench'"):
         Trainer(cfg, tmp_path / "run")
     with pytest.raises(ConfigError, match=r"^config\.data\.dir:"):
-        evaluate(cfg, str(tmp_path / "no_such_run"), "test", str(tmp_path / "eval"))
+        evaluate_generation(cfg, str(tmp_path / "no_such_run"), "test", str(tmp_path / "eval"))
     with pytest.raises(ConfigError, match=r"^config\.data\.dir:"):
         annotate(cfg, str(tmp_path / "no_such_teacher"), "train", None)
     cfg.data.dir = str(small_emobench)

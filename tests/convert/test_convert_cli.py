@@ -1,5 +1,5 @@
 """``python -m emollm_jax.convert``: HF -> Orbax -> HF bit-identical, side files carried, the
-Orbax side read by ``load_model`` and the trainer's ``init_from``, dtype and shard control,
+Orbax side read by ``restore_model`` and the trainer's ``init_from``, dtype and shard control,
 ``--verify``."""
 
 import json
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import transformers
 
-from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.checkpoint.restore import restore_model
 from emollm_jax.convert import cli
 from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.convert.safetensors_io import TensorSource
@@ -73,7 +73,7 @@ def test_orbax_side_is_what_load_model_and_the_trainer_read(tmp_path):
     hf = hf_models.llama()
     src = hf_models.save(hf, tmp_path / "src")
     assert run("hf-to-orbax", src, tmp_path / "orbax", "--verify") == 0
-    model = load_model(tmp_path / "orbax")
+    model = restore_model(tmp_path / "orbax")
     reader = ParamsReader(tmp_path / "orbax")
     assert reader.step == 0 and reader.meta["model"]["arch"] == "llama"
     # stacked parameters are stored one layer per chunk: that is what bounds the memory

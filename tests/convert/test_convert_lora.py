@@ -16,12 +16,12 @@ from flax import nnx
 
 import emollm_jax
 from emollm_jax.checkpoint.manager import RunCheckpoints
-from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.checkpoint.restore import restore_model
+from emollm_jax.config.model import LoraConfig, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
 from emollm_jax.convert.verify import random_inputs
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import LoraConfig, to_dict
 from tests import hf_models
 
 pytestmark = pytest.mark.torch
@@ -87,7 +87,7 @@ def jax_tree_to_numpy(tree):
 
 
 def ours_and_theirs(run_dir, theirs, seed=3):
-    ours = load_model(run_dir)
+    ours = restore_model(run_dir)
     inputs = random_inputs(ours.config, seed)
     ours_out = np.asarray(
         ours(
@@ -159,7 +159,7 @@ def test_latest_step_by_default_and_side_files_from_the_run(tmp_path):
 def test_save_hf_merges_adapters_like_the_converter(tmp_path):
     _, run_dir = lora_run(tmp_path, hf_models.llama)
     assert run("orbax-to-hf", run_dir, tmp_path / "converted") == 0
-    emollm_jax.save_hf(load_model(run_dir), tmp_path / "saved")
+    emollm_jax.save_hf(restore_model(run_dir), tmp_path / "saved")
     converted, saved = TensorSource(tmp_path / "converted"), TensorSource(tmp_path / "saved")
     assert sorted(converted.keys()) == sorted(saved.keys())
     assert all(np.array_equal(converted.get(k), saved.get(k)) for k in saved.keys())

@@ -20,11 +20,11 @@ import torch
 from flax import nnx
 
 from emollm_jax.checkpoint.manager import RunCheckpoints
-from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.checkpoint.restore import restore_model
+from emollm_jax.config.model import LoraConfig, from_config_dict, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.convert.safetensors_io import TensorSource
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import LoraConfig, from_config_dict, to_dict
 from emollm_jax.models.visual_tokens import tokens_per_media
 from tests.configs import load_config
 
@@ -93,7 +93,7 @@ def prompts(cfg) -> dict[str, dict[str, np.ndarray]]:
 
 @functools.cache
 def _our_model(run_dir):
-    return load_model(run_dir)
+    return restore_model(run_dir)
 
 
 def ours(run_dir, inputs) -> np.ndarray:
@@ -172,7 +172,7 @@ def test_importable_without_remote_code_and_generates(export):
 def test_export_converts_back_bit_identically(export, tmp_path):
     run_dir, folder = export
     assert run("hf-to-orbax", folder, tmp_path / "orbax", "--verify") == 0
-    back, original = load_model(tmp_path / "orbax").config, _our_model(run_dir).config
+    back, original = restore_model(tmp_path / "orbax").config, _our_model(run_dir).config
     # adapters merged; the HF config spells head_dim out where ours left it implied
     text = dataclasses.replace(original.text, head_dim=original.text.resolved_head_dim)
     assert back == dataclasses.replace(original, text=text, lora=LoraConfig())

@@ -19,14 +19,14 @@ import pytest
 from flax import nnx
 
 from emollm_jax.checkpoint.manager import RunCheckpoints
-from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.checkpoint.restore import restore_model
+from emollm_jax.config.model import from_config_dict, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.data.example_encoder import ExampleEncoder
 from emollm_jax.data.pipeline import load_tokenizer
 from emollm_jax.data.records import read_split
 from emollm_jax.generate.decode import GenerateConfig, generate
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict, to_dict
 from tests.configs import REPO, load_config
 from tests.convert.test_emollm_export import _randomized
 
@@ -160,7 +160,7 @@ def _our_tokens(model, ours, eos) -> list[int]:
 @pytest.mark.slow
 def test_pytorch_user_gets_our_inputs_and_tokens(exported, small_emobench, tmp_path):
     run_dir, folder = exported
-    model = load_model(run_dir)
+    model = restore_model(run_dir)
     cases = _cases(small_emobench, model.config, tmp_path)
     (tmp_path / "cases.json").write_text(json.dumps({k: c["given"] for k, c in cases.items()}))
     proc = subprocess.run(

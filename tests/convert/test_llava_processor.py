@@ -12,12 +12,12 @@ import pytest
 from flax import nnx
 
 from emollm_jax.checkpoint.manager import RunCheckpoints
+from emollm_jax.config.model import from_config_dict, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.data.example_encoder import ExampleEncoder
 from emollm_jax.data.pipeline import load_tokenizer
 from emollm_jax.data.records import read_split
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict, to_dict
 from tests.configs import REPO, load_config
 
 DATA = {

@@ -17,12 +17,12 @@ from flax import nnx
 from PIL import Image
 
 from emollm_jax.checkpoint.manager import RunCheckpoints
+from emollm_jax.config.model import from_config_dict, to_dict
 from emollm_jax.convert import cli
 from emollm_jax.data import chat_templates
 from emollm_jax.data.pipeline import load_tokenizer
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict, to_dict
 from tests.configs import REPO, load_config
 from tests.convert.test_emollm_export import _randomized
 

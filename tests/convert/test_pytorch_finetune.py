@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.checkpoint.restore import restore_model
 from emollm_jax.convert import cli
 from emollm_jax.data.records import read_split
-from emollm_jax.inference.run import evaluate
+from emollm_jax.inference.run import evaluate_generation
 from emollm_jax.tasks import labels_for
 from tests.configs import load_config
 from tests.convert.test_emollm_processor import DATA, _all_frames, exported  # noqa: F401
@@ -159,7 +159,7 @@ def test_pytorch_fine_tune_converts_back_with_its_logits_and_evaluates(
     theirs = np.load(out)
     for name, converted in (("image", "converted"), ("video", "converted"),
                             ("lora", "converted_lora")):  # fmt: skip
-        model = load_model(tmp_path / converted)
+        model = restore_model(tmp_path / converted)
         inputs = {k.split("/")[1]: v for k, v in theirs.items() if k.startswith(f"{name}/")}
         logits = inputs.pop("logits")
         inputs.pop("attention_mask")
@@ -176,8 +176,9 @@ def test_pytorch_fine_tune_converts_back_with_its_logits_and_evaluates(
     config.data.video_frames = DATA["video_frames"]
     config.eval.max_new_tokens = 4
     config.eval.limit = 4
-    result = evaluate(config, str(tmp_path / "converted"), "test", str(tmp_path / "eval"),
-                      log=lambda _: None)  # fmt: skip
+    result = evaluate_generation(
+        config, str(tmp_path / "converted"), "test", str(tmp_path / "eval"), log=lambda _: None
+    )
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").open()]
     assert len(rows) == 4 and result is not None
     assert all(r["parsed"] is None or r["parsed"] in labels_for(r["task"]) for r in rows)

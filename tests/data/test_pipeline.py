@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data import pipeline
 from emollm_jax.data.data_config import check_data_config
-from emollm_jax.models.config import from_config_dict
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.visual_tokens import tokens_per_media
 
 IMAGE_ID = 4

@@ -1,4 +1,4 @@
-"""python -m emollm_jax.emoprompt.annotate: the teacher's prompt, kept and dropped rationales,
+"""emollm annotate: the teacher's prompt, kept and dropped rationales,
 the files it writes, and a real run with a tiny Hugging Face teacher."""
 
 import copy
@@ -10,10 +10,10 @@ import sys
 import pytest
 
 import emollm_jax
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.emoprompt import make_prompt_hook
-from emollm_jax.emoprompt.annotate import TeacherHook, annotate
+from emollm_jax.inference.annotate import TeacherHook, annotate
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from tests.emollm.conftest import REPO, load_config
 
 
@@ -88,7 +88,7 @@ def test_cli_with_a_tiny_hugging_face_teacher(mini_dir, tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "emollm_jax.emoprompt.annotate",
+        "emollm_jax.inference.annotate",
         "--config",
         str(REPO / "configs" / "emollm_tiny.py") + ":baseline",
         f"--teacher={teacher}",

@@ -11,8 +11,8 @@ from flax import nnx
 from jax.sharding import PartitionSpec
 
 import emollm_jax
+from emollm_jax.config.model import ProjectorConfig
 from emollm_jax.models.compose import compose
-from emollm_jax.models.config import ProjectorConfig
 from emollm_jax.sharding.mesh import make_mesh
 from emollm_jax.sharding.strategies import get_rules
 from tests import hf_models

@@ -11,6 +11,7 @@ import pytest
 from flax import nnx
 
 from emollm_jax.config.args import parse_arg
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import train_dataset
 from emollm_jax.emoprompt import hook_from_config
@@ -18,10 +19,9 @@ from emollm_jax.emoprompt.hook import check_emoprompt_config
 from emollm_jax.inference.run import check_eval_config
 from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
-from emollm_jax.models.config import from_config_dict
-from emollm_jax.train.loss import loss_sums
+from emollm_jax.models.forward import forward
 from emollm_jax.train.loop import run
-from emollm_jax.train.step import forward
+from emollm_jax.train.loss import loss_sums
 from tests.emollm.conftest import load_config
 
 CONFIGS = [

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from emollm_jax.config.errors import ConfigError
 from emollm_jax.data import records
 from emollm_jax.data.pipeline import make_encoder
 from emollm_jax.emoprompt import hook_from_config, rationales, templates
 from emollm_jax.emoprompt.hook import EmoPromptHook, make_prompt_hook
+from emollm_jax.errors import ConfigError
 from emollm_jax.tasks import labels_for
 from tests.emollm.conftest import load_config
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import from_config_dict
+from emollm_jax.errors import ConfigError
 from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
-from emollm_jax.models.config import from_config_dict
 from tests.emollm.conftest import load_config
 
 # The tiny EmoLLM: 4x4 patch grid, text hidden 64.

@@ -9,15 +9,15 @@ import jax
 import numpy as np
 import pytest
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.mini import make_mini_emobench
 from emollm_jax.data.pipeline import load_tokenizer, make_encoder, open_source
+from emollm_jax.errors import ConfigError
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, choose, likelihood_row
 from emollm_jax.inference.likelihood_run import answer_text, option_record, without_end_token
 from emollm_jax.inference.modes import check_modes, evaluate_modes
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.tasks import TASKS, labels_for
 from tests.data.conftest import tiny_config
 

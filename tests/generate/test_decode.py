@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import pytest
 
+from emollm_jax.config.model import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig, left_pad
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.sharding.mesh import make_mesh
 from emollm_jax.sharding.strategies import get_rules
 

@@ -7,9 +7,9 @@ import re
 import jax
 import numpy as np
 
+from emollm_jax.config.model import ModelConfig, TextConfig
 from emollm_jax.generate import GenerateConfig, Generator, layer_buffers, left_pad
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import ModelConfig, TextConfig
 
 TEXT = TextConfig(
     vocab_size=128, hidden_size=32, intermediate_size=48, num_layers=3, num_heads=4, num_kv_heads=2

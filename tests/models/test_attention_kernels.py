@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import ModelConfig, TextConfig, VisionConfig
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.attention import (
     AttentionSettings,
     attend,
@@ -18,7 +19,6 @@ from emollm_jax.models.attention import (
 )
 from emollm_jax.models.attention_mask import AttentionMask, self_attention_mask
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.sharding.context import use_mesh_rules
 from emollm_jax.sharding.strategies import get_strategy
 

@@ -5,16 +5,16 @@ import dataclasses
 
 import pytest
 
-from emollm_jax.models import remat
-from emollm_jax.models.build import ARCHS, abstract_model
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.config import (
+from emollm_jax.config.model import (
     LoraConfig,
     ModelConfig,
     ProjectorConfig,
     TextConfig,
     VisionConfig,
 )
+from emollm_jax.errors import ConfigError
+from emollm_jax.models import remat
+from emollm_jax.models.build import ARCHS, abstract_model
 from emollm_jax.models.layers import ACTIVATIONS
 from emollm_jax.models.llava import PROJECTORS
 from emollm_jax.models.perspectives import PERSPECTIVE_MODULES
@@ -72,6 +72,20 @@ def test_allowed_values_are_the_registries_keys():
     for name in PERSPECTIVE_MODULES:
         ProjectorConfig(type="multi_perspective", perspectives=(name,))
     assert set(BY_ARCH) == set(ARCHS)
+
+
+def test_the_schema_names_exactly_what_the_implementations_register():
+    """The schema holds names only (it imports no model code); each table of implementations is
+    keyed by exactly those names (the perspectives in the schema's order)."""
+    from emollm_jax.config import model as schema
+    from emollm_jax.models.decoder import DecoderLM
+
+    assert set(schema.ARCHS) == set(ARCHS)
+    assert schema.TEXT_FAMILIES == tuple(a for a, cls in ARCHS.items() if cls is DecoderLM)
+    assert set(schema.ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(schema.PROJECTORS) == set(PROJECTORS)
+    assert schema.PERSPECTIVES == tuple(PERSPECTIVE_MODULES)
+    assert set(schema.REMAT_POLICIES) == set(remat.REMAT_POLICIES)
 
 
 @pytest.mark.parametrize("arch", sorted(BY_ARCH))

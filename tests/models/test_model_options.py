@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from emollm_jax.config.model import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.models.decoder import init_cache
 
 TEXT = TextConfig(

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.models import remat
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.train.loss import loss_sums
 from tests.configs import load_config
 

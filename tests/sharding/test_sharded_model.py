@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from emollm_jax.config.model import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import ModelConfig, TextConfig, VisionConfig
 from emollm_jax.sharding.context import use_mesh_rules
 from emollm_jax.sharding.mesh import MeshError, make_mesh, resolve_shape
 from emollm_jax.sharding.strategies import get_rules

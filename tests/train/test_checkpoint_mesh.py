@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from emollm_jax.checkpoint.restore import load_model
+from emollm_jax.checkpoint.restore import restore_model
 from emollm_jax.train.loop import Trainer
 from tests.train.helpers import train_config
 
@@ -34,7 +34,7 @@ def test_fsdp_checkpoint_restores_under_tp_and_on_one_device(tmp_path, small_emo
         from emollm_jax.sharding.strategies import get_rules
 
         mesh = make_mesh(shape, devices)
-        model = load_model(tmp_path, mesh=mesh, rules=get_rules(strategy))
+        model = restore_model(tmp_path, mesh=mesh, rules=get_rules(strategy))
         restored = nnx.to_pure_dict(nnx.state(model, nnx.Param))
         flat_saved = jax.tree_util.tree_leaves_with_path(saved)
         flat_restored = dict(jax.tree_util.tree_leaves_with_path(restored))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from emollm_jax.models.build import build_model
-from emollm_jax.models.config import ModelConfig, TextConfig
 from emollm_jax.aot.hlo_stats import analyze
+from emollm_jax.config.model import ModelConfig, TextConfig
+from emollm_jax.models.build import build_model
 from emollm_jax.train.loss import IGNORE, chunked_loss_sums, loss_sums
 from emollm_jax.train.step import batch_loss_sums
 

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.train import flops
 from tests.configs import load_config
 

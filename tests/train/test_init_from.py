@@ -9,8 +9,8 @@ import transformers
 from flax import nnx
 
 import emollm_jax
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.convert import hf_config
-from emollm_jax.models.config import from_config_dict
 from tests.configs import load_config
 from tests.hf_models import randomize
 from tests.train.helpers import train_config

@@ -4,7 +4,7 @@ files exist under the workdir after a short run."""
 import pytest
 from ml_collections import config_dict
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.errors import ConfigError
 from emollm_jax.train import profile
 from emollm_jax.train.loop import Trainer
 from tests.train.helpers import train_config

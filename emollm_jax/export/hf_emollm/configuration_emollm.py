@@ -15,7 +15,7 @@ from __future__ import annotations
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-# emollm_jax's ProjectorConfig defaults (``emollm_jax/models/config.py``).
+# emollm_jax's ProjectorConfig defaults (``emollm_jax/config/model.py``).
 PROJECTOR_DEFAULTS = {
     "hidden_act": "gelu",
     "bias": True,

@@ -5,10 +5,10 @@ import math
 import jax
 import pytest
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.sources import builder
-from emollm_jax.inference.run import evaluate
+from emollm_jax.inference.run import evaluate_generation
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
 from emollm_jax.train.loop import Trainer
 from tests.data.conftest import tiny_config
 from tests.data.sources.fixtures import MAKERS
@@ -48,7 +48,9 @@ def test_merged_build_trains_one_step_and_evaluates(merged, tmp_path):
     config.data.seq_buckets = (256, 512)
     config.eval.max_new_tokens = 4
     model = build_model(from_config_dict(config.model), 0)
-    result = evaluate(config, "tiny", "test", str(tmp_path / "eval"), model=model, log=print)
+    result = evaluate_generation(
+        config, "tiny", "test", str(tmp_path / "eval"), model=model, log=print
+    )
     test_records = tally.per_split()["test"]
     assert result.metrics.n == test_records
     sources_in_test = {s for _, s, sp in tally.records if sp == "test"}

@@ -23,7 +23,7 @@ def test_config_error_message_alone_unless_verbose(tmp_path, extra, env, traceba
     )
     if traceback:
         assert done.returncode != 0 and "Traceback" in done.stderr
-        assert "emollm_jax.config.errors.ConfigError: config.train.steps" in done.stderr
+        assert "emollm_jax.errors.ConfigError: config.train.steps" in done.stderr
     else:
         assert done.returncode == 2, done.stderr[-2000:]
         assert done.stderr.strip().splitlines()[-1] == MESSAGE

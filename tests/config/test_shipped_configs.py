@@ -8,9 +8,9 @@ import jax
 import pytest
 from flax import nnx
 
-from emollm_jax.config.errors import ConfigError
+from emollm_jax.config.model import from_config_dict
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.build import abstract_model
-from emollm_jax.models.config import from_config_dict
 from tests.configs import REPO, load_config
 
 CONFIGS = sorted(p.stem for p in pathlib.Path(REPO / "configs").glob("*.py"))

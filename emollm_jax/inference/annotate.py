@@ -33,14 +33,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer
 from emollm_jax.emoprompt import rationales, templates
 from emollm_jax.emoprompt.hook import has_video, last_turn
 from emollm_jax.generate import GenerateConfig, Generator
 from emollm_jax.generate.text import decode_answers, stop_settings
-from emollm_jax.inference.load import check_model_matches, load_model
-from emollm_jax.models.config import from_config_dict
+from emollm_jax.inference.load import check_model_matches, load_hf_or_run
 
 
 class TeacherHook:
@@ -110,7 +110,7 @@ def annotate(
     tokenizer = load_tokenizer(config.data.tokenizer)
     if generate is None:
         if model is None:
-            model, _ = load_model(teacher, config, what="--teacher")
+            model, _ = load_hf_or_run(teacher, config, what="--teacher")
             check_model_matches(model.config, from_config_dict(config.model))
         generate = teacher_generator(config, model, tokenizer, max_new_tokens)
 

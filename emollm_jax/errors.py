@@ -1,4 +1,6 @@
-"""The one error a bad config field raises (a leaf module: it imports nothing from the package).
+"""The error a user's bad config field raises (a leaf module: it imports nothing from the
+package, so every layer can raise it and every command's error path catches it; errors of one
+field in a particular part, such as ``MeshError``, subclass it).
 
 ``ConfigError`` carries the field (its dotted path under ``config``: ``model.text.num_kv_heads``),
 the value found and what was expected, and its message names the field first:

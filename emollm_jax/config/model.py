@@ -6,9 +6,9 @@ Each checks itself on construction (``__post_init__``), so direct construction a
 ``ModelConfig``. A bad value raises ``ConfigError`` naming the field
 (``config.model.text.num_kv_heads: ...``). Values that name an implementation (architecture,
 activation, remat policy, attention kernel, projector, perspective) are checked against the
-registry that implements them. ``from_config_dict`` builds a ``ModelConfig`` from a
-``config.model`` ConfigDict; Hugging Face ``config.json`` files map to and from these classes
-in ``emollm_jax/convert/hf_config.py``.
+names below, which the implementing modules' tables are keyed by. ``from_config_dict`` builds a
+``ModelConfig`` from a ``config.model`` ConfigDict; Hugging Face ``config.json`` files map to
+and from these classes in ``emollm_jax/convert/hf_config.py``.
 """
 
 from __future__ import annotations
@@ -19,17 +19,25 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from emollm_jax.config.errors import ConfigError
-from emollm_jax.models.attention import KINDS as ATTENTION_KINDS
-from emollm_jax.models.build import ARCHS
-from emollm_jax.models.decoder import DecoderLM
-from emollm_jax.models.layers import ACTIVATIONS
-from emollm_jax.models.llava import PROJECTORS
-from emollm_jax.models.perspectives import PERSPECTIVE_MODULES
-from emollm_jax.models.remat import REMAT_POLICIES
+from emollm_jax.errors import ConfigError
 
+# The names a field may take that choose an implementation. The schema holds the names only;
+# the modules that implement them key their tables by these names (a test checks the two agree),
+# so importing the schema loads no model code.
+ARCHS = ("llava", "llama", "qwen2", "clip_vision")  # models/build.py: ARCHS
 # The text architectures are the decoder's families (the LLM inside a LLaVA is one of them).
-TEXT_FAMILIES = tuple(arch for arch, model in ARCHS.items() if model is DecoderLM)
+TEXT_FAMILIES = ("llama", "qwen2")
+ACTIVATIONS = (  # models/layers.py: ACTIVATIONS
+    "quick_gelu", "gelu", "gelu_pytorch_tanh", "silu", "relu", "relu2",
+)
+ATTENTION_KINDS = ("xla", "splash", "cudnn", "auto")  # models/attention.py
+PROJECTORS = ("mlp", "multi_perspective")  # models/llava.py: PROJECTORS
+# models/perspectives.py: PERSPECTIVE_MODULES; their token sets come in this order.
+PERSPECTIVES = ("patch", "depth", "relation", "global")
+REMAT_POLICIES = (  # models/remat.py: REMAT_POLICIES
+    "none", "full", "dots", "dots_no_batch", "save_qkv", "save_qkvo", "attention",
+    "save_dots_except_mlp", "offload_layer_input", "offload_qkvo", "offload_layer_input_qkvo",
+)
 SELECT_STRATEGIES = ("default", "full")
 DTYPES = ("float32", "bfloat16", "float16")
 # ModelConfig fields that choose how the forward pass runs and shape no parameter.
@@ -41,7 +49,6 @@ ATTENTION_FIELDS = (
     "attention_fused_backward",
 )
 FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELDS)
-PERSPECTIVES = tuple(PERSPECTIVE_MODULES)  # the fixed order of their token sets
 VIDEO_MODES = ("frames", "pooled")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
