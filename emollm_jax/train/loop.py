@@ -177,13 +177,14 @@ class Trainer:
         self.config = config
         self.workdir = workdir = as_path(workdir)  # a local folder or a gs:// URL
         workdir.mkdir(parents=True, exist_ok=True)
-        self.events = EventLog(workdir)
-        self.events.write("start", processes=jax.process_count(), devices=jax.device_count())
-        compile_cache.enable(config.train.compile_cache_dir, workdir)
-        # One run per workdir (process 0 holds it for all); released by close().
+        # One run per workdir (process 0 holds it for all); released by close(). Taken before
+        # anything is written there: a workdir another run holds is left as it was.
         self._lock = FolderLock(workdir, "training workdir")
         if jax.process_index() == 0:
             self._lock.acquire()
+        self.events = EventLog(workdir)
+        self.events.write("start", processes=jax.process_count(), devices=jax.device_count())
+        compile_cache.enable(config.train.compile_cache_dir, workdir)
         try:
             self._set_up(config, workdir, devices)
         except BaseException as e:
