@@ -141,3 +141,19 @@ def test_cli_builds_the_version_asked(tmp_path):
     assert all("cause" in r for r in _records(tmp_path / "b"))
     with pytest.raises(ValueError, match="version"):
         make_mini_emobench.build(tmp_path / "c", version=3)
+
+
+def test_rationales_fit_the_default_generation_budget(v2):
+    """A rationale-first reply (rationale, answer line, end token) stays well inside
+    ``eval.max_new_tokens``, so that scoring after the model's own rationale is not cut short."""
+    from emollm_jax.data.pipeline import load_tokenizer
+    from tests.configs import load_config
+
+    config = load_config("emollm_tiny", "emoprompt")
+    tokenizer = load_tokenizer(config.data.tokenizer)
+    longest = max(
+        len(tokenizer(f"{r['rationale']}\nAnswer: {r['answer']}")["input_ids"]) + 1
+        for split in SIZES
+        for r in _records(v2, split)
+    )
+    assert longest <= config.eval.max_new_tokens - 8, longest

@@ -166,7 +166,7 @@ def _crowd(rng, label: str):
         cy = 38 + 54 * (k // 3) + float(rng.uniform(-2, 2))
         draw_faces.paint_face(d, scenes.face_at(rng, emotion, cx, cy, float(rng.uniform(16, 18))))
     rationale = (
-        f"In most faces of the crowd {_face_words(label)}, so most of the crowd feels {label}."
+        f"In most faces {_face_words(label)}, so the crowd feels {label}."
     )
     cues = {"majority_expression": label, "other_expressions": others}
     return [img], rationale, cues
@@ -291,23 +291,17 @@ def humor(rng, label: str, *, scale: str, key=None, **_):
     if scale == "local":
         if funny:
             scenes.clown_nose(d, face, float(rng.uniform(5, 7)))
-        yes = "The person wears a small red clown nose, a visual gag, so the meme is funny."
-        no = "The face has no clown nose and nothing is out of place, so the meme is not funny."
+        yes = "The person wears a small red clown nose, a visual gag, so it is funny."
+        no = "No clown nose and nothing out of place, so it is not funny."
         cues = {"clown_nose": funny}
     elif scale == "global":
-        yes = (
-            "The whole scene is upside down, the ground above the sky, an incongruity, so the "
-            "meme is funny."
-        )
-        no = "The scene stands the right way up and nothing is out of place, so the meme is not funny."
+        yes = "The scene is upside down, ground above sky: an incongruity, so it is funny."
+        no = "The scene stands upright and nothing is out of place, so it is not funny."
         cues = {"scene_upside_down": funny}
     else:
         scenes.hat(d, face, on_head=not funny)
-        yes = (
-            "The hat hangs under the chin instead of sitting on the head, an incongruity, so the "
-            "meme is funny."
-        )
-        no = "The hat sits on the head where it belongs, so the meme is not funny."
+        yes = "The hat hangs under the chin, not on the head: an incongruity, so it is funny."
+        no = "The hat sits on the head, nothing out of place, so it is not funny."
         cues = {"hat_under_chin": funny}
     text = pick(rng, HUMOR_PROMPTS).format(caption=pick(rng, HUMOR_CAPTIONS))
     rule = {"local": "humor_clown_nose", "global": "humor_upside_down", "relation": "humor_hat"}
@@ -401,14 +395,14 @@ def sarcasm(rng, label: str, *, scale: str, key=None, **_):
         cues = {"wording": wording, "shown_by": "scene", "shown": weather, "valence": valence}
     said = {
         "positive": "The caption sounds positive.",
-        "negated": "The caption negates its positive words, so it says something negative.",
+        "negated": "The caption negates positive words.",
         "negative": "The caption sounds negative.",
     }[wording]
     verdict = {
-        "sarcastic": "Positive words over a negative situation, so it is sarcastic.",
-        "congruent": "The words match what is shown, so it is not sarcastic.",
-        "negated": "The words state the negative situation plainly, so it is not sarcastic.",
-        "negative": "A negative caption means what it says, so it is not sarcastic.",
+        "sarcastic": "Positive words, negative situation: sarcastic.",
+        "congruent": "The words match the situation: not sarcastic.",
+        "negated": "Said plainly: not sarcastic.",
+        "negative": "Meant as said: not sarcastic.",
     }[form]
     text = pick(rng, SARCASM_PROMPTS).format(caption=caption)
     cause = {"rule": "sarcasm_incongruity", "scale": scale, "cues": cues | {"form": form}}
