@@ -2,19 +2,26 @@
 
     emollm ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
-        [--data data/mini_emobench] [--split test] [--config.recipe.grounding_steps=1000] \\
-        [--config.train.steps=1500 ...]
+        [--data data/mini_emobench_v2] [--mini-version 2] [--split test] \\
+        [--config.recipe.grounding_steps=1000] [--config.train.steps=1500 ...]
+
+The data: ``--data`` (default ``data/mini_emobench_v2``) is built first as the mini EmoBench
+``--mini-version`` (default 2, the version the ablation reports on) when it holds no split
+file; a mini EmoBench of another version there is refused.
 
 Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
 ``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the
 seed, into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
-arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). A run
+arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). Besides
+the config's variants, ``LEVERS`` names variants made of one with settings changed
+(``emoprompt_no_rationale``: guiding prompts, bare-label targets). A run
 whose evaluation results exist is skipped, and an interrupted one resumes from its checkpoints
 and stored predictions, so rerunning the command resumes the ablation. One progress line per
 run. Then ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
 (``emollm_jax.eval.ablation_report``): per evaluation mode, the mean and 95% t interval over
 seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
-first one. A failing run stops the command, naming its log.
+first one, with what the likelihood mode scored per variant and how many records it left
+unscored. A failing run stops the command, naming its log.
 """
 
 from __future__ import annotations
@@ -25,9 +32,17 @@ import sys
 import time
 from pathlib import Path
 
+from emollm_jax.data.mini import make_mini_emobench
 from emollm_jax.eval.ablation_report import write_ablation
 from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
 from emollm_jax.eval.report import read_results
+
+# Variants that are a config variant with settings changed: {name: (config variant, --config.*)}.
+# They come before the command's own --config.* arguments, which win.
+LEVERS = {
+    # EmoPrompt's guiding prompts with bare-label targets: the prompt without the rationale.
+    "emoprompt_no_rationale": ("emoprompt", ["--config.emoprompt.rationale_targets=False"]),
+}
 
 
 def _ints(text: str) -> list[int]:
@@ -44,7 +59,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--variants", type=_names, required=True, help="e.g. baseline,full")
     parser.add_argument("--seeds", type=_ints, required=True, help="e.g. 0,1,2")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--data", default="data/mini_emobench")
+    parser.add_argument("--data", default="data/mini_emobench_v2")
+    parser.add_argument(
+        "--mini-version",
+        type=int,
+        choices=sorted(make_mini_emobench.FORMAT_VERSIONS),
+        default=2,
+        help="mini EmoBench version built into --data when it holds none (default 2)",
+    )
     parser.add_argument("--split", default="test")
     args, extra = parser.parse_known_args(argv)
     bad = [a for a in extra if not a.startswith("--config.")]
@@ -57,6 +79,22 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, extra
 
 
+def prepare_data(args, log=print) -> None:
+    """Build the mini EmoBench ``--mini-version`` into ``--data`` if it holds no split file;
+    refuse a mini EmoBench build of another version there (other data are used as they are)."""
+    data = Path(args.data)
+    if not (data / f"{args.split}.jsonl").exists():
+        log(f"[ablate] building the mini EmoBench v{args.mini_version} in {data}")
+        make_mini_emobench.build(data, version=args.mini_version, overwrite=True)
+        return
+    found = make_mini_emobench.built_version(data)
+    if found is not None and found != args.mini_version:
+        raise SystemExit(
+            f"error: {data} holds the mini EmoBench v{found}, not v{args.mini_version}: pass "
+            f"--mini-version {found}, or another --data"
+        )
+
+
 def run_dir(out: Path, variant: str, seed: int) -> Path:
     return out / "runs" / variant / f"seed{seed}"
 
@@ -66,30 +104,47 @@ def eval_dir(args, variant: str, seed: int) -> Path:
 
 
 def job_command(args, extra: list[str], variant: str, seed: int) -> list[str]:
+    base, settings = LEVERS.get(variant, (variant, []))
     return [
         sys.executable,
         "-m",
         "emollm_jax.main_job",
-        f"--config={args.config}:{variant}",
+        f"--config={args.config}:{base}",
         f"--workdir={run_dir(Path(args.out), variant, seed)}",
         f"--data={args.data}",
         f"--split={args.split}",
         f"--config.seed={seed}",
         f"--config.data.seed={seed}",
+        *settings,
         *extra,
     ]
 
 
+def _mode_dirs(folder: Path) -> dict[str, Path]:
+    found = {"generate": folder, "likelihood": folder / SUBDIR}
+    return {mode: d for mode, d in found.items() if (d / "results.json").exists()}
+
+
 def read_run(folder: Path) -> dict:
     """``{mode: Metrics}`` of a finished run's evaluation folder."""
-    found = {"generate": folder, "likelihood": folder / SUBDIR}
-    return {mode: read_results(d)[0] for mode, d in found.items() if (d / "results.json").exists()}
+    return {mode: read_results(d)[0] for mode, d in _mode_dirs(folder).items()}
+
+
+def read_scoring(folder: Path) -> dict:
+    """``{mode: (form, records left unscored)}`` of the modes whose results name a form."""
+    out = {}
+    for mode, d in _mode_dirs(folder).items():
+        meta = read_results(d)[1]
+        if "form" in meta:
+            out[mode] = (meta["form"], sum(meta.get("unscored", {}).values()))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    prepare_data(args)
     plan = [(v, s) for v in args.variants for s in args.seeds]
     runs: dict = {v: {} for v in args.variants}
     ran_seconds: list[float] = []
@@ -121,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
     meta["variants"] = args.variants
+    meta["data"] = {"dir": args.data, "mini_version": make_mini_emobench.built_version(args.data)}
+    meta["forms"], meta["unscored"] = {}, {}
+    for variant, seed in plan:
+        for mode, (form, unscored) in read_scoring(eval_dir(args, variant, seed)).items():
+            meta["forms"].setdefault(mode, {})[variant] = form
+            meta["unscored"].setdefault(mode, {}).setdefault(variant, {})[str(seed)] = unscored
     paths = write_ablation(out, runs, EVAL_MODES, meta)
     print((out / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {out}")
@@ -129,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _means(by_mode: dict) -> str:
     return ", ".join(
-        f"mean {100 * m.mean_accuracy:.1f} ({mode})" for mode, m in by_mode.items()
+        f"mean {'–' if m.mean_accuracy is None else f'{100 * m.mean_accuracy:.1f}'} ({mode})"
+        for mode, m in by_mode.items()
     )
 
 

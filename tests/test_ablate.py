@@ -24,6 +24,9 @@ def test_arguments_are_checked():
     command = ablate.job_command(args, extra, "b", 2)
     assert "--config=c.py:b" in command and "--config.data.seed=2" in command
     assert command[-1] == "--config.x=1"
+    lever = ablate.job_command(args, extra, "emoprompt_no_rationale", 0)
+    assert "--config=c.py:emoprompt" in lever
+    assert lever[-2:] == ["--config.emoprompt.rationale_targets=False", "--config.x=1"]
     old_flag = ["--grounding_steps", "1"]  # now --config.recipe.grounding_steps=1
     for bad in (["--steps=3"], old_flag, ["--config", "c.py:full"], ["--seeds", ""]):
         argv = ["--config", "c.py", "--variants", "a", "--seeds", "0", "--out", "o", *bad]
@@ -33,7 +36,7 @@ def test_arguments_are_checked():
 
 @pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
 def test_two_variants_two_seeds_then_resume(tmp_path):
-    data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES)
+    data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=2)
     out = tmp_path / "out"
     env = dict(
         os.environ,
@@ -59,23 +62,93 @@ def test_two_variants_two_seeds_then_resume(tmp_path):
         "[ablate] 4/4 emoprompt seed 1",
     ]
     doc = json.loads((out / "results.json").read_text())
+    assert doc["meta"]["data"]["mini_version"] == 2
+    # emoprompt's options are scored after its own rationale; a one-step model writes none, so
+    # its records are counted as unscored (10 closed-answer records per run), never scored.
+    assert doc["meta"]["forms"]["likelihood"] == {
+        "baseline": "label", "emoprompt": "after_own_rationale"
+    }  # fmt: skip
+    unscored = doc["meta"]["unscored"]["likelihood"]
+    assert unscored["baseline"] == {"0": 0, "1": 0}
     for mode in ("generate", "likelihood"):
         summary = doc["modes"][mode]["summary"]
-        assert set(summary) == {"baseline", "emoprompt"}
+        scored = {"baseline", "emoprompt"}
+        if mode == "likelihood" and set(unscored["emoprompt"].values()) == {10}:
+            scored = {"baseline"}
+        assert set(summary) == scored
         assert all(iv["n"] == 2 and iv["low"] <= iv["mean"] <= iv["high"]
                    for row in summary.values() for iv in row.values())  # fmt: skip
-        assert set(doc["modes"][mode]["differences"]) == {"emoprompt"}
+        assert set(doc["modes"][mode]["differences"]) == scored - {"baseline"}
         assert (out / f"ablation_{mode}.png").stat().st_size > 0
     assert set(doc["modes"]["likelihood"]["summary"]["baseline"]) == {
         "emotion_closed", "intent", "hate", "humor", "sarcasm", "mean"
     }  # fmt: skip
-    # seeds differ: the two baseline runs' models are initialised differently
-    runs = doc["runs"]["baseline"]
-    assert runs["0"]["likelihood"] != runs["1"]["likelihood"] or runs["0"] != runs["1"]
+    # seeds differ: the two baseline runs' models are initialised differently, so the options'
+    # log-probabilities differ (their accuracies may well agree after one step)
+    logprobs = [
+        [json.loads(line)["logprobs"] for line in (
+            out / f"runs/baseline/seed{seed}/eval/test/likelihood/predictions.jsonl"
+        ).read_text().splitlines()]
+        for seed in (0, 1)
+    ]  # fmt: skip
+    assert logprobs[0] != logprobs[1]
     md = (out / "results.md").read_text()
     assert "Student's t over seeds" in md and "Difference from `baseline`" in md
+    assert "`emoprompt`: `Answer: <label>` after the model's own greedy rationale" in md
 
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("finished earlier") == 4
     assert json.loads((out / "results.json").read_text()) == doc
+
+    # A run interrupted before its evaluation finished: only that run runs again, resuming from
+    # its checkpoints (no training step left), and the tables come out the same.
+    (out / "runs/emoprompt/seed1/eval/test/results.json").unlink()
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert resumed.stdout.count("finished earlier") == 3
+    assert "[ablate] 4/4 emoprompt seed 1: " in resumed.stdout
+    assert json.loads((out / "results.json").read_text())["modes"] == doc["modes"]
+
+
+def _args(tmp_path, version):
+    argv = ["--config", "c.py", "--variants", "a", "--seeds", "0", "--out", str(tmp_path / "o")]
+    return ablate.parse_args([*argv, "--data", str(tmp_path / "d"), f"--mini-version={version}"])[0]
+
+
+def test_data_built_as_the_version_asked_and_another_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(make_mini_emobench, "SPLIT_SIZES", {"train": 6, "validation": 6, "test": 6})
+    assert ablate.parse_args(["--config", "c", "--variants", "a", "--seeds", "0", "--out", "o"])[
+        0
+    ].mini_version == 2
+    ablate.prepare_data(_args(tmp_path, 2), log=lambda _: None)
+    assert make_mini_emobench.built_version(tmp_path / "d") == 2
+    ablate.prepare_data(_args(tmp_path, 2), log=lambda _: None)  # already there: kept
+    with pytest.raises(SystemExit, match="holds the mini EmoBench v2, not v1"):
+        ablate.prepare_data(_args(tmp_path, 1))
+
+
+def test_report_names_forms_and_skips_a_variant_with_nothing_scored(tmp_path):
+    from emollm_jax.eval.ablation_report import write_ablation
+    from emollm_jax.eval.metrics import compute_metrics
+
+    def metrics(right: int):
+        rows = [{"id": str(k), "task": "hate", "parsed": "yes", "gold": "yes" if k < right else "no",
+                 "options": ["yes", "no"]} for k in range(4)]  # fmt: skip
+        return compute_metrics(rows)
+
+    runs = {
+        "baseline": {0: {"likelihood": metrics(2)}, 1: {"likelihood": metrics(3)}},
+        "emoprompt": {0: {"likelihood": compute_metrics([])}, 1: {"likelihood": compute_metrics([])}},
+    }
+    meta = {"seeds": [0, 1], "split": "test",
+            "forms": {"likelihood": {"baseline": "label", "emoprompt": "after_own_rationale"}},
+            "unscored": {"likelihood": {"baseline": {"0": 0, "1": 0},
+                                        "emoprompt": {"0": 4, "1": 4}}}}  # fmt: skip
+    write_ablation(tmp_path, runs, ["likelihood"], meta)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert set(doc["modes"]["likelihood"]["summary"]) == {"baseline"}
+    assert doc["modes"]["likelihood"]["summary"]["baseline"]["hate"]["mean"] == 0.625
+    md = (tmp_path / "results.md").read_text()
+    assert "`emoprompt`: `Answer: <label>` after the model's own greedy rationale" in md
+    assert "`emoprompt`: 4.0" in md and "`baseline`: the bare label after the prompt" in md

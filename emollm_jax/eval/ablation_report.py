@@ -1,6 +1,9 @@
 """The multi-seed ablation's files: ``results.json``, ``results.md`` and a bar chart per mode.
 
-Input: every finished run's ``Metrics`` by variant, seed and evaluation mode. Per mode (generate,
+Input: every finished run's ``Metrics`` by variant, seed and evaluation mode, and in ``meta``
+optionally ``forms`` (``{mode: {variant: form}}``: what the likelihood mode scored) and
+``unscored`` (``{mode: {variant: {seed: records left unscored}}}``), which the Markdown states
+above the mode's table. Per mode (generate,
 likelihood) and variant, each sub-task's accuracy and the EmoBench mean get a mean and a 95% t
 interval over seeds (``intervals``); each variant but the reference (the first) gets its paired
 difference from the reference per sub-task, significant only where the interval excludes zero.
@@ -28,6 +31,13 @@ SCHEMA = 1
 MEAN = "mean"
 METHOD = f"Student's t over seeds, {100 * CONFIDENCE:.0f}% two-sided; differences paired by seed"
 
+# The likelihood forms (emollm_jax.inference.likelihood_run.FORMS) in words.
+FORM_WORDS = {
+    "label": "the bare label after the prompt",
+    "answer_line": "`Answer: <label>` right after the prompt",
+    "after_own_rationale": "`Answer: <label>` after the model's own greedy rationale",
+}
+
 # {variant: {seed: {mode: Metrics}}}
 Runs = Mapping[str, Mapping[int, Mapping[str, Metrics]]]
 
@@ -52,7 +62,8 @@ def summarise(runs: Runs, mode: str) -> tuple[dict, dict]:
         v: {seed: scores(modes[mode]) for seed, modes in seeds.items() if mode in modes}
         for v, seeds in runs.items()
     }
-    by_variant = {v: s for v, s in by_variant.items() if s}
+    # A variant none of whose runs scored a record in this mode has nothing to summarise.
+    by_variant = {v: s for v, s in by_variant.items() if any(s.values())}
     summary, differences = {}, {}
     reference = next(iter(by_variant), None)
     for variant, seeds in by_variant.items():
@@ -148,7 +159,22 @@ def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
         summary, differences = summarise(runs, mode)
         if not summary:
             continue
-        parts += [f"## {mode}", "", *_table(summary, signed=False), ""]
+        parts += [f"## {mode}", ""]
+        forms = meta.get("forms", {}).get(mode)
+        if forms:
+            named = "; ".join(f"`{v}`: {FORM_WORDS.get(f, f)}" for v, f in forms.items())
+            parts += [f"What is scored: {named}.", ""]
+        unscored = meta.get("unscored", {}).get(mode)
+        if unscored and any(n for per in unscored.values() for n in per.values()):
+            cells = "; ".join(
+                f"`{v}`: {sum(per.values()) / max(len(per), 1):.1f}" for v, per in unscored.items()
+            )
+            parts += [
+                "Records per run left unscored (no finished rationale before the answer marker "
+                f"within the token limit; mean over seeds): {cells}.",
+                "",
+            ]
+        parts += [*_table(summary, signed=False), ""]
         if differences:
             reference = next(iter(summary))
             parts += [f"Difference from `{reference}` (points; * = interval excludes zero):", ""]

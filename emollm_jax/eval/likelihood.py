@@ -12,11 +12,15 @@ no options in its instruction and is left to generation. Our choices:
   its answer, rendered by the same chat template with its end-of-turn token (`` joy</s>`` for
   Vicuna): the score is the probability of answering exactly that option and stopping, and an
   option whose tokens begin another's cannot win by being shorter. A model trained with
-  EmoPrompt's rationale targets is scored on ``Answer: <option>`` right after the prompt (the
-  rationale skipped): the shared ``Answer:`` prefix weighs every option alike, so the label
-  tokens decide. With the rationale after the answer (``emoprompt.rationale_position=
-  "after_answer"``) the answer line is what the model was trained to say first, and the
-  end-of-turn token is not scored (a newline and the rationale follow it in training).
+  EmoPrompt's rationale before the answer is scored on ``Answer: <option></s>`` after its own
+  greedy rationale (generated until the ``Answer:`` marker; the rationale and the marker are
+  context, not scored), where training put the answer line; a record whose rationale never
+  reaches the marker within ``eval.max_new_tokens`` is counted and left out, not scored after
+  a rationale it did not finish. With the rationale after the answer
+  (``emoprompt.rationale_position="after_answer"``) the answer line is what the model was
+  trained to say first: ``Answer: <option>`` right after the prompt, the end-of-turn token not
+  scored (a newline and the rationale follow it in training). Results and tables name the form
+  (``emollm_jax.inference.likelihood_run.FORMS``).
 - Score: as lm-eval-harness does for multiple choice, the SUM of the continuation tokens'
   log-probabilities. Not length-normalised by default (``config.eval.likelihood_norm="none"``):
   the options here are one- or two-token labels plus the same end token, so lengths barely

@@ -6,7 +6,9 @@
   (``emollm_jax.inference.likelihood_run``); files in its ``likelihood`` sub-folder.
 
 ``evaluate_modes`` loads the model once, runs the modes in that order and returns the results
-and one table with a row per mode ("<model>" for generation, "<model> (likelihood)"), so that an
+and one table with a row per mode ("<model>" for generation, "<model> (likelihood)", or
+"(likelihood after own rationale)" / "(likelihood, answer first)" naming the scored form of
+EmoPrompt's rationale targets, with a note counting records left unscored), so that an
 answer the parser could not read shows up as the gap between the rows instead of passing for a
 wrong answer. The likelihood row has no open-set emotion column (no options to score), and its
 mean covers the five sub-tasks present, as the table's note says. With several JAX processes
@@ -63,11 +65,21 @@ def check_modes(e) -> tuple[str, ...]:
     return modes
 
 
-def modes_table(metrics: dict[str, Metrics], model: str) -> str:
-    """The EmoBench table with one row per mode (and each row's note on missing sub-tasks)."""
+# How each likelihood form is named in the table (emollm_jax.inference.likelihood_run.FORMS).
+FORM_TITLES = {
+    "label": "likelihood",
+    "answer_line": "likelihood, answer first",
+    "after_own_rationale": "likelihood after own rationale",
+}
+
+
+def modes_table(metrics: dict[str, Metrics], model: str, forms: dict[str, str] | None = None) -> str:
+    """The EmoBench table with one row per mode (and each row's note on missing sub-tasks);
+    ``forms`` names a mode's scoring form (``FORM_TITLES``) in its row."""
     lines, notes = [], []
     for mode, m in metrics.items():
-        label = model if mode == "generate" else f"{model} ({mode})"
+        title = FORM_TITLES.get((forms or {}).get(mode), mode)
+        label = model if mode == "generate" else f"{model} ({title})"
         table = markdown_table(m, model=label).splitlines()
         lines = lines or table[:2]
         lines.append(table[2])
@@ -120,5 +132,11 @@ def evaluate_modes(
                 log=log,
             )
     metrics = {"generate": generated, "likelihood": scored}
-    table = modes_table({m: r.metrics for m, r in metrics.items() if r is not None}, name)
+    forms = {"likelihood": scored.form} if scored is not None else {}
+    table = modes_table({m: r.metrics for m, r in metrics.items() if r is not None}, name, forms)
+    if scored is not None and any(scored.unscored.values()):
+        table += (
+            f"\n\nlikelihood: records left unscored (no finished rationale before "
+            f"'Answer:'): {scored.unscored}"
+        )
     return ModesResult(generated, scored, out_dir, table)

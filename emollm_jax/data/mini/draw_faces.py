@@ -11,6 +11,8 @@ Our design, made for a tiny CLIP ViT that sees 64x64 pixels as a 4x4 grid of 16x
   distractors only.
 - Two optional cues serve other tasks: a red clown nose (humor) and an intent badge in the
   lower-right corner (a coloured symbol per intent, see ``INTENT_BADGES``).
+- ``paint_face``, ``paint_object`` and ``paint_badge`` draw one piece onto a canvas that the
+  caller composes (the mini EmoBench v2's scenes, ``draw_scenes.py``).
 
 Everything is a pure function of the spec objects, so a seed fixes the pixels.
 """
@@ -308,13 +310,27 @@ def _cloud(d, x, y, r, c):
 _OBJECTS = {"sun": _sun, "tree": _tree, "house": _house, "cloud": _cloud}
 
 
-def _draw_badge(d, intent: str, x: float, y: float) -> None:
+def paint_face(d: ImageDraw.ImageDraw, face: Face) -> None:
+    """Draw ``face`` onto an existing canvas (the face alone, no scene)."""
+    _draw_face(d, face)
+
+
+def paint_object(d: ImageDraw.ImageDraw, kind: str, x: float, y: float, r: float, colour) -> None:
+    """Draw one distractor object of ``OBJECT_KINDS`` centred at (x, y)."""
+    _OBJECTS[kind](d, x, y, r, colour)
+
+
+def _draw_badge(
+    d, intent: str, x: float, y: float, r: float = 24.0, disc: bool = True
+) -> None:
+    """The intent's symbol at (x, y), radius ``r``, on a white disc unless ``disc`` is off."""
     symbol, c = INTENT_BADGES[intent]
-    r = 24.0
-    d.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255), outline=(0, 0, 0), width=2)
+    if disc:
+        d.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255), outline=(0, 0, 0), width=2)
     k = r * 0.75
     if symbol == "hand":
-        d.rounded_rectangle([x - k * 0.6, y - k * 0.1, x + k * 0.6, y + k * 0.9], 4, fill=c)
+        corner = 4 * r / 24.0
+        d.rounded_rectangle([x - k * 0.6, y - k * 0.1, x + k * 0.6, y + k * 0.9], corner, fill=c)
         for i in range(4):
             fx = x - k * 0.55 + i * k * 0.37
             d.rectangle([fx, y - k * 0.9, fx + k * 0.22, y], fill=c)
@@ -329,8 +345,9 @@ def _draw_badge(d, intent: str, x: float, y: float) -> None:
             outline=(0, 0, 0),
             width=2,
         )
-        d.rectangle([x - 2.5, y - k * 0.4, x + 2.5, y + k * 0.3], fill=(0, 0, 0))
-        d.rectangle([x - 2.5, y + k * 0.45, x + 2.5, y + k * 0.65], fill=(0, 0, 0))
+        bar = 2.5 * r / 24.0
+        d.rectangle([x - bar, y - k * 0.4, x + bar, y + k * 0.3], fill=(0, 0, 0))
+        d.rectangle([x - bar, y + k * 0.45, x + bar, y + k * 0.65], fill=(0, 0, 0))
     elif symbol == "star":
         pts = []
         for i in range(10):
@@ -349,8 +366,17 @@ def _draw_badge(d, intent: str, x: float, y: float) -> None:
         ]
         d.polygon(pts, fill=c)
     elif symbol == "question":
-        _line(d, _arc_points(x, y - k * 0.35, k * 0.5, k * 0.45, 180, 400), c, 6)
-        _line(d, [(x + k * 0.2, y + k * 0.05), (x, y + k * 0.35)], c, 6)
-        d.ellipse([x - 4, y + k * 0.6, x + 4, y + k * 0.6 + 8], fill=c)
+        w = max(2, round(6 * r / 24.0))
+        dot = 4 * r / 24.0
+        _line(d, _arc_points(x, y - k * 0.35, k * 0.5, k * 0.45, 180, 400), c, w)
+        _line(d, [(x + k * 0.2, y + k * 0.05), (x, y + k * 0.35)], c, w)
+        d.ellipse([x - dot, y + k * 0.6, x + dot, y + k * 0.6 + 2 * dot], fill=c)
     else:  # pragma: no cover - guarded by the INTENT_BADGES assertion
         raise ValueError(symbol)
+
+
+def paint_badge(
+    d: ImageDraw.ImageDraw, intent: str, x: float, y: float, r: float = 24.0, disc: bool = True
+) -> None:
+    """Draw the intent's badge (``disc``) or its bare symbol at (x, y), radius ``r``."""
+    _draw_badge(d, intent, x, y, r, disc)

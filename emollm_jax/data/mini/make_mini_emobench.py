@@ -1,6 +1,6 @@
 """Make the mini EmoBench: a small EmoBench-format data set drawn by code, every label decidable.
 
-    emollm data mini OUT [--seed N] [--train N --validation N --test N]
+    emollm data mini OUT [--version 1|2] [--seed N] [--train N --validation N --test N]
 
 writes ``OUT/{train,validation,test}.jsonl`` (see ``emollm_jax/data/records.py`` for the record
 format) and the media under ``OUT/media/<split>/`` (128x128 PNG images, 128x128 H.264 mp4 videos
@@ -8,9 +8,15 @@ of 8-16 frames). Same seed, same bytes. Default size 2000/1200/1200 records (200
 in validation and test, so that one record moves a sub-task's accuracy by half a point), about
 12 MB. A folder that already holds split files is refused unless ``--overwrite``.
 
+Two rule sets, chosen by ``--version`` (``dataset_info.json`` records which): 1, the first set,
+below, is the default and stays byte-identical for a seed; 2 (``rules_v2.py``) imitates what the
+public source data sets are about (benign confounders in hate, harder sarcasm negatives, cues
+at three visual scales) and adds a ``cause`` field to every record naming the true cause of its
+label. The ablation reports on version 2.
+
 The six sub-tasks get equal shares and each task's labels are exactly balanced per split (labels
 are dealt in shuffled rounds). The labelling rules are ours; each record's ``rationale`` states
-the rule's cause for that record (EmoPrompt uses it as a reasoning target):
+the rule's cause for that record (EmoPrompt uses it as a reasoning target). Version 1's rules:
 
 - ``emotion_closed`` / ``emotion_open``: a cartoon face (``draw_faces.py``) whose mouth, brows and
   eyes show one of the seven emotions; the label is that emotion. The closed-set instruction
@@ -55,124 +61,51 @@ import numpy as np
 
 from emollm_jax.cli_errors import report_user_errors
 import emollm_jax.data.mini.draw_faces as draw_faces
+import emollm_jax.data.mini.rules_v2 as rules_v2
+from emollm_jax.data.mini.texts import (
+    NEGATIVE_FACES,
+    POSITIVE_CAPTIONS,
+    NEGATIVE_CAPTIONS,
+    HUMOR_CAPTIONS,
+    GROUPS,
+    THINGS,
+    DEMEANING,
+    NEUTRAL,
+    MOUTH_WORDS,
+    BROW_WORDS,
+    BADGE_WORDS,
+    CLOSED_PROMPTS,
+    OPEN_PROMPTS,
+    VIDEO_CLOSED_PROMPTS,
+    VIDEO_OPEN_PROMPTS,
+    INTENT_PROMPTS,
+    HATE_PROMPTS,
+    HUMOR_PROMPTS,
+    SARCASM_PROMPTS,
+    pick,
+    sentence_case,
+)
 from emollm_jax.tasks import EMOTIONS, INTENTS, TASK_LABELS, TASKS
 
 SPLIT_SIZES = {"train": 2000, "validation": 1200, "test": 1200}
 VIDEO_SHARE = 0.3  # of the emotion records
 VIDEO_FPS = 8
 VIDEO_FRAME_RANGE = (8, 16)  # inclusive
-FORMAT_VERSION = "1.0.0"
-
-NEGATIVE_FACES = ("anger", "disgust", "fear", "sadness")
-
-POSITIVE_CAPTIONS = (
-    "Best day ever!",
-    "I love this so much.",
-    "What a great surprise.",
-    "Life is wonderful today.",
-    "This is the happiest moment.",
-    "Everything went perfectly.",
-)
-NEGATIVE_CAPTIONS = (
-    "This is the worst day.",
-    "I hate everything about this.",
-    "What a terrible mess.",
-    "Nothing ever goes right.",
-    "This is so awful.",
-    "I am having a horrible time.",
-)
-HUMOR_CAPTIONS = (
-    "Me on a Monday morning.",
-    "When the wifi comes back.",
-    "My face at the meeting.",
-    "Waiting for the weekend.",
-    "When someone eats my lunch.",
-    "Me after one more coffee.",
-)
-GROUPS = ("blorps", "zingles", "people from Varn", "the Quell folk", "those Mibbers")
-THINGS = ("mondays", "traffic jams", "soggy fries", "cold coffee", "rainy weekends")
-DEMEANING = ("are vermin", "are worthless filth", "should vanish forever", "are a plague")
-NEUTRAL = ("are my neighbours", "love to dance", "live near the river", "cook great food")
-
-MOUTH_WORDS = {
-    "anger": "the teeth are clenched",
-    "disgust": "the mouth is twisted to one side and the nose wrinkles",
-    "fear": "the mouth trembles in a wavy line",
-    "joy": "the mouth is open in a wide smile",
-    "sadness": "the mouth curves down",
-    "surprise": "the mouth is a round open O",
-    "neutral": "the mouth is a straight line",
-}
-BROW_WORDS = {
-    "anger": "the brows are pulled down in a V",
-    "disgust": "one brow is raised",
-    "fear": "the brows are raised and pulled together over wide eyes",
-    "joy": "the brows are relaxed arches over smiling eyes",
-    "sadness": "the inner brows are raised",
-    "surprise": "the brows are raised high over round eyes",
-    "neutral": "the brows are level",
-}
-BADGE_WORDS = {
-    "greet": "a waving hand",
-    "comfort": "a heart",
-    "warn": "a warning triangle",
-    "celebrate": "a star",
-    "complain": "a lightning bolt",
-    "request": "a question mark",
-}
-
-CLOSED_PROMPTS = (
-    "Which emotion does the person show? Options: {options}.",
-    "Pick the emotion on this face from: {options}.",
-    "What is the person feeling? Choose one of: {options}.",
-)
-OPEN_PROMPTS = (
-    "Which emotion does the person show? Answer with one word.",
-    "What is the person feeling?",
-    "Name the emotion on this face.",
-)
-VIDEO_CLOSED_PROMPTS = (
-    "Which emotion does the person show at the end of the video? Options: {options}.",
-    "Pick the final emotion in this clip from: {options}.",
-)
-VIDEO_OPEN_PROMPTS = (
-    "Which emotion does the person show at the end of the video? Answer with one word.",
-    "Name the final emotion in this clip.",
-)
-INTENT_PROMPTS = (
-    "What does the person intend? Options: {options}.",
-    "What is the intent of this picture? Choose from: {options}.",
-)
-HATE_PROMPTS = (
-    'The caption says: "{caption}" Is this meme hateful? Answer yes or no.',
-    'Caption: "{caption}" Is this hateful? yes or no?',
-)
-HUMOR_PROMPTS = (
-    'The caption says: "{caption}" Is this meme funny? Answer yes or no.',
-    'Caption: "{caption}" Is this picture funny? yes or no?',
-)
-SARCASM_PROMPTS = (
-    'The caption says: "{caption}" Is this meme sarcastic? Answer yes or no.',
-    'Caption: "{caption}" Is the caption sarcastic? yes or no?',
-)
-
+# dataset_info.json's "version" per rule set; FORMAT_VERSION is the first's.
+FORMAT_VERSIONS = {1: "1.0.0", 2: "2.0.0"}
+FORMAT_VERSION = FORMAT_VERSIONS[1]
+# What build() and `emollm data mini` make unless told: 1, what the main job's recipe and
+# tables were measured on. The ablation command builds and reports on 2.
+DEFAULT_VERSION = 1
 
 # ---------------------------------------------------------------------------------------------
 # One record per call: (record without id/media path, list of frames, media type)
 # ---------------------------------------------------------------------------------------------
 
 
-def _pick(rng: np.random.Generator, items):
-    return items[int(rng.integers(len(items)))]
-
-
-def _sentence_case(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _emotion_rationale(emotion: str) -> str:
     return (
-        f"{_sentence_case(MOUTH_WORDS[emotion])} and {BROW_WORDS[emotion]}, so the person feels "
+        f"{sentence_case(MOUTH_WORDS[emotion])} and {BROW_WORDS[emotion]}, so the person feels "
         f"{emotion}."
     )
 
@@ -187,7 +120,7 @@ def _emotion(rng, label: str, closed: bool, video: bool):
         options = [str(x) for x in rng.permutation(chosen)]
     if video:
         n = int(rng.integers(VIDEO_FRAME_RANGE[0], VIDEO_FRAME_RANGE[1] + 1))
-        start = _pick(rng, [e for e in EMOTIONS if e != label])
+        start = pick(rng, [e for e in EMOTIONS if e != label])
         switch = int(rng.integers(1, n // 2 + 1))
         drift = rng.uniform(-6, 6, size=2)
         frames = [
@@ -206,23 +139,23 @@ def _emotion(rng, label: str, closed: bool, video: bool):
         frames = [draw_faces.draw(scene, face)]
         prompts = CLOSED_PROMPTS if closed else OPEN_PROMPTS
         rationale = _emotion_rationale(label)
-    text = _pick(rng, prompts).format(options=", ".join(options or ()))
+    text = pick(rng, prompts).format(options=", ".join(options or ()))
     return text, label, options, rationale, frames
 
 
 def _intent(rng, label: str):
-    face = draw_faces.sample_face(rng, _pick(rng, EMOTIONS))
+    face = draw_faces.sample_face(rng, pick(rng, EMOTIONS))
     scene = draw_faces.sample_scene(rng, badge=label)
-    text = _pick(rng, INTENT_PROMPTS).format(options=", ".join(INTENTS))
+    text = pick(rng, INTENT_PROMPTS).format(options=", ".join(INTENTS))
     rationale = f"The badge shows {BADGE_WORDS[label]}, which signals the intent to {label}."
     return text, label, None, rationale, [draw_faces.draw(scene, face)]
 
 
 def _humor(rng, label: str):
     funny = label == "yes"
-    face = draw_faces.sample_face(rng, _pick(rng, EMOTIONS), clown_nose=funny)
-    caption = _pick(rng, HUMOR_CAPTIONS)
-    text = _pick(rng, HUMOR_PROMPTS).format(caption=caption)
+    face = draw_faces.sample_face(rng, pick(rng, EMOTIONS), clown_nose=funny)
+    caption = pick(rng, HUMOR_CAPTIONS)
+    text = pick(rng, HUMOR_PROMPTS).format(caption=caption)
     if funny:
         rationale = "The person wears a big red clown nose, a visual gag, so the meme is funny."
     else:
@@ -232,20 +165,20 @@ def _humor(rng, label: str):
 
 def _hate(rng, label: str):
     if label == "yes":
-        target, predicate = _pick(rng, GROUPS), _pick(rng, DEMEANING)
+        target, predicate = pick(rng, GROUPS), pick(rng, DEMEANING)
         rationale = f"The caption says {target}, a group of people, {predicate}; demeaning a "
         rationale += "group of people is hateful."
     elif rng.random() < 0.5:
-        target, predicate = _pick(rng, GROUPS), _pick(rng, NEUTRAL)
+        target, predicate = pick(rng, GROUPS), pick(rng, NEUTRAL)
         rationale = f"The caption talks about {target} without demeaning them, so it is not "
         rationale += "hateful."
     else:
-        target, predicate = _pick(rng, THINGS), _pick(rng, DEMEANING)
+        target, predicate = pick(rng, THINGS), pick(rng, DEMEANING)
         rationale = f"The caption insults {target}, which are things, not people, so it is not "
         rationale += "hateful."
     caption = f"{target[0].upper()}{target[1:]} {predicate}."
-    text = _pick(rng, HATE_PROMPTS).format(caption=caption)
-    face = draw_faces.sample_face(rng, _pick(rng, EMOTIONS))
+    text = pick(rng, HATE_PROMPTS).format(caption=caption)
+    face = draw_faces.sample_face(rng, pick(rng, EMOTIONS))
     return text, label, None, rationale, [draw_faces.draw(draw_faces.sample_scene(rng), face)]
 
 
@@ -260,8 +193,8 @@ def _sarcasm(rng, label: str):
         positive_face = True
     else:
         positive_face = bool(rng.random() < 0.5)
-    emotion = "joy" if positive_face else _pick(rng, NEGATIVE_FACES)
-    caption = _pick(rng, POSITIVE_CAPTIONS if positive_caption else NEGATIVE_CAPTIONS)
+    emotion = "joy" if positive_face else pick(rng, NEGATIVE_FACES)
+    caption = pick(rng, POSITIVE_CAPTIONS if positive_caption else NEGATIVE_CAPTIONS)
     tone = "positive" if positive_caption else "negative"
     face_tone = "positive" if positive_face else "negative"
     if sarcastic:
@@ -274,7 +207,7 @@ def _sarcasm(rng, label: str):
     rationale = (
         f"The caption sounds {tone}. The face shows {emotion}, which is {face_tone}. {verdict}"
     )
-    text = _pick(rng, SARCASM_PROMPTS).format(caption=caption)
+    text = pick(rng, SARCASM_PROMPTS).format(caption=caption)
     face = draw_faces.sample_face(rng, emotion)
     return text, label, None, rationale, [draw_faces.draw(draw_faces.sample_scene(rng), face)]
 
@@ -313,8 +246,9 @@ def _task_counts(n: int) -> dict[str, int]:
     return {t: base + (1 if i < extra else 0) for i, t in enumerate(TASKS)}
 
 
-def make_split(out: Path, split: str, n: int, seed: int) -> int:
-    """Write one split's JSONL and media; returns the media bytes written."""
+def make_split(out: Path, split: str, n: int, seed: int, version: int = DEFAULT_VERSION) -> int:
+    """Write one split's JSONL and media (``version``'s rules); returns the media bytes
+    written."""
     split_index = list(SPLIT_SIZES).index(split)
     media_dir = out / "media" / split
     media_dir.mkdir(parents=True, exist_ok=True)
@@ -324,13 +258,24 @@ def make_split(out: Path, split: str, n: int, seed: int) -> int:
         labels = _balanced_labels(task_rng, TASK_LABELS[task], count)
         # Exactly round(VIDEO_SHARE * count) videos per emotion task, at seeded places.
         is_video = task_rng.permutation(np.arange(count) < round(VIDEO_SHARE * count))
+        if version == 2:  # cue scales dealt like the labels, independently of them
+            scales = _balanced_labels(task_rng, rules_v2.SCALES[task], count)
         for i, label in enumerate(labels):
             rng = np.random.default_rng([seed, split_index, task_index, i])
-            make: Callable = _GENERATORS[task]
-            if task.startswith("emotion"):
+            cause = None
+            if version == 2:
+                text, answer, options, rationale, frames, cause = rules_v2.GENERATORS[task](
+                    rng,
+                    label,
+                    video=bool(is_video[i]),
+                    scale=scales[i],
+                    key=(seed, split_index, task_index),
+                )
+            elif task.startswith("emotion"):
+                make: Callable = _GENERATORS[task]
                 text, answer, options, rationale, frames = make(rng, label, bool(is_video[i]))
             else:
-                text, answer, options, rationale, frames = make(rng, label)
+                text, answer, options, rationale, frames = _GENERATORS[task](rng, label)
             rid = f"{split}-{task}-{i:04d}"
             if len(frames) > 1:
                 media = {"type": "video", "path": f"media/{split}/{rid}.mp4"}
@@ -355,6 +300,8 @@ def make_split(out: Path, split: str, n: int, seed: int) -> int:
             if options is not None:
                 record["options"] = options
             record["rationale"] = rationale
+            if cause is not None:
+                record["cause"] = cause
             records.append(record)
     # Interleave tasks in a seeded order so that a file prefix holds every task.
     order = np.random.default_rng([seed, split_index, 99]).permutation(len(records))
@@ -385,10 +332,13 @@ def build(
     seed: int = 0,
     sizes: dict[str, int] | None = None,
     *,
+    version: int = DEFAULT_VERSION,
     overwrite: bool = False,
 ) -> Path:
-    """Write the mini EmoBench to ``out``; ``sizes`` overrides records per split. A folder
-    that already holds split files or media is refused unless ``overwrite``."""
+    """Write the mini EmoBench ``version`` (1 or 2) to ``out``; ``sizes`` overrides records per
+    split. A folder that already holds split files or media is refused unless ``overwrite``."""
+    if version not in FORMAT_VERSIONS:
+        raise ValueError(f"mini EmoBench version {version!r} not in {sorted(FORMAT_VERSIONS)}")
     out = Path(out)
     sizes = {**SPLIT_SIZES, **(sizes or {})}
     existing = _existing(out, sizes)
@@ -399,23 +349,40 @@ def build(
         )
     out.mkdir(parents=True, exist_ok=True)
     for split, n in sizes.items():
-        make_split(out, split, n, seed)
-    info = {"name": "mini_emobench", "version": FORMAT_VERSION, "seed": seed, "sizes": sizes}
+        make_split(out, split, n, seed, version)
+    info = {"name": "mini_emobench", "version": FORMAT_VERSIONS[version], "seed": seed}
+    info["sizes"] = sizes
     (out / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n")
     return out
 
 
-def is_stale(out: str | os.PathLike, seed: int = 0) -> bool:
-    """Whether ``out`` holds a mini EmoBench built by another version or at other sizes than
-    the defaults with ``seed`` (False for a folder that is no mini EmoBench build at all)."""
+def _info(out: str | os.PathLike) -> dict | None:
+    """``out``'s dataset_info.json if it describes a mini EmoBench build, else None."""
     try:
         info = json.loads((Path(out) / "dataset_info.json").read_text())
     except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and info.get("name") == "mini_emobench" else None
+
+
+def built_version(out: str | os.PathLike) -> int | None:
+    """The mini EmoBench version (1, 2) ``out`` holds, or None (no build, or an unknown one)."""
+    info = _info(out) or {}
+    found = [v for v, text in FORMAT_VERSIONS.items() if text == info.get("version")]
+    return found[0] if found else None
+
+
+def is_stale(out: str | os.PathLike, seed: int = 0, version: int | None = None) -> bool:
+    """Whether ``out`` holds a mini EmoBench built by an unknown version (or not by
+    ``version``, if given) or at other sizes than the defaults with ``seed`` (False for a folder
+    that is no mini EmoBench build at all)."""
+    info = _info(out)
+    if info is None:
         return False
-    if info.get("name") != "mini_emobench":
-        return False
-    expected = {"version": FORMAT_VERSION, "seed": seed, "sizes": SPLIT_SIZES}
-    return any(info.get(key) != value for key, value in expected.items())
+    found = built_version(out)
+    if found is None or (version is not None and found != version):
+        return True
+    return info.get("seed") != seed or info.get("sizes") != SPLIT_SIZES
 
 
 @report_user_errors
@@ -424,6 +391,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--version",
+        type=int,
+        choices=sorted(FORMAT_VERSIONS),
+        default=DEFAULT_VERSION,
+        help=f"labelling rules: 1 (this docstring) or 2 (rules_v2.py); default {DEFAULT_VERSION}",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace the split files OUT already holds"
     )
     for split, n in SPLIT_SIZES.items():
@@ -431,7 +405,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     sizes = {split: getattr(args, split) for split in SPLIT_SIZES}
-    out = build(args.out, seed=args.seed, sizes=sizes, overwrite=args.overwrite)
+    out = build(
+        args.out, seed=args.seed, sizes=sizes, version=args.version, overwrite=args.overwrite
+    )
     mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
     print(
         f"wrote {sum(sizes.values())} records ({mb:.1f} MB) to {out} in "
