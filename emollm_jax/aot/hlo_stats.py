@@ -150,11 +150,12 @@ def shape_bytes(shape: str) -> float:
 
 def hbm_bytes(shape: str) -> float:
     """``shape_bytes`` of the arrays the compiler left in device memory: a layout with a memory
-    space ``S(n)``, n not 0 or 5 (host), is on-chip (TPU VMEM / SMEM) and moves no HBM bytes."""
+    space ``S(n)``, n not 0, is on-chip (TPU VMEM / SMEM) or in the host's memory (``S(5)``)
+    and moves no HBM bytes."""
     total = 0.0
     for m in _ARRAY_LAYOUT.finditer(shape):
         space = re.search(r"S\((\d+)\)", m.group(3) or "")
-        if space and space.group(1) not in ("0", "5"):
+        if space and space.group(1) != "0":
             continue
         total += math.prod(parse_dims(m.group(2))) * element_bits(m.group(1)) / 8
     return total
@@ -542,12 +543,24 @@ def instruction_bytes(
         return 0.0
     if instr.opcode == "copy-start":
         return 2 * operand_bytes
+    if instr.opcode in ("dynamic-update-slice-start", "dynamic-slice-start"):
+        # In place, like their synchronous forms: the slice is read or written once on HBM.
+        return _async_slice_bytes(instr, symbols or {})
     if instr.opcode.endswith("-start"):
         return operand_bytes + result_bytes(instr)
     root = _sliced_root(instr, computations or {})
     if root is not None and len(root.operands) >= 2:
         return _slice_bytes(instr, root, operand_bytes, symbols or {}, computations or {})
     return operand_bytes + hbm_bytes(instr.shape)
+
+
+def _async_slice_bytes(instr: _Instr, symbols: dict[str, str]) -> float:
+    """HBM bytes of an asynchronous dynamic-(update-)slice: the slice, on whichever side is HBM
+    (host offload moves it between HBM and host memory)."""
+    if instr.opcode == "dynamic-update-slice-start":
+        update = operand_shape(instr.operands[1], symbols) if len(instr.operands) > 1 else ""
+        return hbm_bytes(update)
+    return hbm_bytes(_async_result(instr))
 
 
 def module_devices(text: str) -> int:
@@ -568,6 +581,7 @@ def analyze(hlo_text: str, unknown_trip_count: int = 1) -> HloStats:
     stats = HloStats(0.0, 0.0, {}, loops)
     num_devices = module_devices(hlo_text)
     inner = _fused_costs(computations)
+    inner_collectives = _fused_collectives(computations, num_devices)
     for comp, instrs in computations.items():
         m = mult[comp]
         if m == 0:
@@ -610,18 +624,35 @@ def analyze(hlo_text: str, unknown_trip_count: int = 1) -> HloStats:
                 if moved:
                     _add_part(stats, part, "bytes", moved)
                 stats.ops.append(
-                    _op(instr, part, m, flops, moved, host, inner, symbols, num_devices)
+                    _op(instr, part, m, flops, moved, host, inner, symbols, num_devices,
+                        inner_collectives)  # fmt: skip
                 )
     return stats
 
 
+_HOST = "S(5)"
+
+
 def host_transfer_bytes(instr: _Instr, symbols: dict[str, str]) -> float:
-    """Bytes a copy moves between HBM and host memory (layout ``S(5)`` on one side)."""
-    if instr.opcode not in ("copy-start", "copy"):
+    """Bytes an op moves between HBM and host memory (layout ``S(5)`` on one side): a copy, or
+    the asynchronous slice ops that host offload of remat residuals compiles to (a layer's
+    slice written into a stack in host memory, and read back)."""
+    if not instr.operands:
         return 0.0
-    src = operand_shape(instr.operands[0], symbols) if instr.operands else ""
-    host_side = "S(5)" in src or "S(5)" in instr.shape.split("}")[0]
-    return shape_bytes(src) if host_side else 0.0
+    first = operand_shape(instr.operands[0], symbols)
+    if instr.opcode in ("copy-start", "copy"):
+        return shape_bytes(first) if _HOST in first or _HOST in instr.shape.split("}")[0] else 0.0
+    if instr.opcode == "dynamic-update-slice-start" and len(instr.operands) > 1:
+        return shape_bytes(operand_shape(instr.operands[1], symbols)) if _HOST in first else 0.0
+    if instr.opcode == "dynamic-slice-start" and _HOST in first:
+        return shape_bytes(_async_result(instr))
+    return 0.0
+
+
+def _async_result(instr: _Instr) -> str:
+    """The result of an async op's ``-start``: ``((operands...), result, context)``."""
+    inner = split_top_level(instr.shape[1:-1]) if instr.shape.startswith("(") else [instr.shape]
+    return inner[1] if len(inner) > 1 else ""
 
 
 def _fused_costs(computations: dict[str, list[_Instr]]) -> dict[str, tuple[float, tuple]]:
@@ -689,7 +720,31 @@ def conv_dims(instr: _Instr, flops: float) -> tuple[int, ...]:
     return (m, n, int(flops / max(2 * m * n, 1)))
 
 
-def _op(instr, part, m, flops, moved, host, inner, symbols, num_devices) -> Op:
+def _fused_collectives(
+    computations: dict[str, list[_Instr]], num_devices: int
+) -> dict[str, tuple[str, float, int]]:
+    """Per computation: the collectives in it (XLA:TPU's async collective fusions hold their
+    all-gather or all-reduce inside a fusion): (the kind with the most bytes, the bytes of them
+    all, the largest replica group)."""
+    out = {}
+    for comp, instrs in computations.items():
+        symbols = {i.name: i.shape for i in instrs}
+        by_kind: dict[str, float] = {}
+        group = 0
+        for instr in instrs:
+            kind = instr.opcode.removesuffix("-start")
+            if kind not in COLLECTIVES:
+                continue
+            operands = sum(shape_bytes(operand_shape(o, symbols)) for o in instr.operands)
+            moved = operands if kind == "reduce-scatter" else result_bytes(instr)
+            by_kind[kind] = by_kind.get(kind, 0.0) + moved
+            group = max(group, group_size(instr.attrs, num_devices))
+        if by_kind:
+            out[comp] = (max(by_kind, key=by_kind.__getitem__), sum(by_kind.values()), group)
+    return out
+
+
+def _op(instr, part, m, flops, moved, host, inner, symbols, num_devices, collectives) -> Op:
     kind = instr.opcode.removesuffix("-start")
     fused_flops, dims = 0.0, ()
     for attr, callee in callees(instr):
@@ -705,6 +760,11 @@ def _op(instr, part, m, flops, moved, host, inner, symbols, num_devices) -> Op:
         buffer = (operand_bytes if kind == "reduce-scatter" else result_bytes(instr)) * m
         op = dataclasses.replace(op, collective=kind, group=group_size(instr.attrs, num_devices),
                                  buffer=buffer, is_async=instr.opcode.endswith("-start"))  # fmt: skip
+    elif instr.opcode == "fusion" and dict(callees(instr)).get("calls") in collectives:
+        kind, buffer, group = collectives[dict(callees(instr))["calls"]]
+        # XLA:TPU names the fusions it schedules asynchronously "async-collective-start".
+        op = dataclasses.replace(op, collective=kind, group=group, buffer=buffer * m,
+                                 is_async=instr.name.startswith("async-collective"))  # fmt: skip
     elif instr.opcode == "copy-start":
         op = dataclasses.replace(op, is_async=True)
     return op

@@ -210,9 +210,8 @@ def estimate_ops(
             )
             if op.is_async:
                 async_coll += t
-            else:
-                sync += t
-            continue
+                continue  # its bytes are the transfer's, beside the stream
+            sync += t  # and a fusion's own work, if it holds any, below
         if op.host_bytes:
             host += _ratio(op.host_bytes, chip.host_bandwidth)
         if op.opcode.endswith("-done") or op.count == 0:

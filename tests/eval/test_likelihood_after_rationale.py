@@ -14,7 +14,7 @@ from emollm_jax.inference.modes import modes_table
 from emollm_jax.inference.option_scorer import OptionScorer
 from emollm_jax.inference.run import eval_prompt_hook
 from emollm_jax.models.build import build_model
-from emollm_jax.models.config import from_config_dict
+from emollm_jax.config.model import from_config_dict
 from tests.data.conftest import tiny_config
 
 SIZES = {"train": 0, "validation": 0, "test": 12}

@@ -67,9 +67,9 @@ def test_offload_policies_keep_on_device_where_there_is_no_host_memory():
 
 # --- compiled for a TPU (compile-only devices from libtpu) ------------------------------------
 
-# Wide enough that activations, not weights, dominate temp memory: 4 layers of hidden 512 at
-# 8 rows x 1024 tokens per chip.
-_WIDE = dict(hidden_size=512, intermediate_size=2048, num_heads=8, num_kv_heads=4, num_layers=4)
+# Wide enough that activations, not weights, dominate temp memory: 2 layers of hidden 256 at
+# 8 rows x 512 tokens per chip.
+_WIDE = dict(hidden_size=256, intermediate_size=1024, num_heads=4, num_kv_heads=2, num_layers=2)
 
 
 @functools.cache
@@ -81,26 +81,26 @@ def _v5e8_row(policy: str) -> dict:
     # XLA attention: the policies are what is compared (splash's own residuals aside).
     c.model.dtype, c.model.attention = "bfloat16", "xla"
     devices = topology.devices(topology.parse("v5e-8"))
-    row = analysis.train_row(c, devices, batch_per_chip=8, seq_len=1024, frames=0)
+    row = analysis.train_row(c, devices, batch_per_chip=8, seq_len=512, frames=0)
     assert row["error"] is None, row["error"]
     return row
 
 
+def _temp(policy: str) -> int:
+    return _v5e8_row(policy)["bytes_per_chip"]["temp"]
+
+
 @pytest.mark.libtpu
-@pytest.mark.parametrize("policy", ["save_qkv", "save_dots_except_mlp", "offload_layer_input_qkvo"])
-def test_compiled_temp_memory_falls_between_full_and_none(policy):
-    temp = {p: _v5e8_row(p)["bytes_per_chip"]["temp"] for p in ("full", policy, "none")}
-    assert temp["full"] <= temp[policy] <= temp["none"], temp
-    assert temp["full"] < temp["none"], temp
+def test_compiled_temp_memory_of_a_policy_that_keeps_on_device_falls_between_full_and_none():
+    assert _temp("full") < _temp("save_qkv") < _temp("none")
 
 
 @pytest.mark.libtpu
 def test_host_offload_puts_the_named_tensors_in_host_memory():
     row = _v5e8_row("offload_layer_input_qkvo")
-    hlo = row["hlo"]
     # S(5): XLA TPU's host memory space; the saved stacks [layers, rows, len, ...] live there.
-    assert "S(5)" in hlo
-    assert "S(5)" not in _v5e8_row("save_qkv")["hlo"]
-    assert _v5e8_row("offload_layer_input_qkvo")["bytes_per_chip"]["temp"] < (
-        _v5e8_row("save_qkv")["bytes_per_chip"]["temp"]
-    )
+    assert "S(5)" in row["hlo"] and "S(5)" not in _v5e8_row("save_qkv")["hlo"]
+    assert row["host_transfer_bytes"] > 0
+    # What full remat keeps in HBM (every layer's input) this policy keeps in host memory, with
+    # q, k, v and the attention projection: its temp HBM is below even full's.
+    assert _temp("offload_layer_input_qkvo") < _temp("full")
