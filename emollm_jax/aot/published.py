@@ -53,5 +53,6 @@ def config_for(r: dict):
     c.model.attention = r["attention"]
     c.model.attention_block_q = c.model.attention_block_kv = r["attention_block"]
     c.model.attention_fused_backward = r["fused_backward_kernel"]
+    c.model.embed_one_hot = r.get("embed_one_hot", False)
     c.data.seq_buckets = (r["seq_len"],)
     return c

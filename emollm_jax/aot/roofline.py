@@ -1,29 +1,42 @@
-"""A roofline estimate of one training step's time per chip, from ahead-of-time compilation.
+"""Step-time ESTIMATES of a compiled training step, from ahead-of-time compilation.
 
-This is an ESTIMATE, not a measurement: nothing is run. It combines what the compiler reports
-for the compiled step (FLOPs, bytes accessed, the collectives an HLO reader found) with the
-published per-chip figures in ``aot.chips``. Assumptions, each of which can be wrong:
+Nothing is run: the estimate reads the optimized HLO (``aot.hlo_stats``) and the chip table
+(``aot.chips``). Two models live here.
 
-- Compute runs at the chip's peak bf16 FLOP/s (``compute_s = flops / peak``): no MXU
-  under-use, no f32 or vector-unit work slower than peak, no pipeline bubbles.
-- HBM traffic is the compiler's "bytes accessed" moved at the full HBM bandwidth, with no
-  cache or fusion effects beyond what the compiler already counted.
-- Collectives use ring algorithms. Per chip, for a group of g chips and a buffer of b bytes
-  (all-gather: its output; reduce-scatter: its input; all-reduce: its buffer; ``groups`` in
-  the reader's dict is g, the number of chips in each replica group):
-  all-gather, reduce-scatter and all-to-all move b*(g-1)/g, all-reduce 2*b*(g-1)/g (a
-  reduce-scatter then an all-gather), collective-permute b. An unknown g (missing or 0) counts
-  (g-1)/g as 1. ``bytes`` is the total over all ``count`` ops of a kind, all of one group size.
-  An unrecognised kind is counted like a collective-permute (b moved once).
-- That traffic moves at ``chip.ici_bandwidth``, the chip's one-direction bandwidth summed over
-  all its links. This is optimistic: a ring over one torus axis uses only that axis's links.
-- No per-collective latency: many small collectives take longer than their bytes suggest.
-- Traffic that crosses slices (multi-slice) moves at ``chip.dcn_bandwidth``, itself an
-  assumed figure for most chips (see ``chips.py``).
-- ``step_s`` adds the collectives' time to the larger of compute and HBM time (no overlap of
-  communication with computation: a conservative bound); ``step_s_overlapped`` is the largest
-  of the three (perfect overlap: an optimistic bound). The real step lies in between if the
-  other assumptions hold.
+``estimate_ops`` (what the reports quote as the estimate) is an op-level model:
+
+- Each scheduled op (a fusion counts with the dots inside it; loop trip counts multiplied out,
+  remat recomputation included) takes the LONGER of its matmul time and its HBM time, and ops
+  run one after another. Evidence: a TPU core runs one op at a time (the schedule in the HLO
+  is a sequence); within a fusion the MXU and the HBM stream overlap. The whole-program bound
+  (sum of FLOPs at peak vs sum of bytes at bandwidth) assumed every op overlapped with every
+  other and was 1.45x optimistic against MaxText's measured Llama3.1-8B step on v6e-8.
+- Matmul time: FLOPs / (peak x ``mxu_efficiency`` x fill), fill the share of the MXU's tile
+  (128 on v4/v5e/v5p, 256 on v6e; ``chips.Chip.mxu_tile``) that the dot's N and K dimensions use
+  (a dimension of 100 on a 128-wide array wastes 28/128 of it). Splash attention kernels run at
+  ``attention_efficiency`` instead: their softmax runs on the vector and transcendental units
+  between the two matmuls, so they sustain a smaller share of the MXU's peak.
+- HBM time: the op's bytes (operands and result in HBM; on-chip values and host memory are not
+  HBM; a dynamic-(update-)slice moves its slice) / (bandwidth x ``hbm_efficiency``).
+- Collectives use ring algorithms (``collective_traffic_bytes``) at ``chip.ici_bandwidth`` plus
+  ``collective_latency_s`` each. Synchronous ones join the op sequence. Asynchronous ones
+  (``-start`` ops and XLA:TPU's "async-collective-start" fusions, which the recipes' async
+  collective fusion flags produce) run beside it: the step is the longest of the op sequence,
+  the asynchronous collectives and the host copies.
+- Host offload of remat residuals (async slices to and from ``S(5)``) moves at
+  ``chip.host_bandwidth`` beside the op sequence.
+- ``op_overhead_s`` is a fixed cost per scheduled op.
+
+The constants (``Calibration``) were fitted with ``python -m emollm_jax.aot.calibrate --fit``
+on published measured runs of role ``fit`` only (``aot/published_runs.json``); the reports
+print them, and docs/calibration gives the error on every run. Expect the per-chip figures
+(peak, bandwidths, tile) and the per-op structure to transfer to other models on the same
+chips; the two efficiencies are averages over the fitted programs' matmul and attention shapes
+and transfer less well to very different shapes (short sequences, small head dims).
+
+``estimate`` is the earlier whole-program roofline (compute at peak, HBM at full bandwidth,
+collectives added), kept as the reports' bounds: ``step_s`` adds the collectives' time to the
+larger of compute and HBM time, ``step_s_overlapped`` is the largest of the three.
 
 A figure that cannot be computed (a chip with unknown peak or bandwidth, as ``CHIPS["cpu"]``)
 is nan, never an exception; ``bound`` is then ``"unknown"``.

@@ -48,7 +48,9 @@ ATTENTION_FIELDS = (
     "attention_block_kv",
     "attention_fused_backward",
 )
-FORWARD_ONLY = ("dtype", "param_dtype", "scan_layers", "remat", *ATTENTION_FIELDS)
+FORWARD_ONLY = (
+    "dtype", "param_dtype", "scan_layers", "remat", "embed_one_hot", *ATTENTION_FIELDS
+)
 VIDEO_MODES = ("frames", "pooled")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
@@ -329,6 +331,10 @@ class ModelConfig:
     attention_block_kv: int = 512
     # splash: dq computed in the dk/dv backward kernel (one kernel instead of two).
     attention_fused_backward: bool = False
+    # Token embeddings as a one-hot matmul instead of a gather (MaxText's use_iota_embed): under
+    # FSDP the gather's backward scatters every chip's tokens into float32 ([chips, rows, seq,
+    # embed / chips]); the matmul's backward is a matmul.
+    embed_one_hot: bool = False
 
     @property
     def jnp_param_dtype(self):

@@ -117,7 +117,9 @@ class DecoderLM(nnx.Module):
         self.remat = model_cfg.remat
         self.dtype = dtype = model_cfg.jnp_dtype
         common = dict(param_dtype=model_cfg.jnp_param_dtype, dtype=dtype)
-        self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, rngs=rngs, **common)
+        self.embed_tokens = Embed(
+            cfg.vocab_size, cfg.hidden_size, rngs=rngs, one_hot=model_cfg.embed_one_hot, **common
+        )
         attention = AttentionSettings.of(model_cfg)
         self.layers = stack.create(
             lambda r: DecoderLayer(cfg, rngs=r, lora=model_cfg.lora, attention=attention, **common),

@@ -138,11 +138,17 @@ class RMSNorm(nnx.Module):
 class Embed(nnx.Module):
     """A token embedding table ``[vocab, embed]``; ``attend`` gives tied output logits."""
 
-    def __init__(self, num: int, dim: int, *, param_dtype, dtype, rngs: nnx.Rngs):
+    def __init__(
+        self, num: int, dim: int, *, param_dtype, dtype, rngs: nnx.Rngs, one_hot: bool = False
+    ):
         self.dtype = dtype
+        self.one_hot = one_hot
         self.embedding = param(rngs, normal_init, (num, dim), param_dtype, ("vocab", "embed"))
 
     def __call__(self, ids: jax.Array) -> jax.Array:
+        if self.one_hot:  # a matmul (see ModelConfig.embed_one_hot); XLA fuses the one-hot in
+            table = self.embedding[...].astype(self.dtype)
+            return jnp.einsum("...v,vd->...d", jax.nn.one_hot(ids, table.shape[0], dtype=self.dtype), table)
         return jnp.take(self.embedding[...], ids, axis=0).astype(self.dtype)
 
     def attend(self, x: jax.Array) -> jax.Array:
