@@ -97,6 +97,22 @@ def test_scan_and_remat_change_nothing_but_cost(scan, remat):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_one_hot_embedding_gives_the_gathers_logits_and_gradients():
+    ref_model = build_model(LLAMA, 0)
+    model = build_model(dataclasses.replace(LLAMA, embed_one_hot=True), 0)
+    ids = _prompt(np.random.default_rng(4))
+
+    def loss(m):
+        return jnp.mean(m(ids) ** 2)
+
+    value_and_grad = nnx.jit(nnx.value_and_grad(loss))
+    (l_ref, g_ref), (l_new, g_new) = value_and_grad(ref_model), value_and_grad(model)
+    np.testing.assert_allclose(l_new, l_ref, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(g_ref), jax.tree.leaves(g_new)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert float(jnp.abs(g_ref["embed_tokens"]["embedding"][...]).max()) > 0
+
+
 def test_bfloat16_compute_keeps_float32_params_and_stays_close():
     model32 = build_model(LLAMA, 3)
     model16 = build_model(dataclasses.replace(LLAMA, dtype="bfloat16"), 3)
