@@ -32,3 +32,22 @@ def small_emobench(tmp_path_factory) -> pathlib.Path:
     # Small but with every task, both labels of each yes/no task, and a few videos per split.
     sizes = {"train": 48, "validation": 24, "test": 24}
     return make_mini_emobench.build(tmp_path_factory.mktemp("small_emobench"), sizes=sizes)
+
+
+@pytest.fixture(scope="session")
+def mini_dir(tmp_path_factory) -> pathlib.Path:
+    """A smaller mini EmoBench for the config, EmoPrompt and annotate tests: every task, and (30%
+    of the emotion records) a few videos per split. ``tests/data/`` overrides it with
+    ``small_emobench``."""
+    from emollm_jax.data.mini import make_mini_emobench
+
+    sizes = {"train": 36, "validation": 12, "test": 12}
+    return make_mini_emobench.build(tmp_path_factory.mktemp("mini_emobench"), sizes=sizes)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The shipped tokenizer, loaded once per session."""
+    from emollm_jax.data.pipeline import load_tokenizer
+
+    return load_tokenizer("emollm_jax/assets/tokenizer")

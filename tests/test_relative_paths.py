@@ -110,7 +110,7 @@ def test_sharding_compare_with_relative_paths(configs_here):
 
 def test_sharding_report_reads_relative_paths(tmp_path, monkeypatch, capsys):
     from emollm_jax.aot import report
-    from tests.sharding.test_report import _rows
+    from tests.aot.test_report import _rows
 
     monkeypatch.chdir(tmp_path)
     rows = _rows()

@@ -24,7 +24,7 @@ from emollm_jax.data.pipeline import load_tokenizer
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.models.build import abstract_model
 from tests.configs import REPO, load_config
-from tests.convert.test_emollm_export import _randomized
+from tests.export.test_emollm_export import _randomized
 
 # An orbax-to-hf export, then the card's Python in a fresh process (torch import, model load).
 pytestmark = pytest.mark.slow

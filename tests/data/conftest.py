@@ -33,10 +33,3 @@ def data_config(mini_dir):
     c.data.eval_batch_size = 4
     c.data.prefetch_buffer = 4
     return c
-
-
-@pytest.fixture(scope="session")
-def tokenizer():
-    from emollm_jax.data.pipeline import load_tokenizer
-
-    return load_tokenizer("emollm_jax/assets/tokenizer")

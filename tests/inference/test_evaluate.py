@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
@@ -23,9 +22,9 @@ from emollm_jax.inference.load import check_model_matches
 from emollm_jax.inference.run import OutputFolderError, evaluate_generation
 from emollm_jax.models.build import build_model
 from emollm_jax.tasks import TASKS
+from tests.configs import REPO
 from tests.data.conftest import tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
 SIZES = {"train": 0, "validation": 0, "test": 12}  # two records per sub-task
 
 

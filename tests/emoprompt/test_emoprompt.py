@@ -11,7 +11,7 @@ from emollm_jax.emoprompt import hook_from_config, rationales, templates
 from emollm_jax.emoprompt.hook import EmoPromptHook, make_prompt_hook
 from emollm_jax.errors import ConfigError
 from emollm_jax.tasks import labels_for
-from tests.emollm.conftest import load_config
+from tests.configs import load_config
 
 FACE = (
     "Weigh the facial expression (mouth, brows and eyes) first, then posture and gestures, the "

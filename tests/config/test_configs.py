@@ -22,7 +22,7 @@ from emollm_jax.models.build import abstract_model, build_model
 from emollm_jax.models.forward import forward
 from emollm_jax.train.loop import run
 from emollm_jax.train.loss import loss_sums
-from tests.emollm.conftest import load_config
+from tests.configs import load_config
 
 CONFIGS = [
     ("emollm_tiny", "baseline"),

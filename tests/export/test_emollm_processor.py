@@ -28,7 +28,7 @@ from emollm_jax.data.records import read_split
 from emollm_jax.generate.decode import GenerateConfig, generate
 from emollm_jax.models.build import abstract_model
 from tests.configs import REPO, load_config
-from tests.convert.test_emollm_export import _randomized
+from tests.export.test_emollm_export import _randomized
 
 FRAMES = 4
 NEW_TOKENS = 6

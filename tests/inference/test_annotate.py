@@ -14,7 +14,7 @@ from emollm_jax.config.model import from_config_dict
 from emollm_jax.emoprompt import make_prompt_hook
 from emollm_jax.inference.annotate import TeacherHook, annotate
 from emollm_jax.models.build import build_model
-from tests.emollm.conftest import REPO, load_config
+from tests.configs import REPO, load_config
 
 
 def _config(mini_dir):

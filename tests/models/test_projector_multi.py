@@ -12,7 +12,7 @@ from emollm_jax.config.model import from_config_dict
 from emollm_jax.errors import ConfigError
 from emollm_jax.models import visual_tokens
 from emollm_jax.models.build import abstract_model, build_model
-from tests.emollm.conftest import load_config
+from tests.configs import load_config
 
 # The tiny EmoLLM: 4x4 patch grid, text hidden 64.
 EXPECTED = {"patch": 16, "depth": 4, "relation": 16, "global": 4}

@@ -21,7 +21,7 @@ from emollm_jax.data.records import read_split
 from emollm_jax.inference.run import evaluate_generation
 from emollm_jax.tasks import labels_for
 from tests.configs import load_config
-from tests.convert.test_emollm_processor import DATA, _all_frames, exported  # noqa: F401
+from tests.export.test_emollm_processor import DATA, _all_frames, exported  # noqa: F401
 
 # An export, a PyTorch process (model loads in four ways, training, saving), a conversion and
 # an evaluation compile.
