@@ -30,13 +30,18 @@ import sys  # noqa: E402
 
 from absl import flags  # noqa: E402
 
-_OUT = flags.DEFINE_string("out", "docs/calibration", "Report folder.")
-_RUNS = flags.DEFINE_list("runs", [], "Published runs to include (default: all).")
-_CHECK = flags.DEFINE_bool("check", False, "Exit 1 when a fitting run leaves the band.")
-_FIT = flags.DEFINE_bool(
-    "fit", False, "Search the estimator's fitted constants on the runs of role 'fit' only and "
-    "print them (they are then written into aot/roofline.py's CALIBRATED by hand)."
-)
+
+
+def define_flags() -> None:
+    """The command's flags, defined when it runs (``compare`` has an ``--out`` of its own: both
+    modules are imported in one process by the tests)."""
+    flags.DEFINE_string("out", "docs/calibration", "Report folder.")
+    flags.DEFINE_list("runs", [], "Published runs to include (default: all).")
+    flags.DEFINE_bool("check", False, "Exit 1 when a fitting run leaves the band.")
+    flags.DEFINE_bool(
+        "fit", False, "Search the estimator's fitted constants on the runs of role 'fit' only "
+        "and print them (they are then written into aot/roofline.py's CALIBRATED by hand)."
+    )
 
 BAND = (0.85, 1.20)
 GiB = 2**30
@@ -267,9 +272,9 @@ def main(argv) -> int:
     from emollm_jax.aot.report import _jsonable
 
     logs.setup()
-    out = pathlib.Path(_OUT.value)
+    out = pathlib.Path(flags.FLAGS.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = _RUNS.value or [r["name"] for r in published.runs()]
+    names = flags.FLAGS.runs or [r["name"] for r in published.runs()]
     for name in names:
         published.run(name)  # an unknown name is the user's mistake
     done = _load_rows(out)
@@ -277,7 +282,7 @@ def main(argv) -> int:
         if name not in done:
             print(f"compiling {name} ...", flush=True)
             compile_run(published.run(name), out)
-    if _FIT.value:
+    if flags.FLAGS.fit:
         best, err = fit(out, names)
         print(f"best fit on the 'fit' runs: {best} (worst ratio within x{math.exp(err):.3f})")
         return 0
@@ -294,17 +299,14 @@ def main(argv) -> int:
         print(f"{e['name']:24} {e['role']:8} measured {e['measured_step_s']:.3f} s  "
               f"estimate {e['est_step_s'] or float('nan'):.3f} s  ratio {ratio}")  # fmt: skip
     outside = outside_band(entries)
-    if _CHECK.value and outside:
+    if flags.FLAGS.check and outside:
         print(f"outside the band {BAND}: {', '.join(outside)}", file=sys.stderr)
         return 1
     return 0
 
 
-def _run(argv) -> None:
-    sys.exit(main(argv))
-
-
 if __name__ == "__main__":
     from emollm_jax.cli_errors import run_absl
 
-    run_absl(_run)
+    define_flags()
+    run_absl(main)
