@@ -155,6 +155,8 @@ def table(out: pathlib.Path, names: list[str]) -> list[dict]:
 FIT_GRID = {
     "mxu_efficiency": [x / 100 for x in range(50, 101, 2)],
     "attention_efficiency": [x / 100 for x in range(30, 101, 5)],
+    # 4-32 GB/s: from a PCIe 4.0 x16 link shared by 8 chips to one per chip.
+    "host_bandwidth": [x * 1e9 for x in (4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32)],
 }
 
 

@@ -24,7 +24,8 @@ Nothing is run: the estimate reads the optimized HLO (``aot.hlo_stats``) and the
   collective fusion flags produce) run beside it: the step is the longest of the op sequence,
   the asynchronous collectives and the host copies.
 - Host offload of remat residuals (async slices to and from ``S(5)``) moves at
-  ``chip.host_bandwidth`` beside the op sequence.
+  ``host_bandwidth`` (the chip's share of its host's links; the chip table's assumption when
+  not calibrated) beside the op sequence.
 - ``op_overhead_s`` is a fixed cost per scheduled op.
 
 The constants (``Calibration``) were fitted with ``python -m emollm_jax.aot.calibrate --fit``
@@ -161,6 +162,9 @@ class Calibration:
     op_overhead_s: float = 0.0
     # Fixed cost of one collective (the ring's hops and its synchronisation), seconds.
     collective_latency_s: float = 0.0
+    # Bytes/s one chip moves to or from host memory when offloading remat residuals (its share
+    # of the host's PCIe links and DRAM, which the host's chips share); 0: the chip table's.
+    host_bandwidth: float = 0.0
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -226,7 +230,7 @@ def estimate_ops(
                 continue  # its bytes are the transfer's, beside the stream
             sync += t  # and a fusion's own work, if it holds any, below
         if op.host_bytes:
-            host += _ratio(op.host_bytes, chip.host_bandwidth)
+            host += _ratio(op.host_bytes, c.host_bandwidth or chip.host_bandwidth)
         if op.opcode.endswith("-done") or op.count == 0:
             continue
         efficiency = c.attention_efficiency if op.kernel else c.mxu_efficiency
