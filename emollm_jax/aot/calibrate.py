@@ -25,6 +25,7 @@ import gzip  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import pathlib  # noqa: E402
+import platform  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 
@@ -235,10 +236,30 @@ def markdown(entries: list[dict], command: str, constants: dict) -> str:
         "was used); every measurement is the publisher's (source per run in "
         "`calibration.json`). Only the runs of role `fit` chose the estimator's constants; "
         "`held_out` runs were never fitted on.\n\n"
-        f"{chr(10).join(lines)}\n\n{summary}\n\nThe estimator's constants "
-        f"(`emollm_jax/aot/roofline.py` says what each stands for):\n\n{consts}\n\n"
-        f"Made by `{command}`.\n"
+        f"{chr(10).join(lines)}\n\n{summary}\n\n![estimate against measurement](chart.png)"
+        f"\n\nMeasured step times: the publisher's log line for the LLaMA and Mistral runs; "
+        f"for MaxText's 16B and 32B, its published TFLOP/s per chip turned into a step time by "
+        f"MaxText's own FLOP count of the time (6 x parameters x tokens plus causal attention; "
+        f"`maxtext_2023_tflops_per_device`). Our MFU figures elsewhere count full (not causal) "
+        f"attention, as MaxText did before mid-2025. Memory per chip is the compiler's for our "
+        f"program of each run (`emollm compile --recipe NAME`).\n\nThe estimator's constants "
+        f"(`emollm_jax/aot/roofline.py` says what each stands for and what it is fitted "
+        f"on):\n\n{consts}\n\nMade by `{command}`, on an "
+        f"{_machine()}.\n"
     )
+
+
+def _machine() -> str:
+    """This host, as the docs name machines: its CPU model and core count."""
+    model = ""
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model or platform.machine()} host ({os.cpu_count()} cores, no accelerator)"
 
 
 def chart(entries: list[dict], path: pathlib.Path) -> None:
