@@ -224,11 +224,17 @@ def markdown(entries: list[dict], command: str, constants: dict) -> str:
             f"{e['batch_per_chip']} x {e['seq_len']} | {e['remat']} | {e['measured_step_s']:.3f} "
             f"| {est} | {ratio} | {mem} | {e['fits']} |"
         )
+    from emollm_jax.aot import published
+
+    shown = {e["name"] for e in entries}
+    left = [r["name"] for r in published.runs() if r["name"] not in shown]
     fit = [e["ratio"] for e in entries if e["role"] == "fit" and e["ratio"]]
     summary = (
         f"Fitting runs: {len(fit)}, ratio estimate / measured from {min(fit):.3f} to "
         f"{max(fit):.3f} (band {BAND[0]}-{BAND[1]})." if fit else "No fitting run compiled."
     )  # fmt: skip
+    if left:
+        summary += f" Published runs not in this table (not compiled for it): {', '.join(left)}."
     consts = "\n".join(f"- `{k}` = {v}" for k, v in constants.items())
     return (
         "# Step-time estimate against published measurements\n\n"
