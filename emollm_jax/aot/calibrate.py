@@ -73,16 +73,10 @@ def _hlo_path(out: pathlib.Path, name: str) -> pathlib.Path:
 
 
 def _load_rows(out: pathlib.Path) -> dict[str, dict]:
-    rows = {}
-    path = out / "rows.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[row["recipe"]] = row
-    return rows
+    """The compiled runs' rows, by run name (the last row of a name wins)."""
+    from emollm_jax.aot.report import read_rows
+
+    return {row["recipe"]: row for row in read_rows(out / "rows.jsonl")}
 
 
 def compile_run(r: dict, out: pathlib.Path) -> dict:

@@ -96,16 +96,10 @@ def _skipped(strategy, remat, batch, reason: str) -> dict:
 
 
 def load_done(path: pathlib.Path) -> dict[str, dict]:
-    """Rows of an earlier (interrupted) sweep, by combination; a torn last line is ignored."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            done[_key(row["strategy"], row["remat"], row["batch_per_chip"])] = row
-    return done
+    """Rows of an earlier (interrupted) sweep, by combination."""
+    from emollm_jax.aot.report import read_rows
+
+    return {_key(r["strategy"], r["remat"], r["batch_per_chip"]): r for r in read_rows(path)}
 
 
 def _hlo_path(out_dir: pathlib.Path, key: str) -> pathlib.Path:

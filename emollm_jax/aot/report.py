@@ -106,6 +106,19 @@ def largest_batch_that_fits(rows: Iterable[dict]) -> dict[str, int | None]:
     return out
 
 
+def read_rows(path) -> list[dict]:
+    """The rows of a ``rows.jsonl`` that an earlier (interrupted) sweep or calibration
+    appended; a torn line is ignored."""
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
 def _jsonable(value):
     """``value`` with non-finite floats as None and numpy scalars/arrays, paths as plain JSON."""
     if isinstance(value, dict):
