@@ -16,7 +16,9 @@ Every row has ``time`` (Unix seconds), ``event``, ``attempt`` (an id per start),
   interval, not every step;
 - ``checkpoint``: ``tier``, ``step``, ``blocked_s`` (seconds the step loop was blocked);
 - ``preempted`` (SIGTERM), ``hang`` (``idle_s``, ``limit_s``), ``crash`` (``error``), ``stop``
-  (the run ended normally): ``step``.
+  (the run ended normally): ``step``;
+- ``interrupted`` (Ctrl-C): ``step``, ``saved`` (false after a second Ctrl-C, which stops at
+  once).
 
 Process 0 writes every event; the others write only failures (``hang``, ``crash``), which may
 be theirs alone. A process killed outright (SIGKILL, a lost host) writes nothing: the report

@@ -133,26 +133,51 @@ def _batch_flops(cfg: ModelConfig, batch: dict, train_vision: bool) -> float:
     return flops.train_step_flops(cfg, b, s, frames, train_vision)
 
 
-class _SigtermFlag:
-    """Sets ``raised`` on SIGTERM; while ``waiting()`` (for data, which may never come) the
-    signal also interrupts the wait by raising ``Terminated``."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) arrived; the steps finished were logged and a checkpoint was saved."""
+
+
+class _StopWaiting(Exception):
+    """A stop signal interrupted the wait for a batch."""
+
+
+class _StopSignals:
+    """SIGTERM and the first Ctrl-C (SIGINT) set ``signum``: the loop finishes the step in
+    flight, logs it, saves and stops. Only while ``waiting()`` (for data, which may never come)
+    does the handler raise (``_StopWaiting``), and the batch being fetched is not trained on.
+    Everywhere else the signal only sets the flag: a ``KeyboardInterrupt`` raised at an
+    arbitrary point could land between a step's dispatch (which donates the old state) and
+    the assignment of the new one, or between two book-keeping statements, and leave nothing
+    consistent to save. A second Ctrl-C raises ``KeyboardInterrupt`` at once (no save). A
+    SIGINT that the process was started ignoring (a shell's background job) stays ignored."""
 
     def __init__(self):
-        self.raised = False
-        self._previous = None
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
         self._waiting = False
 
     def __enter__(self):
         def handler(signum, frame):
-            self.raised = True
+            if signum == signal.SIGINT:  # the next Ctrl-C goes to Python's: KeyboardInterrupt
+                signal.signal(signal.SIGINT, self._previous[signal.SIGINT])
+            self.signum = self.signum or signum
+            name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
             if self._waiting:
-                log.warning("SIGTERM while waiting for data: saving a checkpoint, then exiting")
+                log.warning("%s while waiting for data: saving a checkpoint, then exiting", name)
                 self._waiting = False
-                raise Terminated(TERMINATED_EXIT_CODE)
-            log.warning("SIGTERM: saving a checkpoint after the current step, then exiting")
+                raise _StopWaiting
+            again = " (Ctrl-C again: stop at once, unsaved)" if name == "Ctrl-C" else ""
+            log.warning("%s: saving a checkpoint after this step, then exiting%s", name, again)
 
-        self._previous = signal.signal(signal.SIGTERM, handler)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue
+            self._previous[signum] = signal.signal(signum, handler)
         return self
+
+    @property
+    def raised(self) -> bool:
+        return self.signum is not None
 
     @contextlib.contextmanager
     def waiting(self):
@@ -163,7 +188,8 @@ class _SigtermFlag:
             self._waiting = False
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
         return False
 
 
@@ -338,10 +364,10 @@ class Trainer:
             self.events.write("checkpoint", tier=tier, step=step, blocked_s=blocked)
         return blocked
 
-    def _next_batch(self, sigterm: _SigtermFlag) -> dict:
-        """The next batch; SIGTERM interrupts the wait (``Terminated``)."""
+    def _next_batch(self, stop: _StopSignals) -> dict:
+        """The next batch; SIGTERM or Ctrl-C interrupts the wait (``_StopWaiting``)."""
         self._data_state_before_next = self.iterator.get_state()
-        with sigterm.waiting():
+        with stop.waiting():
             batch = next(self.iterator)
         self._data_state_before_next = None
         return batch
@@ -390,14 +416,14 @@ class Trainer:
             watchdog.progress()
 
         try:
-            with _SigtermFlag() as sigterm:
+            with _StopSignals() as stop:
                 for step in range(start, tc.steps):
-                    if sigterm.raised:
+                    if stop.raised:
                         break
                     waited = time.perf_counter()
                     try:
-                        batch = self._next_batch(sigterm)
-                    except Terminated:
+                        batch = self._next_batch(stop)
+                    except _StopWaiting:
                         break
                     finally:
                         steps.data_s += time.perf_counter() - waited
@@ -413,29 +439,35 @@ class Trainer:
                             save(tier, force=False)
                     self._check_for_errors()  # a failed background save stops now
                 if pending is not None:
-                    finished(pending)
+                    finished(pending)  # every step done has its row before the save
                 steps.flush(self.events, compiled.take())
+                if stop.raised:
+                    why = "Ctrl-C" if stop.signum == signal.SIGINT else "SIGTERM"
+                    log.warning("stopped by %s at step %d; saving a checkpoint", why, self.step)
                 save(tiers.PERSISTENT, wait=True)
-                if sigterm.raised:
+                if stop.signum == signal.SIGTERM:
                     self.events.write("preempted", step=self.step)
-                    log.warning("stopped by SIGTERM at step %d; checkpoint saved", self.step)
                     raise Terminated(TERMINATED_EXIT_CODE)
+                if stop.signum == signal.SIGINT:
+                    self.events.write("interrupted", step=self.step, saved=True)
+                    raise Interrupted
                 self.events.write("stop", step=self.step)
-        except (Terminated, NonFiniteError, CheckpointSaveError) as e:
-            if not isinstance(e, Terminated):
+        except (Terminated, Interrupted, NonFiniteError, CheckpointSaveError) as e:
+            if not isinstance(e, Terminated | Interrupted):
                 self.events.write("crash", step=steps.last, error=repr(e)[:500])
+            raise
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, as asked
+            self.events.write("interrupted", step=steps.last, saved=False)
+            log.warning("stopped at once by a second Ctrl-C: steps after the last save are lost")
             raise
         except BaseException as e:
             self.events.write("crash", step=steps.last, error=repr(e)[:500])
-            # Anything else (a bad record in strict mode, Ctrl-C, an I/O error): keep the work
-            # done so far if the state is intact (a step that failed mid-way donated it).
+            # Anything else (a bad record in strict mode, an I/O error): keep the work done so
+            # far if the state is intact (a step that failed mid-way donated it).
             intact = not any(x.is_deleted() for x in jax.tree.leaves(self.state))
-            if intact and isinstance(e, KeyboardInterrupt) and pending is not None:
-                last = self._account(pending, window, metrics_log, peak) or last  # its row too
             if intact and self.step != start:
-                # A bad record's message or Ctrl-C says it all; anything else keeps its traceback.
-                quiet = isinstance(e, BadRecordError | KeyboardInterrupt)
-                report = log.error if quiet else log.exception
+                # A bad record's message says it all; anything else keeps its traceback.
+                report = log.error if isinstance(e, BadRecordError) else log.exception
                 report("training stopped at step %d; saving a checkpoint first", self.step)
                 self.save(wait=True)
             raise
