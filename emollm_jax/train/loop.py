@@ -268,7 +268,8 @@ class Trainer:
         latest = choice.step
         if latest is not None:
             resume.check_same_config(source, latest, to_dict(model_cfg), config.train)
-            resume.check_same_process_count(source, latest)
+            # None: saved by as many processes as now, each restores its own iterator state
+            data_state = resume.data_state(source, latest, config)
             restore_started = time.perf_counter()
             restored = resume.restore(
                 source,
@@ -281,9 +282,11 @@ class Trainer:
                         "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated),
                         "rng": jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated),
                     },
-                    data_iterator=self.iterator,
+                    data_iterator=self.iterator if data_state is None else None,
                 ),
             )
+            if data_state is not None:
+                self.iterator.set_state(data_state)
             nnx.replace_by_pure_dict(abstract_full, restored["params"])
             model = nnx.merge(nnx.graphdef(abstract_model(model_cfg)), abstract_full)
             graphdef, trainable, frozen = partition.split(model, self.trainable_filter)

@@ -8,9 +8,12 @@
   does restore and the flag to resume from it: ``--config.train.resume_step=N``.
 - ``train.resume_step=N`` resumes from step N; checkpoints after it are moved (not deleted) to
   ``<workdir>/abandoned_checkpoints/`` so that those steps can be saved again.
-- A checkpoint saved by another number of JAX processes is refused: the arrays would restore
-  onto the new mesh, but each process's data iterator position cannot be carried over to
-  another process count (elastic resume is not supported yet).
+- A checkpoint saved by another number of JAX processes resumes with the same global batch
+  (``data.batch_size`` is global; the new count must divide it) and the same data position:
+  the arrays restore onto the new mesh, and each new process's data iterator state is derived
+  from the global record position that the saved states name (``data/position.py``). Refused,
+  naming the fields, when the global batch changed or the pipeline's state names no global
+  position (Grain worker processes, packing).
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import jax
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
 from emollm_jax.config.model import FORWARD_ONLY  # fields that shape no stored array
+from emollm_jax.data import position
 from emollm_jax.paths import AnyPath
 
 log = logging.getLogger(__name__)
 
 TRAIN_FIELDS = ("stage", "train_vision")  # they decide the optimizer state's structure
 ABANDONED = "abandoned_checkpoints"
+DATA_STATE = re.compile(r"process_(\d+)-of-(\d+)\.json")  # Grain's state file per process
 
 
 class ResumeError(ValueError):
@@ -99,22 +104,61 @@ def check_same_config(checkpoints: RunCheckpoints, step: int, model: dict, train
         )
 
 
-def check_same_process_count(checkpoints: RunCheckpoints, step: int) -> None:
-    """Refuse a checkpoint whose data iterator states were saved by another process count."""
+def _saved_data_states(checkpoints: RunCheckpoints, step: int) -> tuple[int | None, dict]:
+    """(the process count that saved ``step``'s data states, {process: its state file})."""
     data = checkpoints.root / str(step) / "data"
-    names = [p.name for p in data.iterdir()] if data.is_dir() else []
-    found = (re.fullmatch(r"process_\d+-of-(\d+)\.json", name) for name in names)
-    counts = {int(m.group(1)) for m in found if m}
+    found = [DATA_STATE.fullmatch(p.name) for p in data.iterdir()] if data.is_dir() else []
+    files = {(int(m.group(1)), int(m.group(2))): data / m.group(0) for m in found if m}
+    counts = {count for _, count in files}
+    if len(counts) > 1:
+        raise ResumeError(f"{data} holds data states of several process counts: {sorted(counts)}")
+    count = counts.pop() if counts else None
+    return count, {process: path for (process, _), path in files.items()}
+
+
+def data_state(checkpoints: RunCheckpoints, step: int, config) -> dict | None:
+    """This process's data iterator state when ``step`` was saved by another process count
+    (None: the same count, each process restores its own saved state)."""
+    saved, files = _saved_data_states(checkpoints, step)
     now = jax.process_count()
-    if counts and counts != {now}:
-        saved = ", ".join(str(c) for c in sorted(counts))
+    if saved is None or saved == now:
+        return None
+    stored = _read(checkpoints, step, lambda: checkpoints.read_meta(step))
+    stored_data = stored.get("config", {}).get("data", {})
+    where = (
+        f"{checkpoints.root} holds checkpoint {step} saved by {saved} JAX process(es); this run "
+        f"has {now}"
+    )
+    if stored_data.get("batch_size") != config.data.batch_size:
         raise ResumeError(
-            f"{checkpoints.root} holds checkpoint {step} saved by {saved} JAX process(es); this "
-            f"run has {now}. Each process's data position is stored for its own share of the "
-            "records, and carrying it over to another process count is not supported: resume "
-            f"with {saved} process(es), or start from its latest weights in another --workdir "
-            f"with --config.train.init_from={checkpoints.root} (optimizer and data restart)."
+            f"{where}. A change of process count keeps the global batch: config.data.batch_size "
+            f"is {stored_data.get('batch_size')!r} in the checkpoint, {config.data.batch_size!r} "
+            f"now. Rerun with --config.data.batch_size={stored_data.get('batch_size')}."
         )
+    fields = position.unsupported(stored_data) + position.unsupported(config.data)
+    if fields:
+        named = ", ".join(dict.fromkeys(fields))
+        raise ResumeError(
+            f"{where}. Carrying the data position over to another process count needs a "
+            f"pipeline whose state names a global record position, not one with {named} (in "
+            f"the checkpoint or now): resume with {saved} process(es), or start from its "
+            f"latest weights in another --workdir with --config.train.init_from={checkpoints.root}"
+            " (optimizer and data restart)."
+        )
+    states = {p: json.loads(path.read_text()) for p, path in files.items()}
+    try:
+        read = position.records_read(states)
+        at = position.global_position(read, saved)
+    except ValueError as e:
+        raise ResumeError(f"{where}, and its data states cannot be carried over: {e}") from e
+    again = position.records_read_past(read, saved, at)
+    log.warning(
+        "checkpoint %d was saved by %d process(es), this run has %d: resuming at record %d of "
+        "the data stream (global batch %d)%s",
+        step, saved, now, at, config.data.batch_size,
+        f"; {again} record(s) past it that some process had read are read again" if again else "",
+    )  # fmt: skip
+    return position.state_for(at, jax.process_index(), now)
 
 
 def restore(checkpoints: RunCheckpoints, step: int, do_restore: Callable[[int], dict]) -> dict:

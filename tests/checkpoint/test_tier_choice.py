@@ -1,11 +1,12 @@
 """Which step and tier a restart resumes from (one process here; the two-process case runs in
-test_checkpoint_tiers.py), the refusal of a checkpoint saved by another process count, and the
-hang watchdog's limit."""
+test_checkpoint_tiers.py), the data position a checkpoint saved by another process count resumes
+at (or why it cannot), and the hang watchdog's limit."""
 
 import pytest
+from ml_collections import ConfigDict
 
 from emollm_jax.checkpoint import tiers
-from emollm_jax.train.resume import ResumeError, check_same_process_count
+from emollm_jax.train.resume import ResumeError, data_state
 from emollm_jax.train.watchdog import MIN_TIMEOUT_S, Watchdog
 
 
@@ -44,19 +45,50 @@ def test_watchdog_limit_first_steps_then_configured_then_derived():
     assert derived.limit_s() == 20 * 100.0
 
 
-def test_a_checkpoint_of_another_process_count_is_refused_by_name(tmp_path):
-    class Checkpoints:
-        root = tmp_path
+class _Checkpoints:
+    """A run's checkpoints as ``resume.data_state`` reads them: step 3 saved by 2 processes,
+    each 12 records into its share (3 steps of a global batch of 8)."""
 
-    data = tmp_path / "6" / "data"
-    data.mkdir(parents=True)
-    for name in ("process_0-of-2.json", "process_1-of-2.json"):
-        (data / name).write_text("{}")
+    def __init__(self, root, data):
+        self.root, self._data = root, data
+        folder = root / "3" / "data"
+        folder.mkdir(parents=True)
+        for p in (0, 1):
+            (folder / f"process_{p}-of-2.json").write_text('{"next_index": 12}')
+
+    def read_meta(self, step):
+        return {"config": {"data": self._data}}
+
+    def all_steps(self):
+        return [3]
+
+
+def _data_config(**data):
+    return ConfigDict({"data": {"batch_size": 8, "worker_count": 0, "pack": False} | data})
+
+
+def test_another_process_count_resumes_at_the_same_record(tmp_path):
+    checkpoints = _Checkpoints(tmp_path, _data_config().data.to_dict())
+    # this test process is 1 JAX process: it starts where both had got to
+    assert data_state(checkpoints, 3, _data_config()) == {"next_index": 24}
+    (tmp_path / "3" / "data" / "process_1-of-2.json").unlink()
+    (tmp_path / "3" / "data" / "process_0-of-2.json").rename(
+        tmp_path / "3" / "data" / "process_0-of-1.json"
+    )
+    assert data_state(checkpoints, 3, _data_config()) is None  # Grain restores its own state
+
+
+def test_another_process_count_is_refused_naming_what_prevents_it(tmp_path):
+    checkpoints = _Checkpoints(tmp_path, _data_config(batch_size=16).data.to_dict())
     with pytest.raises(ResumeError) as refused:
-        check_same_process_count(Checkpoints, 6)  # this test process is 1 JAX process
+        data_state(checkpoints, 3, _data_config())
     message = str(refused.value)
-    assert "checkpoint 6 saved by 2 JAX process(es); this run has 1" in message
-    assert f"--config.train.init_from={tmp_path}" in message
-    (data / "process_1-of-2.json").unlink()
-    (data / "process_0-of-2.json").rename(data / "process_0-of-1.json")
-    check_same_process_count(Checkpoints, 6)
+    assert "checkpoint 3 saved by 2 JAX process(es); this run has 1" in message
+    assert "config.data.batch_size is 16 in the checkpoint, 8 now" in message
+
+    checkpoints = _Checkpoints(tmp_path / "workers", _data_config(worker_count=8).data.to_dict())
+    with pytest.raises(ResumeError) as refused:
+        data_state(checkpoints, 3, _data_config(pack=True))
+    message = str(refused.value)
+    assert "not one with data.worker_count=8, data.pack=True" in message
+    assert f"--config.train.init_from={checkpoints.root}" in message
