@@ -4,8 +4,9 @@
 mistral-7b, llama3.1-70b, and MaxText's synthetic 16b and 32b (a plain relu MLP, head_dim 256,
 tied embeddings). Text only (compile with ``--frames 0``)::
 
-    python -m emollm_jax.compile --config configs/lm.py:model=mistral-7b --topology v6e-8 \\
-        --frames 0 --batch_per_chip 6 --seq_len 8192 --config.model.remat=offload_layer_input_qkvo
+    emollm compile --config configs/lm.py:model=mistral-7b --topology v6e-8 --frames 0 \\
+        --batch_per_chip 6 --seq_len 8192 --config.model.remat=offload_layer_input_qkvo \\
+        --config.model.mlp_chunk=2048
 
 ``runlocal`` shrinks the model to the tiny LLM (the same options) for tests.
 """

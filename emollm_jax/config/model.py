@@ -49,7 +49,7 @@ ATTENTION_FIELDS = (
     "attention_fused_backward",
 )
 FORWARD_ONLY = (
-    "dtype", "param_dtype", "scan_layers", "remat", "embed_one_hot", *ATTENTION_FIELDS
+    "dtype", "param_dtype", "scan_layers", "remat", "embed_one_hot", "mlp_chunk", *ATTENTION_FIELDS
 )
 VIDEO_MODES = ("frames", "pooled")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
@@ -335,6 +335,9 @@ class ModelConfig:
     # FSDP the gather's backward scatters every chip's tokens into float32 ([chips, rows, seq,
     # embed / chips]); the matmul's backward is a matmul.
     embed_one_hot: bool = False
+    # The MLP over slices of this many tokens, each slice rematerialised (models/decoder.py:
+    # MLP); 0 runs it over the whole sequence.
+    mlp_chunk: int = 0
 
     @property
     def jnp_param_dtype(self):
@@ -368,6 +371,8 @@ class ModelConfig:
             size = getattr(self, name)
             if size <= 0 or size % 128:
                 raise ConfigError(f"model.{name}", f"must be a positive multiple of 128, got {size}")
+        if self.mlp_chunk < 0:
+            raise ConfigError("model.mlp_chunk", f"must be >= 0, got {self.mlp_chunk}")
         if self.has_vision and self.vision is None:
             raise ConfigError("model.vision", f"arch {self.arch!r} needs a vision config")
         if self.has_text and self.text is None:
