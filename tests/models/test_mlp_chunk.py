@@ -23,8 +23,10 @@ def _lm(chunk: int, remat: str = "full", **text):
     return c
 
 
-@pytest.mark.parametrize("remat", ["none", "full", "offload_layer_input_qkvo"])
-@pytest.mark.parametrize("chunk", [8, 12])  # 12 does not divide 32 tokens: the MLP runs whole
+# 12 does not divide 32 tokens: the MLP runs whole.
+@pytest.mark.parametrize(
+    "remat, chunk", [("none", 8), ("offload_layer_input_qkvo", 8), ("full", 8), ("full", 12)]
+)
 def test_chunked_mlp_gives_the_loss_and_gradients_of_the_whole(remat, chunk):
     ids = jnp.asarray(np.random.default_rng(0).integers(5, 1000, size=(2, 32)))
     params = nnx.state(build_model(from_config_dict(_lm(0, remat).model), seed=0))
