@@ -33,6 +33,7 @@ from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likel
 from emollm_jax.inference.load import check_model_matches, load_hf_or_run
 from emollm_jax.inference.run import (
     EvalResult,
+    pick_step,
     default_out_dir,
     eval_prompt_hook,
     evaluate_generation,
@@ -97,12 +98,15 @@ def evaluate_modes(
     step: int | None = None,
     log: Callable[[str], None] = print,
 ) -> ModesResult:
-    """Evaluate ``checkpoint`` on ``split`` in every mode of ``config.eval.modes``."""
+    """Evaluate ``checkpoint`` on ``split`` in every mode of ``config.eval.modes``; ``step``
+    picks a training run's checkpoint (default: its latest), or is ``model``'s step."""
     modes = check_modes(config.eval)
     out_dir = as_path(workdir) if workdir else default_out_dir(checkpoint, split)
     mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_hf_or_run(checkpoint, config, mesh=mesh, rules=rules)
+        model, step = load_hf_or_run(
+            checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules
+        )
     check_model_matches(model.config, from_config_dict(config.model))
     name = config.eval.model_name or resolved(checkpoint).name
     name += "" if step is None or config.eval.model_name else f"@{step}"
