@@ -21,7 +21,8 @@ class ConfigError(ValueError):
     ``ConfigError("train.steps", value=0, expected="positive")`` reads
     ``config.train.steps: must be positive, got 0``; pass ``problem`` for any other sentence
     (it follows ``config.<field>: ``). A whole message ``ConfigError("config.<field>: <problem>")``
-    is split into its field and problem (the form call sites not yet moved to this class use).
+    is also accepted, split into its field and problem (the package itself always passes the
+    field apart: ``tests/test_errors.py``).
     """
 
     def __init__(

@@ -326,7 +326,9 @@ def write_rows(path: AnyPath, rows: list[dict]) -> None:
 
 def check_likelihood_config(e) -> None:
     if e.likelihood_norm not in NORMS:
-        raise ConfigError(f"config.eval.likelihood_norm: {e.likelihood_norm!r} not in {NORMS}")
+        raise ConfigError(
+            "eval.likelihood_norm", f"{e.likelihood_norm!r} not in {NORMS}", value=e.likelihood_norm
+        )
 
 
 def evaluate_likelihood(

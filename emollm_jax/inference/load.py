@@ -138,8 +138,9 @@ def check_model_matches(model_cfg: ModelConfig, config_model: ModelConfig) -> No
     """The prompts (built from ``config.model``) must fit the loaded model."""
     if model_cfg.has_vision != config_model.has_vision:
         raise ConfigError(
-            f"config.model.arch: {config_model.arch!r}, but the checkpoint holds a "
-            f"{model_cfg.arch!r} model"
+            "model.arch",
+            f"{config_model.arch!r}, but the checkpoint holds a {model_cfg.arch!r} model",
+            value=config_model.arch,
         )
     if not model_cfg.has_vision:
         return
@@ -150,7 +151,9 @@ def check_model_matches(model_cfg: ModelConfig, config_model: ModelConfig) -> No
     }
     for field, (theirs, ours) in checks.items():
         if theirs != ours:
-            raise ConfigError(f"config.model.{field}: {ours!r}, but the checkpoint has {theirs!r}")
+            raise ConfigError(
+                f"model.{field}", f"{ours!r}, but the checkpoint has {theirs!r}", value=ours
+            )
 
 
 __all__ = ["check_model_matches", "is_hf_folder", "load_hf_or_run"]

@@ -62,7 +62,9 @@ def check_modes(e) -> tuple[str, ...]:
     modes = tuple(e.modes)
     bad = [m for m in modes if m not in EVAL_MODES]
     if bad or not modes:
-        raise ConfigError(f"config.eval.modes: {list(modes)!r}; each must be one of {EVAL_MODES}")
+        raise ConfigError(
+            "eval.modes", f"{list(modes)!r}; each must be one of {EVAL_MODES}", value=modes
+        )
     return modes
 
 

@@ -87,7 +87,7 @@ def check_eval_config(e) -> None:
     """Fail on a bad ``config.eval`` field, naming it."""
 
     def fail(field: str, msg: str) -> ConfigError:
-        return ConfigError(f"config.eval.{field}: {msg}")
+        return ConfigError(f"eval.{field}", msg, value=getattr(e, field, None))
 
     if e.max_new_tokens < 1:
         raise fail("max_new_tokens", f"must be >= 1, got {e.max_new_tokens}")
