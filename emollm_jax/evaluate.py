@@ -51,9 +51,9 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = _CONFIG.value
-    check_fields(config)  # before anything loads or is created
+    sections = check_fields(config)  # before anything loads or is created
     if config.get("distributed") is not None:
-        maybe_initialize(config.distributed)  # before JAX sees any device
+        maybe_initialize(sections.distributed)  # before JAX sees any device
     result = evaluate_modes(
         config,
         _CHECKPOINT.value,

@@ -23,6 +23,7 @@ import jax
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
 from emollm_jax.checkpoint.usable import config_differences, unreadable
+from emollm_jax.config.train import TrainConfig
 from emollm_jax.paths import AnyPath
 
 log = logging.getLogger(__name__)
@@ -39,20 +40,20 @@ class ResumeError(ValueError):
     still reports it as a user error (exit status 2)."""
 
 
-def resume_step(checkpoints: RunCheckpoints, config) -> int | None:
+def resume_step(checkpoints: RunCheckpoints, train: TrainConfig) -> int | None:
     """The step to resume from: ``train.resume_step`` when set (later steps moved aside), else
     the latest complete one (None: a fresh run)."""
-    wanted = config.train.get("resume_step", -1)
-    if wanted is None or wanted < 0:
+    wanted = train.resume_step
+    if wanted < 0:
         return checkpoints.latest_step()
     return wanted
 
 
-def abandon_later_steps(root: AnyPath, config, workdir: AnyPath) -> None:
+def abandon_later_steps(root: AnyPath, train: TrainConfig, workdir: AnyPath) -> None:
     """For ``train.resume_step=N``: move the checkpoints after N aside (process 0 calls it
     before the checkpoint manager lists the steps)."""
-    wanted = config.train.get("resume_step", -1)
-    if wanted is not None and wanted >= 0:
+    wanted = train.resume_step
+    if wanted >= 0:
         abandon_steps_after(root, wanted, workdir / ABANDONED)
 
 
