@@ -46,7 +46,7 @@ from emollm_jax.emoprompt.hook import last_turn
 from emollm_jax.errors import ConfigError
 from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, NORMS, likelihood_row
 from emollm_jax.eval.metrics import Metrics, compute_metrics
-from emollm_jax.eval.report import markdown_table, write_results
+from emollm_jax.eval.result_files import markdown_table, write_results
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.inference.option_scorer import OptionScorer

@@ -27,7 +27,7 @@ from emollm_jax.data.pipeline import load_tokenizer
 from emollm_jax.errors import ConfigError
 from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
 from emollm_jax.eval.metrics import Metrics
-from emollm_jax.eval.report import markdown_table
+from emollm_jax.eval.result_files import markdown_table
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
 from emollm_jax.inference.load import check_model_matches, load_hf_or_run

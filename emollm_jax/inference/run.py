@@ -52,7 +52,7 @@ from emollm_jax.errors import ConfigError
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
-from emollm_jax.eval.report import markdown_table, write_results
+from emollm_jax.eval.result_files import markdown_table, write_results
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
