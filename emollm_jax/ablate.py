@@ -18,7 +18,7 @@ the config's variants, ``LEVERS`` names variants made of one with settings chang
 whose evaluation results exist is skipped, and an interrupted one resumes from its checkpoints
 and stored predictions, so rerunning the command resumes the ablation. One progress line per
 run. Then ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
-(``emollm_jax.eval.ablation_report``): per evaluation mode, the mean and 95% t interval over
+(``emollm_jax.eval.ablation_files``): per evaluation mode, the mean and 95% t interval over
 seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
 first one, with what the likelihood mode scored per variant and how many records it left
 unscored. A failing run stops the command, naming its log.
@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 from emollm_jax.data.mini import make_mini_emobench
-from emollm_jax.eval.ablation_report import write_ablation
+from emollm_jax.eval.ablation_files import write_ablation
 from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
-from emollm_jax.eval.report import read_results
+from emollm_jax.eval.result_files import read_results
 
 # Variants that are a config variant with settings changed: {name: (config variant, --config.*)}.
 # They come before the command's own --config.* arguments, which win.

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from emollm_jax.destinations import DestinationError
-from emollm_jax.errors import ConfigError
+from emollm_jax.errors import CheckpointChoiceError, ConfigError
 from emollm_jax.folder_lock import FolderLockedError
 
 USAGE_ERROR = 2
@@ -28,6 +28,7 @@ HELP_FLAGS = ("--help", "-h", "--helpshort", "--helpfull", "-?")
 # Mistakes in what the user asked for; anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
+    CheckpointChoiceError,
     DestinationError,
     FolderLockedError,
     FileExistsError,

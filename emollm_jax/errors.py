@@ -1,6 +1,7 @@
-"""The error a user's bad config field raises (a leaf module: it imports nothing from the
-package, so every layer can raise it and every command's error path catches it; errors of one
-field in a particular part, such as ``MeshError``, subclass it).
+"""The errors a user's mistake raises (a leaf module: it imports nothing from the package, so
+every layer can raise them and every command's error path catches them): a bad config field
+(``ConfigError``; errors of one field in a particular part, such as ``MeshError``, subclass it)
+and a checkpoint that cannot be used as asked (``CheckpointChoiceError``).
 
 ``ConfigError`` carries the field (its dotted path under ``config``: ``model.text.num_kv_heads``),
 the value found and what was expected, and its message names the field first:
@@ -20,7 +21,8 @@ class ConfigError(ValueError):
     ``ConfigError("train.steps", value=0, expected="positive")`` reads
     ``config.train.steps: must be positive, got 0``; pass ``problem`` for any other sentence
     (it follows ``config.<field>: ``). A whole message ``ConfigError("config.<field>: <problem>")``
-    is split into its field and problem (the form call sites not yet moved to this class use).
+    is also accepted, split into its field and problem (the package itself always passes the
+    field apart: ``tests/test_errors.py``).
     """
 
     def __init__(
@@ -56,3 +58,9 @@ class ConfigError(ValueError):
         # crosses a process boundary (data workers) unchanged.
         state = {"value": self.value, "expected": self.expected}
         return type(self), (self.field, self.problem), state
+
+
+class CheckpointChoiceError(ValueError):
+    """The checkpoint asked for cannot be used: it cannot be read, it is not there, or it was
+    made with another model config. The message names the checkpoint (step and folder), the
+    file or every differing field, and what to pick instead."""

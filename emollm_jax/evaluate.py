@@ -1,14 +1,16 @@
 """Evaluate a model on an EmoBench split and print the paper-shaped results table.
 
     emollm evaluate --config configs/llava_tiny.py --checkpoint DIR --split test \\
-        [--workdir OUT] [--config.eval.max_new_tokens=16 ...]
+        [--step N] [--workdir OUT] [--config.eval.max_new_tokens=16 ...]
 
-``DIR`` is an Orbax training run folder (its latest complete checkpoint is restored) or a
-Hugging Face model folder (one with a ``config.json``). Writes ``results.json``,
+``DIR`` is an Orbax training run folder (its latest complete checkpoint is restored, or step
+``N``) or a Hugging Face model folder (one with a ``config.json``). Writes ``results.json``,
 ``results.md``, ``predictions.jsonl`` and ``confusion_<task>.png`` to ``OUT`` (default
 ``DIR/eval/<split>``); a rerun resumes, skipping the records already in ``predictions.jsonl``.
 Refused with the message alone and exit status 2 (the traceback with ``--verbosity=1``): a bad
-config field, a missing checkpoint (nothing is created then), an output folder in use by
+config field, a missing checkpoint (nothing is created then), a checkpoint that cannot be read
+(named by step and file, with the earlier step that restores: ``--step`` picks it), one made
+with another model config (the differing fields named), an output folder in use by
 another evaluation, overlapping the checkpoint, or holding predictions of another step or other
 settings. With ``likelihood`` in ``config.eval.modes`` (the default, beside ``generate``) the closed-answer
 sub-tasks are also scored by option likelihood, into ``OUT/likelihood``, and the table has a row
@@ -35,6 +37,9 @@ _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Orbax training run folder, or Hugging Face model folder."
 )
 _SPLIT = flags.DEFINE_string("split", "test", "Data split to evaluate (train|validation|test).")
+_STEP = flags.DEFINE_integer(
+    "step", None, "Checkpoint step of a training run to evaluate (default: its latest)."
+)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder (default: <checkpoint>/eval/<split>)."
 )
@@ -46,14 +51,15 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = _CONFIG.value
-    check_fields(config)  # before anything loads or is created
+    sections = check_fields(config)  # before anything loads or is created
     if config.get("distributed") is not None:
-        maybe_initialize(config.distributed)  # before JAX sees any device
+        maybe_initialize(sections.distributed)  # before JAX sees any device
     result = evaluate_modes(
         config,
         _CHECKPOINT.value,
         _SPLIT.value,
         _WORKDIR.value,
+        step=_STEP.value,
         log=lambda line: print(line, flush=True),
     )
     if result.generate is not None and not result.generate.paths:

@@ -69,7 +69,7 @@ def _attempts(rows: list[dict]) -> list[list[dict]]:
     return [by_attempt[a] for a in order]
 
 
-def report(rows: list[dict]) -> dict:
+def summarize(rows: list[dict]) -> dict:
     """Seconds and shares of wall time per cause, goodput, and what happened (steps, restarts)."""
     attempts = _attempts(rows)
     if not attempts:
@@ -146,7 +146,7 @@ def report(rows: list[dict]) -> dict:
     }
 
 
-def format_report(r: dict) -> str:
+def format_summary(r: dict) -> str:
     lines = [
         f"wall time {r['wall_s']:.1f} s over {r['attempts']} start(s); "
         f"{r['preemptions']} preemption(s), {r['hangs']} hang(s), {r['crashes']} crash(es); "
@@ -170,11 +170,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        r = report(read_events(args.workdir))
+        r = summarize(read_events(args.workdir))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(r, indent=2) if args.json else format_report(r))
+    print(json.dumps(r, indent=2) if args.json else format_summary(r))
     return 0
 
 

@@ -129,7 +129,7 @@ def test_data_built_as_the_version_asked_and_another_refused(tmp_path, monkeypat
 
 
 def test_report_names_forms_and_skips_a_variant_with_nothing_scored(tmp_path):
-    from emollm_jax.eval.ablation_report import write_ablation
+    from emollm_jax.eval.ablation_files import write_ablation
     from emollm_jax.eval.metrics import compute_metrics
 
     def metrics(right: int):

@@ -47,7 +47,7 @@ ROWS = [
 
 
 def test_causes_account_for_all_wall_time_and_redone_steps_are_lost(tmp_path):
-    r = goodput.report(goodput.read_events(_log(tmp_path, ROWS)))
+    r = goodput.summarize(goodput.read_events(_log(tmp_path, ROWS)))
     s = r["seconds"]
     assert r["wall_s"] == pytest.approx(112.5)
     assert sum(s.values()) == pytest.approx(r["wall_s"])  # goodput + causes = 100%

@@ -182,7 +182,7 @@ def test_ablate_with_relative_paths(tmp_path, monkeypatch, capsys):
     """Each job runs in the same working directory with the folders as given; a rerun over
     finished (here: planted) runs reads them and writes the summary under the relative --out."""
     from emollm_jax import ablate
-    from emollm_jax.eval.report import write_results
+    from emollm_jax.eval.result_files import write_results
 
     monkeypatch.chdir(tmp_path)
     argv = ["--config", "configs/emollm_tiny.py", "--variants", "a,b", "--seeds", "0",

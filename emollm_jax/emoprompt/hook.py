@@ -93,19 +93,22 @@ def check_emoprompt_config(e) -> None:
     """Start-up checks of ``config.emoprompt``; a bad field fails with its name."""
     for name in FLAGS:
         if not isinstance(e[name], bool):
-            raise ConfigError(f"config.emoprompt.{name}: expected a bool, got {e[name]!r}")
+            raise ConfigError(
+                f"emoprompt.{name}", f"expected a bool, got {e[name]!r}", value=e[name]
+            )
     position = e.get("rationale_position", "before_answer")
     if position not in templates.RATIONALE_POSITIONS:
         raise ConfigError(
-            f"config.emoprompt.rationale_position: {position!r} not in "
-            f"{templates.RATIONALE_POSITIONS}"
+            "emoprompt.rationale_position",
+            f"{position!r} not in {templates.RATIONALE_POSITIONS}",
+            value=position,
         )
     path = e.rationales_file
     if not isinstance(path, str):
-        raise ConfigError(f"config.emoprompt.rationales_file: expected a path, got {path!r}")
+        raise ConfigError("emoprompt.rationales_file", f"expected a path, got {path!r}", value=path)
     check_local("emoprompt.rationales_file", path)
     if path and not resolve_path(path).is_file():
-        raise ConfigError(f"config.emoprompt.rationales_file: {path} is not a file")
+        raise ConfigError("emoprompt.rationales_file", f"{path} is not a file", value=path)
 
 
 def make_prompt_hook(config, mode: str) -> EmoPromptHook | None:

@@ -8,7 +8,7 @@ imports matplotlib only when a confusion-matrix PNG is drawn.
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, TaskMetrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore
-from emollm_jax.eval.report import markdown_table, read_results, write_results
+from emollm_jax.eval.result_files import markdown_table, read_results, write_results
 
 __all__ = [
     "Metrics",

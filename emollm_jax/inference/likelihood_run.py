@@ -46,7 +46,7 @@ from emollm_jax.emoprompt.hook import last_turn
 from emollm_jax.errors import ConfigError
 from emollm_jax.eval.likelihood import LIKELIHOOD_TASKS, NORMS, likelihood_row
 from emollm_jax.eval.metrics import Metrics, compute_metrics
-from emollm_jax.eval.report import markdown_table, write_results
+from emollm_jax.eval.result_files import markdown_table, write_results
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
 from emollm_jax.inference.option_scorer import OptionScorer
@@ -326,7 +326,9 @@ def write_rows(path: AnyPath, rows: list[dict]) -> None:
 
 def check_likelihood_config(e) -> None:
     if e.likelihood_norm not in NORMS:
-        raise ConfigError(f"config.eval.likelihood_norm: {e.likelihood_norm!r} not in {NORMS}")
+        raise ConfigError(
+            "eval.likelihood_norm", f"{e.likelihood_norm!r} not in {NORMS}", value=e.likelihood_norm
+        )
 
 
 def evaluate_likelihood(

@@ -27,12 +27,13 @@ from emollm_jax.data.pipeline import load_tokenizer
 from emollm_jax.errors import ConfigError
 from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
 from emollm_jax.eval.metrics import Metrics
-from emollm_jax.eval.report import markdown_table
+from emollm_jax.eval.result_files import markdown_table
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
 from emollm_jax.inference.load import check_model_matches, load_hf_or_run
 from emollm_jax.inference.run import (
     EvalResult,
+    pick_step,
     default_out_dir,
     eval_prompt_hook,
     evaluate_generation,
@@ -61,7 +62,9 @@ def check_modes(e) -> tuple[str, ...]:
     modes = tuple(e.modes)
     bad = [m for m in modes if m not in EVAL_MODES]
     if bad or not modes:
-        raise ConfigError(f"config.eval.modes: {list(modes)!r}; each must be one of {EVAL_MODES}")
+        raise ConfigError(
+            "eval.modes", f"{list(modes)!r}; each must be one of {EVAL_MODES}", value=modes
+        )
     return modes
 
 
@@ -97,12 +100,15 @@ def evaluate_modes(
     step: int | None = None,
     log: Callable[[str], None] = print,
 ) -> ModesResult:
-    """Evaluate ``checkpoint`` on ``split`` in every mode of ``config.eval.modes``."""
+    """Evaluate ``checkpoint`` on ``split`` in every mode of ``config.eval.modes``; ``step``
+    picks a training run's checkpoint (default: its latest), or is ``model``'s step."""
     modes = check_modes(config.eval)
     out_dir = as_path(workdir) if workdir else default_out_dir(checkpoint, split)
     mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_hf_or_run(checkpoint, config, mesh=mesh, rules=rules)
+        model, step = load_hf_or_run(
+            checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules
+        )
     check_model_matches(model.config, from_config_dict(config.model))
     name = config.eval.model_name or resolved(checkpoint).name
     name += "" if step is None or config.eval.model_name else f"@{step}"

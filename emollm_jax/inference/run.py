@@ -52,7 +52,7 @@ from emollm_jax.errors import ConfigError
 from emollm_jax.eval.answers import parse_answer
 from emollm_jax.eval.metrics import Metrics, compute_metrics
 from emollm_jax.eval.predictions import PredictionStore, row_key
-from emollm_jax.eval.report import markdown_table, write_results
+from emollm_jax.eval.result_files import markdown_table, write_results
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
@@ -66,6 +66,11 @@ PREDICTIONS = "predictions.jsonl"
 
 class OutputFolderError(ValueError):
     """The output folder holds predictions of another checkpoint step or other settings."""
+
+
+def pick_step(step: int) -> str:
+    """How a user of ``emollm evaluate`` picks a training run's checkpoint ``step``."""
+    return f"rerun with --step {step} to evaluate it"
 
 
 @dataclasses.dataclass
@@ -82,7 +87,7 @@ def check_eval_config(e) -> None:
     """Fail on a bad ``config.eval`` field, naming it."""
 
     def fail(field: str, msg: str) -> ConfigError:
-        return ConfigError(f"config.eval.{field}: {msg}")
+        return ConfigError(f"eval.{field}", msg, value=getattr(e, field, None))
 
     if e.max_new_tokens < 1:
         raise fail("max_new_tokens", f"must be >= 1, got {e.max_new_tokens}")
@@ -263,8 +268,9 @@ def evaluate_generation(
 ) -> EvalResult:
     """Generate, parse and score ``split``; write the result files (see the module docstring).
 
-    ``model`` skips loading (it must agree with ``config.model``; ``step`` is its checkpoint
-    step, if any); ``prompt_hook`` rewrites records before templating (default: EmoPrompt's
+    ``step``: the training run's checkpoint to evaluate (default: its latest), or ``model``'s
+    checkpoint step when ``model`` is given (that skips loading; it must agree with
+    ``config.model``); ``prompt_hook`` rewrites records before templating (default: EmoPrompt's
     eval hook when ``config.emoprompt`` enables it).
     """
     check_eval_config(config.eval)
@@ -275,7 +281,9 @@ def evaluate_generation(
 
     mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_hf_or_run(checkpoint, config, mesh=mesh, rules=rules)
+        model, step = load_hf_or_run(
+            checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules
+        )
     check_model_matches(model.config, from_config_dict(config.model))
     # Only now (a mistyped --checkpoint fails above, leaving nothing behind).
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -92,23 +92,29 @@ def resolve(settings: AttentionSettings, device, dtype) -> str:
 
 def check_platform(cfg: ModelConfig, device) -> None:
     """Fail at start-up, naming the field, when ``cfg.attention`` cannot run on ``device``."""
-    field = "config.model.attention"
+    field = "model.attention"
     if cfg.attention == "splash" and device.platform != "tpu" and not cfg.attention_interpret:
         raise ConfigError(
-            f"{field}: 'splash' is a TPU kernel and this platform is {device.platform!r}; use "
-            "'auto' or 'xla', or set config.model.attention_interpret=True to run it in Pallas "
-            "interpret mode (slow: tests only)"
+            field,
+            f"'splash' is a TPU kernel and this platform is {device.platform!r}; use 'auto' or "
+            "'xla', or set config.model.attention_interpret=True to run it in Pallas interpret "
+            "mode (slow: tests only)",
+            value=cfg.attention,
         )
     if cfg.attention == "cudnn":
         if not _is_nvidia(device):
             raise ConfigError(
-                f"{field}: 'cudnn' needs an NVIDIA GPU and this platform is {device.platform!r} "
-                f"({getattr(device, 'device_kind', '?')}); use 'auto' or 'xla'"
+                field,
+                f"'cudnn' needs an NVIDIA GPU and this platform is {device.platform!r} "
+                f"({getattr(device, 'device_kind', '?')}); use 'auto' or 'xla'",
+                value=cfg.attention,
             )
         if cfg.dtype not in ("bfloat16", "float16"):
             raise ConfigError(
-                f"{field}: 'cudnn' computes in bfloat16 or float16 only, and "
-                f"config.model.dtype is {cfg.dtype!r}"
+                field,
+                f"'cudnn' computes in bfloat16 or float16 only, and config.model.dtype is "
+                f"{cfg.dtype!r}",
+                value=cfg.attention,
             )
 
 

@@ -26,6 +26,7 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh
 
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.build import abstract_model, construct
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
@@ -51,7 +52,9 @@ def compose(
 ) -> nnx.Module:
     """The model of ``cfg`` with pretrained parts carried over (see the module docstring)."""
     if cfg.arch != "llava":
-        raise ValueError(f"config.model.arch: compose builds 'llava' models, not {cfg.arch!r}")
+        raise ConfigError(
+            "model.arch", f"compose builds 'llava' models, not {cfg.arch!r}", value=cfg.arch
+        )
     graphdef, abstract = nnx.split(abstract_model(cfg))
     given: dict[tuple[str, ...], nnx.State] = {}  # path in the model -> pretrained state
     if source is not None:

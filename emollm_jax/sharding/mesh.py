@@ -31,26 +31,27 @@ def resolve_shape(sizes: Mapping[str, int], num_devices: int) -> tuple[int, ...]
     """Mesh sizes for ``AXES`` from ``sizes`` (missing axes are 1, one -1 takes the rest)."""
     unknown = sorted(set(sizes) - set(AXES))
     if unknown:
-        raise MeshError(f"config.mesh.shape: unknown axis {unknown[0]!r} (axes: {', '.join(AXES)})")
+        raise MeshError("mesh.shape", f"unknown axis {unknown[0]!r} (axes: {', '.join(AXES)})")
     shape = [int(sizes.get(a, 1)) for a in AXES]
     fills = [a for a, s in zip(AXES, shape) if s == -1]
     if len(fills) > 1:
-        raise MeshError(f"config.mesh.shape: only one axis may be -1, got {', '.join(fills)}")
+        raise MeshError("mesh.shape", f"only one axis may be -1, got {', '.join(fills)}")
     for a, s in zip(AXES, shape):
         if s == 0 or s < -1:
-            raise MeshError(f"config.mesh.shape.{a}: size must be positive or -1, got {s}")
+            raise MeshError(f"mesh.shape.{a}", f"size must be positive or -1, got {s}", value=s)
     fixed = math.prod(s for s in shape if s != -1)
     if fills:
         if num_devices % fixed:
             raise MeshError(
-                f"config.mesh.shape: {num_devices} devices cannot be split with fixed axes of "
-                f"total size {fixed} ({dict(zip(AXES, shape))})"
+                "mesh.shape",
+                f"{num_devices} devices cannot be split with fixed axes of total size {fixed} "
+                f"({dict(zip(AXES, shape))})",
             )
         shape[AXES.index(fills[0])] = num_devices // fixed
     elif fixed != num_devices:
         raise MeshError(
-            f"config.mesh.shape: {dict(zip(AXES, shape))} needs {fixed} devices, but "
-            f"{num_devices} are available"
+            "mesh.shape",
+            f"{dict(zip(AXES, shape))} needs {fixed} devices, but {num_devices} are available",
         )
     return tuple(shape)
 
@@ -69,11 +70,17 @@ def make_mesh(
     devices = list(devices if devices is not None else jax.devices())
     slices = num_slices(devices)
     if len(devices) % slices:
-        raise MeshError(f"{len(devices)} devices cannot be split evenly into {slices} slices")
+        raise MeshError(
+            "mesh.shape", f"{len(devices)} devices cannot be split evenly into {slices} slices"
+        )
     shape = resolve_shape(sizes, len(devices) // slices)
     if slices > 1:
         if dcn_axis not in AXES:
-            raise MeshError(f"dcn_axis {dcn_axis!r} is not a mesh axis ({', '.join(AXES)})")
+            raise MeshError(
+                "mesh.strategy",
+                f"its axis across slices, {dcn_axis!r}, is not a mesh axis ({', '.join(AXES)})",
+                value=dcn_axis,
+            )
         dcn = tuple(slices if a == dcn_axis else 1 for a in AXES)
         grid = mesh_utils.create_hybrid_device_mesh(
             shape, dcn, devices, allow_split_physical_axes=True

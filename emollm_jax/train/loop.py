@@ -198,8 +198,9 @@ class Trainer:
     ``train.init_from``, or resumed from the run's latest checkpoint), data, the jitted step."""
 
     def __init__(self, config, workdir: str | AnyPath, devices=None):
-        validate.check_before_start(config)  # before the workdir is created
-        distributed.maybe_initialize(config.distributed)
+        # The typed sections (config/sections.py), checked before the workdir is created.
+        self.sections = sections = validate.check_before_start(config)
+        distributed.maybe_initialize(sections.distributed)
         self.config = config
         self.workdir = workdir = as_path(workdir)  # a local folder or a gs:// URL
         workdir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +211,7 @@ class Trainer:
             self._lock.acquire()
         self.events = EventLog(workdir)
         self.events.write("start", processes=jax.process_count(), devices=jax.device_count())
-        compile_cache.enable(config.train.compile_cache_dir, workdir)
+        compile_cache.enable(sections.train.compile_cache_dir, workdir)
         try:
             self._set_up(config, workdir, devices)
         except BaseException as e:
@@ -244,16 +245,17 @@ class Trainer:
         self.iterator = iter(train_dataset(config, prompt_hook=_prompt_hook(config)))
         root = checkpoint_root(workdir / "checkpoints")
         if jax.process_index() == 0:
-            resume.abandon_later_steps(root, config, workdir)
+            resume.abandon_later_steps(root, self.sections.train, workdir)
         if jax.process_count() > 1:
             multihost_utils.sync_global_devices("emollm_resume_step")
-        ck = config.checkpoint
+        ck = self.sections.checkpoint
         self.checkpoints = RunCheckpoints(root, keep=ck.keep, async_save=ck.async_save)
         self.local_checkpoints, source, latest = None, self.checkpoints, None
-        choice = tiers.Choice(tiers.PERSISTENT, resume.resume_step(self.checkpoints, config), "")
+        wanted = resume.resume_step(self.checkpoints, self.sections.train)
+        choice = tiers.Choice(tiers.PERSISTENT, wanted, "")
         if ck.local_dir:
             local_root = tiers.local_root(ck.local_dir, workdir)
-            explicit = config.train.get("resume_step", -1) >= 0  # the persistent tier's step
+            explicit = self.sections.train.resume_step >= 0  # the persistent tier's step
             if not explicit:
                 choice = tiers.choose(choice.step, tiers.complete_steps(local_root))
             tiers.prune_local(local_root, choice.step)
@@ -377,7 +379,7 @@ class Trainer:
 
     def train(self) -> dict:
         """The step loop up to ``train.steps``; returns the last logged metrics."""
-        tc, config = self.config.train, self.config
+        tc, log_cfg = self.config.train, self.sections.log
         start = self.step
         peak, peak_source = flops.peak_flops_per_device()
         log.info("peak FLOP/s per device: %.3g (%s)", peak, peak_source)
@@ -386,8 +388,8 @@ class Trainer:
             self.workdir,
             total_steps=tc.steps,
             start_step=start,
-            tensorboard=config.log.tensorboard,
-            progress_bar=config.log.progress_bar,
+            tensorboard=log_cfg.tensorboard,
+            progress_bar=log_cfg.progress_bar,
         )
         last: dict = {}
         window = {"tokens": 0.0, "flops": 0.0, "start": time.perf_counter()}
@@ -409,7 +411,7 @@ class Trainer:
             last = self._account(pending, window, metrics_log, peak) or last
             steps.step_done(pending[0])
             watchdog.step_done()
-            if pending[0] == start + 1 or pending[0] % config.log.every_steps == 0:
+            if pending[0] == start + 1 or pending[0] % log_cfg.every_steps == 0:
                 steps.flush(self.events, compiled.take())
 
         def save(tier: str, **kwargs) -> None:
@@ -483,7 +485,7 @@ class Trainer:
 
     def _tiers(self) -> dict[str, int]:
         """Each checkpoint tier in use and its interval in steps."""
-        ck = self.config.checkpoint
+        ck = self.sections.checkpoint
         every = {tiers.PERSISTENT: ck.every_steps}
         if self.local_checkpoints is not None:
             every[tiers.LOCAL] = ck.local_every_steps
@@ -522,7 +524,7 @@ class Trainer:
                 f"{tc.max_consecutive_nonfinite}) up to step {step}; a checkpoint was saved. "
                 "Lower the learning rate or check the data."
             )
-        if step % self.config.log.every_steps and step != tc.steps:
+        if step % self.sections.log.every_steps and step != tc.steps:
             return None
         elapsed = max(time.perf_counter() - window["start"], 1e-9)
         row = {

@@ -2,7 +2,9 @@
 event files, and the terminal (a progress bar on an interactive one, plain lines otherwise).
 Only JAX process 0 writes. A resumed run first drops the rows logged after its restored step
 (steps done again after a preemption would otherwise appear twice): ``metrics.jsonl`` is
-rewritten without them, and TensorBoard is told to purge its events from that step on.
+rewritten without them, and TensorBoard is told to purge its events from that step on. A line
+of ``metrics.jsonl`` that is no row (torn by a crash, garbage) is named in the log and moved to
+``metrics.jsonl.set_aside`` beside it.
 In a cloud storage workdir (``gs://``) both files are objects, rewritten whole at each flush."""
 
 from __future__ import annotations
@@ -139,23 +141,54 @@ def _register_object_store_events(scheme: str) -> None:
     record_writer.register_writer_factory(scheme, _ObjectEventsFactory())
 
 
+SET_ASIDE = "metrics.jsonl.set_aside"  # beside metrics.jsonl: its lines that are no row
+
+
 def _drop_rows_after(path: AnyPath, step: int) -> None:
-    """Rewrite ``path`` (atomically) without the rows of steps after ``step``."""
+    """Rewrite ``path`` (atomically) without the rows of steps after ``step``, and without
+    its lines that are no metrics row (a line torn by a crash mid-write, garbage): those are
+    named in the log and appended to ``SET_ASIDE`` beside it, not kept to be appended to."""
     if not path.exists():
         return
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if _row_step(line) <= step]
+    kept, bad = [], []
+    for number, line in enumerate(lines, 1):
+        row_step = _row_step(line)
+        if row_step is None:
+            if line.strip():
+                bad.append((number, line.rstrip("\n")))
+        elif row_step <= step:
+            kept.append(line)
     if len(kept) == len(lines):
         return
-    log.info("%s: dropping %d rows logged after step %d", path, len(lines) - len(kept), step)
+    if bad:
+        _set_aside(path, bad)
+    dropped = len(lines) - len(kept) - len(bad)
+    if dropped:
+        log.info("%s: dropping %d rows logged after step %d", path, dropped, step)
     write_text_atomic(path, "".join(kept))
 
 
-def _row_step(line: str) -> float:
+def _set_aside(path: AnyPath, bad: list[tuple[int, str]]) -> None:
+    """Append ``bad`` (line number, text) to ``SET_ASIDE`` beside ``path``; name them."""
+    aside = path.parent / SET_ASIDE
+    before = aside.read_text(encoding="utf-8") if aside.exists() else ""
+    write_text_atomic(aside, before + "".join(f"{path.name}:{n}: {text}\n" for n, text in bad))
+    for number, text in bad:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        log.warning(
+            "%s line %d is not a metrics row (torn by a crash?): %r; moved to %s",
+            path, number, shown, aside,
+        )  # fmt: skip
+
+
+def _row_step(line: str) -> float | None:
+    """The step of a metrics row, None for a line that is not one."""
     try:
-        return json.loads(line)["step"]
+        step = json.loads(line)["step"]
     except (ValueError, KeyError, TypeError):
-        return -1  # a torn or foreign line: kept
+        return None
+    return step if isinstance(step, int | float) and not isinstance(step, bool) else None
 
 
 def _plain(v):

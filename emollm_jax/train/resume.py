@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -26,7 +25,8 @@ from collections.abc import Callable
 import jax
 
 from emollm_jax.checkpoint.manager import CheckpointReadError, RunCheckpoints, abandon_steps_after
-from emollm_jax.config.model import FORWARD_ONLY  # fields that shape no stored array
+from emollm_jax.checkpoint.usable import config_differences, unreadable
+from emollm_jax.config.train import TrainConfig
 from emollm_jax.data import position
 from emollm_jax.paths import AnyPath
 
@@ -45,57 +45,27 @@ class ResumeError(ValueError):
     still reports it as a user error (exit status 2)."""
 
 
-def _flat(tree, prefix: str = "") -> dict:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out = {}
-    for k, v in tree.items():
-        out |= _flat(v, f"{prefix}.{k}" if prefix else str(k))
-    return out
-
-
-def _comparable(value):
-    """As stored in JSON (tuples become lists, at any depth)."""
-    return json.loads(json.dumps(value))
-
-
-def config_differences(stored: dict, model: dict, train: dict) -> list[str]:
-    """``config.<field>: <stored> in the checkpoint, <new> now`` for every field that differs
-    between a checkpoint's meta and the new run's model / train settings."""
-    old = {f"model.{k}": v for k, v in _flat(stored.get("model", {})).items()}
-    new = {f"model.{k}": v for k, v in _flat(model).items()}
-    stored_train = stored.get("config", {}).get("train", {})
-    old |= {f"train.{k}": stored_train.get(k) for k in TRAIN_FIELDS if k in stored_train}
-    new |= {f"train.{k}": train[k] for k in TRAIN_FIELDS if f"train.{k}" in old}
-    skip = {f"model.{k}" for k in FORWARD_ONLY}
-    return [
-        f"config.{k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now"
-        for k in sorted(old.keys() | new.keys())
-        if k not in skip and _comparable(old.get(k)) != _comparable(new.get(k))
-    ]
-
-
-def resume_step(checkpoints: RunCheckpoints, config) -> int | None:
+def resume_step(checkpoints: RunCheckpoints, train: TrainConfig) -> int | None:
     """The step to resume from: ``train.resume_step`` when set (later steps moved aside), else
     the latest complete one (None: a fresh run)."""
-    wanted = config.train.get("resume_step", -1)
-    if wanted is None or wanted < 0:
+    wanted = train.resume_step
+    if wanted < 0:
         return checkpoints.latest_step()
     return wanted
 
 
-def abandon_later_steps(root: AnyPath, config, workdir: AnyPath) -> None:
+def abandon_later_steps(root: AnyPath, train: TrainConfig, workdir: AnyPath) -> None:
     """For ``train.resume_step=N``: move the checkpoints after N aside (process 0 calls it
     before the checkpoint manager lists the steps)."""
-    wanted = config.train.get("resume_step", -1)
-    if wanted is not None and wanted >= 0:
+    wanted = train.resume_step
+    if wanted >= 0:
         abandon_steps_after(root, wanted, workdir / ABANDONED)
 
 
 def check_same_config(checkpoints: RunCheckpoints, step: int, model: dict, train) -> None:
     """Refuse to resume from a checkpoint made with another model config."""
     stored = _read(checkpoints, step, lambda: checkpoints.read_meta(step))
-    differences = config_differences(stored, model, train)
+    differences = config_differences(stored, model, train, TRAIN_FIELDS)
     if differences:
         raise ResumeError(
             f"{checkpoints.root} holds checkpoint {step} of another config; resuming would "
@@ -170,24 +140,8 @@ def _read(checkpoints, step: int, read: Callable[[], dict], probe=None) -> dict:
     try:
         return read()
     except CheckpointReadError as e:
-        earlier = [s for s in sorted(checkpoints.all_steps(), reverse=True) if s < step]
-        intact = None
-        for candidate in earlier:
-            try:
-                (probe or checkpoints.read_meta)(candidate)
-            except CheckpointReadError:
-                continue
-            intact = candidate
-            break
-        if intact is None:
-            offer = (
-                f"No earlier checkpoint restores either ({earlier or 'there is none'}): "
-                "start again in another --workdir."
-            )
-        else:
-            offer = (
-                f"Checkpoint {intact} restores intact: rerun with "
-                f"--config.train.resume_step={intact} to resume from it (the checkpoints after "
-                f"it are then moved to {ABANDONED}/ beside checkpoints/)."
-            )
-        raise ResumeError(f"{e}. {offer}") from e
+        pick = (
+            lambda intact: f"rerun with --config.train.resume_step={intact} to resume from it "
+            f"(the checkpoints after it are then moved to {ABANDONED}/ beside checkpoints/)"
+        )
+        raise ResumeError(unreadable(e, checkpoints, step, pick, probe)) from e

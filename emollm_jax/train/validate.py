@@ -9,7 +9,7 @@ import os
 from jax.sharding import Mesh
 
 from emollm_jax.config.model import ModelConfig
-from emollm_jax.config.sections import build_sections
+from emollm_jax.config.sections import Sections, build_sections
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.errors import ConfigError
 from emollm_jax.paths import is_url
@@ -17,19 +17,21 @@ from emollm_jax.sharding.mesh import batch_axes, batch_ways
 from emollm_jax.sharding.strategies import STRATEGIES, Rules
 
 
-def check_fields(config) -> None:
+def check_fields(config) -> Sections:
     """Fields every config-taking command can check before it loads anything: every typed
     section (``config/sections.py``: an unknown key, a wrong type, a bad value such as a save
-    or log interval that is not positive), and the sharding strategy."""
-    build_sections(config)
+    or log interval that is not positive), and the sharding strategy. Returns the typed
+    sections."""
+    sections = build_sections(config)
     if config.mesh.strategy not in STRATEGIES:
         raise ConfigError.not_one_of("mesh.strategy", config.mesh.strategy, STRATEGIES)
+    return sections
 
 
-def check_before_start(config) -> None:
+def check_before_start(config) -> Sections:
     """What a training run refuses before it creates anything: ``check_fields``, and a
-    ``data.dir`` that is not there."""
-    check_fields(config)
+    ``data.dir`` that is not there. Returns the typed sections."""
+    sections = check_fields(config)
     d = config.data
     local_jsonl = d.get("source", "jsonl") == "jsonl" and d.dir and not is_url(d.dir)
     if local_jsonl and not d.get("make_mini_if_missing", False):
@@ -43,6 +45,7 @@ def check_before_start(config) -> None:
                 "data.dir at an EmoBench-format folder",
                 value=d.dir,
             )
+    return sections
 
 
 def check(config, model_cfg: ModelConfig, mesh: Mesh, rules: Rules) -> None:

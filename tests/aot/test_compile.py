@@ -5,6 +5,7 @@ import functools
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 
@@ -70,6 +71,29 @@ def test_libtpu_missing_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "libtpu", None)  # import libtpu -> ImportError
     with pytest.raises(topology.TopologyError, match="requirements-tpu.txt"):
         topology.devices(topology.parse("v5e-8"))
+
+
+_QUIET_COMPILE = """
+import os, jax, jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from emollm_jax.aot import topology
+devices = topology.devices(topology.parse("v5e-8"))
+x = jax.ShapeDtypeStruct((8, 128), jnp.float32, sharding=NamedSharding(Mesh(devices, "d"), P("d")))
+jax.jit(lambda a: a * 2).lower(x).compile()
+print(len(devices), os.environ.get("TPU_WORKER_HOSTNAMES"), os.environ.get("TPU_ACCELERATOR_TYPE"))
+"""
+
+
+def test_a_tpu_compile_on_a_machine_without_tpu_prints_no_alarm():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TPU_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _QUIET_COMPILE], cwd=REPO, env=env | {"PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["8", "None", "None"]  # the host's environment as it was
+    for alarm in ("unexpected worker hostname", "E0000", "Failed to find host bounds"):
+        assert alarm not in done.stderr, done.stderr[-3000:]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

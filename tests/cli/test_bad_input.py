@@ -4,7 +4,7 @@ with nothing created in the workdir; ``EMOLLM_TRACEBACK=1`` shows the traceback 
 import pytest
 
 from tests.cli.helpers import emollm
-from tests.configs import REPO
+from tests.configs import REPO, load_config
 
 TINY = str(REPO / "configs/llava_tiny.py")
 
@@ -111,3 +111,80 @@ def test_a_bad_strategy_is_refused_before_anything_is_built(tmp_path, job):
     done = emollm(*job, "--config", TINY, "--config.mesh.strategy=fsdpp", cwd=tmp_path)
     assert _one_error_line(done).startswith("error: config.mesh.strategy: 'fsdpp' is not one of")
     assert list(tmp_path.iterdir()) == []  # no output folder, no mini EmoBench
+
+
+def _run_folder(root, config, steps):
+    """A training run folder with checkpoints ``steps`` of a fresh model of ``configs/<config>``
+    (the weights do not matter here), its meta as the trainer writes it."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from emollm_jax.checkpoint.manager import RunCheckpoints
+    from emollm_jax.config.model import from_config_dict, to_dict
+    from emollm_jax.models.build import build_model
+
+    cfg = from_config_dict(load_config(config).model)
+    params = nnx.to_pure_dict(nnx.state(build_model(cfg, 0)))
+    checkpoints = RunCheckpoints(root / "checkpoints", async_save=False)
+    for step in steps:
+        checkpoints.save(
+            step,
+            params=params,
+            opt_state={"count": jnp.zeros((), jnp.int32)},
+            train={"step": jnp.asarray(step, jnp.int32)},
+            meta={"model": to_dict(cfg), "step": step},
+        )
+    checkpoints.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def corrupt_run(tmp_path_factory):
+    """A LLaVA run with checkpoints 2 and 4, the arrays of 4 overwritten with garbage."""
+    run = _run_folder(tmp_path_factory.mktemp("corrupt") / "run", "llava_tiny", (2, 4))
+    for path in (run / "checkpoints/4/params").glob("ocdbt.process_*/d/*"):
+        path.write_bytes(b"\0garbage" * 4)
+    return run
+
+
+def _evaluate(tmp_path, run, *extra):
+    return emollm(
+        "evaluate", "--config", TINY, "--checkpoint", run, "--workdir", tmp_path / "out",
+        f"--config.data.dir={tmp_path}", *extra, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_evaluate_names_a_corrupt_checkpoint_and_the_step_to_pick(tmp_path, corrupt_run):
+    line = _one_error_line(_evaluate(tmp_path, corrupt_run))
+    params = corrupt_run / "checkpoints/4/params"
+    assert line.startswith(f"error: checkpoint 4 in {corrupt_run / 'checkpoints'} cannot be read")
+    assert f"(file {params}" in line
+    assert line.endswith("Checkpoint 2 restores intact: rerun with --step 2 to evaluate it.")
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_step_picks_a_checkpoint_and_refuses_one_not_there(tmp_path, corrupt_run):
+    from emollm_jax.inference.load import load_hf_or_run
+
+    _, step = load_hf_or_run(corrupt_run, load_config("llava_tiny"), step=2)
+    assert step == 2
+    line = _one_error_line(_evaluate(tmp_path, corrupt_run, "--step", 3))
+    assert line == (
+        f"error: checkpoint step 3: --checkpoint {corrupt_run} has no checkpoint 3 (it has [2, 4])"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_with_another_model_config_names_the_fields(tmp_path):
+    run = _run_folder(tmp_path / "emollm_run", "emollm_tiny", (1,))
+    done = _evaluate(tmp_path, run)
+    line = _one_error_line(done)
+    assert line == (
+        f"error: --checkpoint {run}: checkpoint 1 holds a model of another config, whose "
+        "parameters do not fit config.model:"
+    )
+    assert "config.model.projector.type: 'multi_perspective' in the checkpoint, 'mlp' now" in (
+        done.stderr
+    )
+    assert "tree structures" not in done.stderr
+    assert not (tmp_path / "out").exists()

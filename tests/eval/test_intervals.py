@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from emollm_jax.eval.ablation_report import summarise, write_ablation
+from emollm_jax.eval.ablation_files import summarise, write_ablation
 from emollm_jax.eval.intervals import paired_difference, t_interval
 from emollm_jax.eval.metrics import compute_metrics
 

@@ -85,3 +85,20 @@ def test_mesh_shape_errors_name_the_numbers():
         resolve_shape({"data": -1, "fsdp": -1}, 8)
     with pytest.raises(MeshError, match="unknown axis 'pipeline'"):
         resolve_shape({"pipeline": 2}, 8)
+
+
+def test_slice_errors_name_their_field():
+    """Devices of several slices (stand-ins: only their ``slice_index`` is read first)."""
+    from types import SimpleNamespace
+
+    def devices(*slices):
+        return [SimpleNamespace(slice_index=i) for i in slices]
+
+    with pytest.raises(MeshError) as uneven:
+        make_mesh({"data": -1}, devices(0, 1, 1))
+    assert uneven.value.field == "mesh.shape"
+    assert str(uneven.value) == "config.mesh.shape: 3 devices cannot be split evenly into 2 slices"
+    with pytest.raises(MeshError) as across:
+        make_mesh({"data": -1}, devices(0, 0, 1, 1), dcn_axis="pipeline")
+    assert across.value.field == "mesh.strategy"
+    assert "its axis across slices, 'pipeline', is not a mesh axis" in str(across.value)

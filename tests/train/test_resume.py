@@ -50,7 +50,7 @@ def _events(workdir) -> list[list[dict]]:
 
 
 def _accounts_for_all_wall_time(workdir) -> dict:
-    report = goodput.report(goodput.read_events(workdir))
+    report = goodput.summarize(goodput.read_events(workdir))
     assert sum(report["seconds"].values()) == pytest.approx(report["wall_s"])
     assert sum(report["share"].values()) == pytest.approx(1.0)
     assert 0 < report["goodput"] < 1

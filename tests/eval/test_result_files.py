@@ -5,7 +5,12 @@ import json
 import pytest
 
 from emollm_jax.eval.metrics import compute_metrics
-from emollm_jax.eval.report import TASK_TITLES, markdown_table, read_results, write_results
+from emollm_jax.eval.result_files import (
+    TASK_TITLES,
+    markdown_table,
+    read_results,
+    write_results,
+)
 from emollm_jax.tasks import TASKS
 
 

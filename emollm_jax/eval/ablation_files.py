@@ -12,7 +12,7 @@ follows, so that a parse failure is not read as a wrong answer; then the share o
 each sub-task's most frequent answer (mean over seeds), which shows a model that collapsed onto
 one label. The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
 differences are marked ``*``. The chart (``ablation_<mode>.png``): per sub-task and the mean, a
-bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``report.py``'s.
+bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``result_files.py``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from emollm_jax.eval.intervals import CONFIDENCE, Interval, paired_difference, t_interval
 from emollm_jax.eval.metrics import Metrics
-from emollm_jax.eval.report import TASK_TITLES
+from emollm_jax.eval.result_files import TASK_TITLES
 from emollm_jax.tasks import TASKS
 
 SCHEMA = 1
