@@ -148,6 +148,7 @@ def make_encoder(
             strict=d.strict,
             max_consecutive=d.get("max_consecutive_bad", 0) if mode == "train" else 0,
         ),
+        loss_weights=bool(getattr(prompt_hook, "weights_targets", False)),
     )
 
 
@@ -185,8 +186,8 @@ def train_dataset(
         seq_len, num_frames = max(d.seq_buckets), max(d.frame_buckets)
         it = grain.experimental.FirstFitPackIterDataset(
             it,
-            length_struct=batching.packing_lengths(seq_len, num_frames),
-            padding_struct=batching.packing_padding(pad_id),
+            length_struct=batching.packing_lengths(seq_len, num_frames, encoder.loss_weights),
+            padding_struct=batching.packing_padding(pad_id, encoder.loss_weights),
             num_packing_bins=batch_size,
             seed=d.seed,
             shuffle_bins=False,
