@@ -2,7 +2,8 @@
 
 Training (``train_dataset``)::
 
-    source (JSONL records | TFDS ArrayRecord) -> shuffle(seed) -> repeat -> shard by JAX process
+    source (JSONL records | TFDS ArrayRecord) -> [first data.train_fraction of it]
+    -> shuffle(seed) -> repeat -> shard by JAX process
     -> encode (hook, template, tokens, image spans, labels, decode, CLIP) -> drop bad
     -> [pack first-fit] -> batch -> [Grain worker processes]
 
@@ -156,6 +157,15 @@ def _not_none(x) -> bool:
     return x is not None
 
 
+def train_records(n: int, fraction: float) -> int:
+    """How many of a split's ``n`` records ``data.train_fraction`` trains on: the first
+    ``round(fraction * n)``, at least one. The same records for every seed (the seed shuffles
+    them), and a smaller share's records are a subset of a larger one's."""
+    if not 0 < fraction <= 1:
+        raise ConfigError("data.train_fraction", value=fraction, expected="above 0, at most 1")
+    return max(1, round(fraction * n))
+
+
 def train_dataset(
     config,
     *,
@@ -174,6 +184,7 @@ def train_dataset(
     pad_id = _pad_id(encoder.tokenizer)
 
     ds = grain.MapDataset.source(open_source(d, split))
+    ds = ds[: train_records(len(ds), d.get("train_fraction", 1.0))]
     if d.shuffle:
         ds = ds.shuffle(seed=d.seed)
     ds = ds.repeat(d.num_epochs or None)
