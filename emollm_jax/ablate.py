@@ -2,6 +2,7 @@
 
     emollm ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
+        [--train-fractions 0.25,0.5,1] \\
         [--data data/mini_emobench_v2] [--mini-version 2] [--split test] \\
         [--config.recipe.grounding_steps=1000] [--config.train.steps=1500 ...]
 
@@ -14,7 +15,11 @@ Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own
 seed, into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
 arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). Besides
 the config's variants, ``LEVERS`` names variants made of one with settings changed
-(``emoprompt_no_rationale``: guiding prompts, bare-label targets). A run
+(``emoprompt_no_rationale``: guiding prompts, bare-label targets; ``emoprompt_rationale_w0.3``:
+rationale tokens weighted 0.3 in the loss; ``emoprompt_mix_bare``: half of phase 2's records
+with bare-label targets). ``--train-fractions`` (default 1) runs every variant and seed on each
+share of the training split (``config.data.train_fraction``: its first records in file order);
+a share below 1 names its runs ``<variant>_train<percent>``. A run
 whose evaluation results exist is skipped, and an interrupted one resumes from its checkpoints
 and stored predictions, so rerunning the command resumes the ablation. One progress line per
 run. Then ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
@@ -42,6 +47,10 @@ from emollm_jax.eval.result_files import read_results
 LEVERS = {
     # EmoPrompt's guiding prompts with bare-label targets: the prompt without the rationale.
     "emoprompt_no_rationale": ("emoprompt", ["--config.emoprompt.rationale_targets=False"]),
+    # Rationale targets whose rationale tokens weigh 0.3 in the loss (the answer line 1).
+    "emoprompt_rationale_w0.3": ("emoprompt", ["--config.emoprompt.rationale_loss_weight=0.3"]),
+    # Half of phase 2's records keep bare-label targets (each record's lot fixed by the seed).
+    "emoprompt_mix_bare": ("emoprompt", ["--config.emoprompt.bare_label_fraction=0.5"]),
 }
 
 
@@ -51,6 +60,18 @@ def _ints(text: str) -> list[int]:
 
 def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _fractions(text: str) -> list[float]:
+    values = [float(x) for x in text.split(",") if x.strip()]
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: shares above 0 and at most 1, e.g. 0.25,1")
+    return values
+
+
+def run_name(variant: str, fraction: float) -> str:
+    """A run's name in the tables: the variant, with the share of train when below 1."""
+    return variant if fraction == 1 else f"{variant}_train{100 * fraction:g}"
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -68,6 +89,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="mini EmoBench version built into --data when it holds none (default 2)",
     )
     parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--train-fractions",
+        type=_fractions,
+        default=[1.0],
+        help="shares of the training split, each run for every variant and seed (default 1)",
+    )
     args, extra = parser.parse_known_args(argv)
     bad = [a for a in extra if not a.startswith("--config.")]
     if bad:
@@ -103,14 +130,18 @@ def eval_dir(args, variant: str, seed: int) -> Path:
     return run_dir(Path(args.out), variant, seed) / "eval" / args.split
 
 
-def job_command(args, extra: list[str], variant: str, seed: int) -> list[str]:
+def job_command(
+    args, extra: list[str], variant: str, seed: int, fraction: float = 1.0
+) -> list[str]:
     base, settings = LEVERS.get(variant, (variant, []))
+    if fraction != 1:
+        settings = [*settings, f"--config.data.train_fraction={fraction}"]
     return [
         sys.executable,
         "-m",
         "emollm_jax.main_job",
         f"--config={args.config}:{base}",
-        f"--workdir={run_dir(Path(args.out), variant, seed)}",
+        f"--workdir={run_dir(Path(args.out), run_name(variant, fraction), seed)}",
         f"--data={args.data}",
         f"--split={args.split}",
         f"--config.seed={seed}",
@@ -145,37 +176,44 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prepare_data(args)
-    plan = [(v, s) for v in args.variants for s in args.seeds]
-    runs: dict = {v: {} for v in args.variants}
+    names = {
+        run_name(v, f): (v, f) for f in args.train_fractions for v in args.variants
+    }  # fmt: skip
+    plan = [(name, s) for name in names for s in args.seeds]
+    runs: dict = {name: {} for name in names}
     ran_seconds: list[float] = []
-    for k, (variant, seed) in enumerate(plan, start=1):
-        head = f"[ablate] {k}/{len(plan)} {variant} seed {seed}:"
-        folder = eval_dir(args, variant, seed)
+    for k, (name, seed) in enumerate(plan, start=1):
+        head = f"[ablate] {k}/{len(plan)} {name} seed {seed}:"
+        folder = eval_dir(args, name, seed)
         if (folder / "results.json").exists():
-            runs[variant][seed] = read_run(folder)
-            print(f"{head} finished earlier, {_means(runs[variant][seed])}", flush=True)
+            runs[name][seed] = read_run(folder)
+            print(f"{head} finished earlier, {_means(runs[name][seed])}", flush=True)
             continue
-        log_path = run_dir(out, variant, seed) / "job.log"
+        log_path = run_dir(out, name, seed) / "job.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
+        variant, fraction = names[name]
         with open(log_path, "a", encoding="utf-8") as log:
             done = subprocess.run(
-                job_command(args, extra, variant, seed), stdout=log, stderr=subprocess.STDOUT
+                job_command(args, extra, variant, seed, fraction),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         if done.returncode != 0 or not (folder / "results.json").exists():
             print(f"{head} FAILED (exit {done.returncode}); see {log_path}", flush=True)
             return 1
         ran_seconds.append(time.perf_counter() - start)
-        runs[variant][seed] = read_run(folder)
+        runs[name][seed] = read_run(folder)
         left = len(plan) - k
         eta = left * sum(ran_seconds) / len(ran_seconds)
         print(
-            f"{head} {ran_seconds[-1]:.0f} s, {_means(runs[variant][seed])}; "
+            f"{head} {ran_seconds[-1]:.0f} s, {_means(runs[name][seed])}; "
             f"{left} left, ~{eta:.0f} s",
             flush=True,
         )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
-    meta["variants"] = args.variants
+    meta["variants"] = list(names)
+    meta["train_fractions"] = args.train_fractions
     meta["data"] = {"dir": args.data, "mini_version": make_mini_emobench.built_version(args.data)}
     meta["forms"], meta["unscored"] = {}, {}
     for variant, seed in plan:

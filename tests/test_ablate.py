@@ -34,6 +34,50 @@ def test_arguments_are_checked():
             ablate.parse_args(argv)
 
 
+def test_levers_and_training_shares_reach_the_runs():
+    argv = ["--config", "c.py", "--variants", "baseline,emoprompt_mix_bare", "--seeds", "1"]
+    args, extra = ablate.parse_args([*argv, "--out", "o", "--train-fractions", "0.25,1"])
+    assert args.train_fractions == [0.25, 1.0]
+    assert ablate.parse_args([*argv, "--out", "o"])[0].train_fractions == [1.0]
+    levers = {
+        "emoprompt_rationale_w0.3": "--config.emoprompt.rationale_loss_weight=0.3",
+        "emoprompt_mix_bare": "--config.emoprompt.bare_label_fraction=0.5",
+    }  # fmt: skip
+    for name, setting in levers.items():
+        command = ablate.job_command(args, extra, name, 1)
+        assert "--config=c.py:emoprompt" in command and setting in command
+    quarter = ablate.job_command(args, extra, "emoprompt_mix_bare", 1, 0.25)
+    assert "--config.data.train_fraction=0.25" in quarter
+    assert any(a.endswith("runs/emoprompt_mix_bare_train25/seed1") for a in quarter)
+    whole = ablate.job_command(args, extra, "baseline", 1, 1.0)
+    assert not any("train_fraction" in a for a in whole)
+    assert any(a.endswith("runs/baseline/seed1") for a in whole)
+    assert [ablate.run_name("full", f) for f in (0.25, 0.5, 1.0)] == [
+        "full_train25", "full_train50", "full"
+    ]  # fmt: skip
+    for bad in ("0", "1.5", ""):
+        with pytest.raises(SystemExit):
+            ablate.parse_args([*argv, "--out", "o", "--train-fractions", bad])
+
+
+def test_each_planned_run_gets_its_seed_and_share(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "test.jsonl").write_text("")  # other data: used as they are
+    commands = []
+
+    def fail(command, **_):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 1)
+
+    monkeypatch.setattr(ablate.subprocess, "run", fail)
+    argv = ["--config", "c.py", "--variants", "full", "--seeds", "3", "--out", str(tmp_path / "o")]
+    assert ablate.main([*argv, "--data", str(tmp_path / "d"), "--train-fractions", "0.5"]) == 1
+    (command,) = commands  # the first run failed: the command stopped
+    assert "--config.seed=3" in command and "--config.data.seed=3" in command
+    assert "--config.data.train_fraction=0.5" in command
+    assert (tmp_path / "o/runs/full_train50/seed3/job.log").exists()
+
+
 @pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
 def test_two_variants_two_seeds_then_resume(tmp_path):
     data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from emollm_jax.config.section import at_least_zero, one_of, option, positive
+from emollm_jax.config.section import at_least_zero, one_of, option, positive, positive_fraction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,12 @@ class DataConfig:
     )
     pack: bool = option(False, "pack several examples per row (first-fit, largest buckets)")
     seed: int = option(0, "shuffling seed")
+    train_fraction: float = option(
+        1.0,
+        "share of the training split used: its first round(fraction * records) records, in "
+        "file order",
+        positive_fraction,
+    )
     shuffle: bool = option(True, "shuffle the records")
     num_epochs: int = option(0, "passes over the split (0 = repeat forever)", at_least_zero)
     read_threads: int = option(2, "decoding threads in this process", at_least_zero)

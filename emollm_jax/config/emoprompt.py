@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from emollm_jax.config.section import one_of, option
+from emollm_jax.config.section import at_least_zero, fraction, one_of, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,17 @@ class EmoPromptConfig:
         "before_answer",
         "where the rationale goes: before_answer or after_answer",
         one_of("before_answer", "after_answer"),
+    )
+    rationale_loss_weight: float = option(
+        1.0,
+        "loss weight of a rationale target's rationale tokens (its answer tokens weigh 1)",
+        at_least_zero,
+    )
+    bare_label_fraction: float = option(
+        0.0,
+        "share of training records trained on the bare label even when they have a rationale "
+        "(each record's lot fixed by data.seed and its id)",
+        fraction,
     )
     rationales_file: str = option(
         "", "JSONL of {id, rationale} from `emollm annotate` ('' = the records' own)"

@@ -43,6 +43,16 @@ def at_least_zero(field: str, value: Any) -> None:
         raise ConfigError(field, value=value, expected=">= 0")
 
 
+def fraction(field: str, value: Any) -> None:
+    if not 0 <= value <= 1:
+        raise ConfigError(field, value=value, expected="between 0 and 1")
+
+
+def positive_fraction(field: str, value: Any) -> None:
+    if not 0 < value <= 1:
+        raise ConfigError(field, value=value, expected="above 0 and at most 1")
+
+
 def one_of(*choices: Any) -> Check:
     def check(field: str, value: Any) -> None:
         if value not in choices:

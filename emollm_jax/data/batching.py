@@ -5,6 +5,8 @@ The batch contract (training step, generation and evaluation consume it)::
     input_ids      int32   [B, S]   pad_token_id on padding
     attention_mask int32   [B, S]   1 real token, 0 padding
     labels         int32   [B, S]   ids on assistant tokens (incl. the closing eos), else -100
+    loss_weights   float32 [B, S]   only when the encoder weighs targets: each label's loss
+                                    weight (1 on a plain target, 0 where labels are -100)
     positions      int32   [B, S]   0-based position within its own example, 0 on padding
     segment_ids    int32   [B, S]   1, 2, ... per packed example; 0 on padding
     pixel_values   float32 [B, F, C, H, W]  frames of the row's media, in placeholder order
@@ -51,6 +53,9 @@ def _pad_rows(
     with_labels = "labels" in examples[0]
     if with_labels:
         out["labels"] = np.full((b, seq_len), IGNORE, np.int32)
+    with_weights = "loss_weights" in examples[0]
+    if with_weights:
+        out["loss_weights"] = np.zeros((b, seq_len), np.float32)
     for i, ex in enumerate(examples):
         n = len(ex["input_ids"])
         cols = slice(seq_len - n, seq_len) if left else slice(0, n)
@@ -60,6 +65,8 @@ def _pad_rows(
         out["segment_ids"][i, cols] = 1
         if with_labels:
             out["labels"][i, cols] = ex["labels"]
+        if with_weights:
+            out["loss_weights"][i, cols] = ex["loss_weights"]
         f = len(ex["frame_media"])
         out["pixel_values"][i, :f] = ex["pixel_values"]
         out["frame_media"][i, :f] = ex["frame_media"]
@@ -95,21 +102,24 @@ def collate_eval(
     return _pad_rows(rows, seq_len, num_frames, pad_id, left=True), meta
 
 
-# Keys Grain's packer fills, and the padding it uses for each.
+# Keys Grain's packer fills, and the padding it uses for each (``loss_weights`` only when the
+# encoder weighs targets).
 PACKED_KEYS = ("input_ids", "labels", "pixel_values", "frame_media")
 
 
-def packing_lengths(seq_len: int, num_frames: int) -> dict[str, int]:
-    return {
+def packing_lengths(seq_len: int, num_frames: int, weighted: bool = False) -> dict[str, int]:
+    lengths = {
         "input_ids": seq_len,
         "labels": seq_len,
         "pixel_values": num_frames,
         "frame_media": num_frames,
     }
+    return lengths | ({"loss_weights": seq_len} if weighted else {})
 
 
-def packing_padding(pad_id: int) -> dict:
-    return {"input_ids": pad_id, "labels": IGNORE, "pixel_values": 0.0, "frame_media": -1}
+def packing_padding(pad_id: int, weighted: bool = False) -> dict:
+    padding = {"input_ids": pad_id, "labels": IGNORE, "pixel_values": 0.0, "frame_media": -1}
+    return padding | ({"loss_weights": 0.0} if weighted else {})
 
 
 def finish_packed_row(row: dict) -> dict[str, np.ndarray]:
@@ -127,7 +137,7 @@ def finish_packed_row(row: dict) -> dict[str, np.ndarray]:
         if mine.any():
             frame_media[mine] += offset
             offset = int(frame_media[mine].max()) + 1
-    return {
+    out = {
         "input_ids": row["input_ids"].astype(np.int32),
         "attention_mask": (segment_ids > 0).astype(np.int32),
         "labels": row["labels"].astype(np.int32),
@@ -136,3 +146,6 @@ def finish_packed_row(row: dict) -> dict[str, np.ndarray]:
         "pixel_values": row["pixel_values"].astype(np.float32),
         "frame_media": frame_media,
     }
+    if "loss_weights" in row:
+        out["loss_weights"] = row["loss_weights"].astype(np.float32)
+    return out

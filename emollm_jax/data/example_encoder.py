@@ -10,8 +10,11 @@ and are -100 elsewhere (the loss shifts them) -> media decoded (``media.py``) an
 preprocessed (``clip_preprocess.py``).
 
 Train mode returns ``input_ids, labels`` (int32 [L]), ``pixel_values`` (float32 [n, C, H, W])
-and ``frame_media`` (int32 [n], the media index of each frame). Eval mode returns the prompt's
-``input_ids``, the same pixel arrays, and ``meta`` = ``{id, task, answer, options, prompt}``
+and ``frame_media`` (int32 [n], the media index of each frame); with ``loss_weights=True`` also
+``loss_weights`` (float32 [L]): 0 off the targets, 1 on them, except target tokens that overlap
+a text the record's ``target_weights`` (``[(text, weight)]``, set by the prompt hook) names,
+which get that weight (located by the fast tokenizer's character offsets). Eval mode returns
+the prompt's ``input_ids``, the same pixel arrays, and ``meta`` = ``{id, task, answer, options, prompt}``
 (``options`` are the labels the answer is scored against; ``prompt`` the templated text with
 placeholders unexpanded). A bad record returns None after ``BadInputLog.skip``.
 """
@@ -52,6 +55,7 @@ class ExampleEncoder:
         mode: str = "train",
         prompt_hook: Callable[[dict], dict] | None = None,
         bad: BadInputLog | None = None,
+        loss_weights: bool = False,
     ):
         if mode not in PIPELINE_MODES:
             raise ValueError(f"mode must be one of {PIPELINE_MODES}, got {mode!r}")
@@ -66,6 +70,7 @@ class ExampleEncoder:
         self.max_pixels = max_pixels
         self.mode = mode
         self.prompt_hook = prompt_hook
+        self.loss_weights = loss_weights and mode == "train"
         self.bad = bad or BadInputLog(f"{mode} pipeline")
 
     def __call__(self, record: dict) -> dict | None:
@@ -86,7 +91,8 @@ class ExampleEncoder:
             record["conversations"], self.chat_template, self.tokenizer, prompt_only=prompt_only
         )
         items = record["media"]
-        input_ids, labels = self._tokens(rendered, items)
+        weighted = (record.get("target_weights") or ()) if self.loss_weights else None
+        input_ids, labels, weights = self._tokens(rendered, items, weighted)
         if len(input_ids) > self.max_len:
             raise BadRecord("too_long", f"{len(input_ids)} tokens > {self.max_len}")
         pixel_values, frame_media = self._pixels(items)
@@ -106,9 +112,12 @@ class ExampleEncoder:
             }
         else:
             out["labels"] = np.asarray(labels, np.int32)
+            if weights is not None:
+                out["loss_weights"] = np.asarray(weights, np.float32)
         return out
 
-    def _tokens(self, rendered: chat_templates.Rendered, items: list[dict]):
+    def _tokens(self, rendered: chat_templates.Rendered, items: list[dict], weighted=None):
+        """(ids, labels, weights): weights None unless ``weighted`` (``[(text, weight)]``)."""
         # Cut every segment at its placeholders; tokenize all text pieces in one call.
         pieces: list[tuple[str, bool]] = []  # (text, is_target), None text = a placeholder
         for text, is_target in rendered.segments:
@@ -119,9 +128,15 @@ class ExampleEncoder:
                 if part:
                     pieces.append((part, is_target))
         texts = [t for t, _ in pieces if t is not None]
-        encoded = iter(
-            self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-        )
+        with_offsets = weighted is not None
+        found = {"input_ids": [], "offset_mapping": []}
+        if texts:
+            found = self.tokenizer(
+                texts, add_special_tokens=False, return_offsets_mapping=with_offsets
+            )
+        encoded = iter(found["input_ids"])
+        offsets = iter(found["offset_mapping"] if with_offsets else [])
+        unplaced = {text for text, _ in weighted or ()}
         n_placeholders = sum(1 for t, _ in pieces if t is None)
         if n_placeholders != len(items):
             raise BadRecord(
@@ -130,6 +145,7 @@ class ExampleEncoder:
         bos = self.tokenizer.bos_token_id
         ids: list[int] = [bos] if rendered.bos and bos is not None else []
         labels: list[int] = [IGNORE] * len(ids)
+        weights: list[float] = [0.0] * len(ids)
         media_iter = iter(items)
         for text, is_target in pieces:
             if text is None:
@@ -137,11 +153,30 @@ class ExampleEncoder:
                 n = tokens_per_media(self.model_cfg, item["type"], self._frames(item["type"]))
                 ids += [self.model_cfg.image_token_id] * n
                 labels += [IGNORE] * n
-            else:
-                piece = next(encoded)
-                ids += piece
-                labels += piece if is_target else [IGNORE] * len(piece)
-        return ids, labels
+                weights += [0.0] * n
+                continue
+            piece = next(encoded)
+            ids += piece
+            labels += piece if is_target else [IGNORE] * len(piece)
+            if not with_offsets:
+                continue
+            spans = next(offsets)
+            if not is_target:
+                weights += [0.0] * len(piece)
+                continue
+            own = [1.0] * len(piece)
+            for part, weight in weighted:
+                at = text.find(part)
+                if at < 0:
+                    continue
+                unplaced.discard(part)
+                for k, (start, end) in enumerate(spans):
+                    if start < at + len(part) and end > at:
+                        own[k] = float(weight)
+            weights += own
+        if unplaced:
+            raise ValueError(f"target_weights name text not in the targets: {sorted(unplaced)}")
+        return ids, labels, (weights if with_offsets else None)
 
     def _frames(self, media_type: str) -> int:
         return self.video_frames if media_type == "video" else 1

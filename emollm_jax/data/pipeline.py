@@ -2,7 +2,8 @@
 
 Training (``train_dataset``)::
 
-    source (JSONL records | TFDS ArrayRecord) -> shuffle(seed) -> repeat -> shard by JAX process
+    source (JSONL records | TFDS ArrayRecord) -> [first data.train_fraction of it]
+    -> shuffle(seed) -> repeat -> shard by JAX process
     -> encode (hook, template, tokens, image spans, labels, decode, CLIP) -> drop bad
     -> [pack first-fit] -> batch -> [Grain worker processes]
 
@@ -148,11 +149,21 @@ def make_encoder(
             strict=d.strict,
             max_consecutive=d.get("max_consecutive_bad", 0) if mode == "train" else 0,
         ),
+        loss_weights=bool(getattr(prompt_hook, "weights_targets", False)),
     )
 
 
 def _not_none(x) -> bool:
     return x is not None
+
+
+def train_records(n: int, fraction: float) -> int:
+    """How many of a split's ``n`` records ``data.train_fraction`` trains on: the first
+    ``round(fraction * n)``, at least one. The same records for every seed (the seed shuffles
+    them), and a smaller share's records are a subset of a larger one's."""
+    if not 0 < fraction <= 1:
+        raise ConfigError("data.train_fraction", value=fraction, expected="above 0, at most 1")
+    return max(1, round(fraction * n))
 
 
 def train_dataset(
@@ -173,6 +184,7 @@ def train_dataset(
     pad_id = _pad_id(encoder.tokenizer)
 
     ds = grain.MapDataset.source(open_source(d, split))
+    ds = ds[: train_records(len(ds), d.get("train_fraction", 1.0))]
     if d.shuffle:
         ds = ds.shuffle(seed=d.seed)
     ds = ds.repeat(d.num_epochs or None)
@@ -185,8 +197,8 @@ def train_dataset(
         seq_len, num_frames = max(d.seq_buckets), max(d.frame_buckets)
         it = grain.experimental.FirstFitPackIterDataset(
             it,
-            length_struct=batching.packing_lengths(seq_len, num_frames),
-            padding_struct=batching.packing_padding(pad_id),
+            length_struct=batching.packing_lengths(seq_len, num_frames, encoder.loss_weights),
+            padding_struct=batching.packing_padding(pad_id, encoder.loss_weights),
             num_packing_bins=batch_size,
             seed=d.seed,
             shuffle_bins=False,

@@ -12,6 +12,12 @@ EmoPrompt is off); the pipeline applies it to a copy of each record before the c
   it was trained to).
 - ``rationale_position``: ``before_answer`` (the default: ``<rationale>\\nAnswer: <label>``) or
   ``after_answer`` (``Answer: <label>\\n<rationale>``); the guiding prompt asks for that order.
+- ``rationale_loss_weight``: below (or above) 1, a rationale target's rationale text is named
+  in the record's ``target_weights`` (``[(text, weight)]``), and the example encoder gives its
+  tokens that loss weight; the answer line and the end-of-turn token keep weight 1.
+- ``bare_label_fraction``: in training, this share of the records keeps the bare label (and
+  the plain answer format) even when it has a rationale. Each record's lot is drawn from a
+  hash of ``data.seed`` and its id: the same records every epoch and every run of a seed.
 - ``rationales_file``: rationales from ``emollm annotate`` replace the
   records' own (a record absent from the file has none).
 
@@ -19,6 +25,8 @@ Records without a task (LLaVA-format instruction data) pass through unchanged.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import emollm_jax.emoprompt.rationales as rationales_lib
 import emollm_jax.emoprompt.templates as templates
@@ -50,6 +58,9 @@ class EmoPromptHook:
         mode: str,
         rationales: dict[str, str] | None = None,
         rationale_position: str = "before_answer",
+        rationale_loss_weight: float = 1.0,
+        bare_label_fraction: float = 0.0,
+        seed: int = 0,
     ):
         if mode not in PIPELINE_MODES:
             raise ValueError(f"mode must be one of {PIPELINE_MODES}, got {mode!r}")
@@ -59,6 +70,22 @@ class EmoPromptHook:
         self.rationale_targets = rationale_targets
         self.mode = mode
         self.rationales = rationales
+        self.rationale_loss_weight = rationale_loss_weight
+        self.bare_label_fraction = bare_label_fraction
+        self.seed = seed
+
+    @property
+    def weights_targets(self) -> bool:
+        """Whether training records may name ``target_weights`` (the encoder then emits
+        ``loss_weights`` for every example)."""
+        return self.mode == "train" and self.rationale_targets and self.rationale_loss_weight != 1
+
+    def bare_label(self, record_id) -> bool:
+        """Whether this record is trained on the bare label (its lot under ``seed``)."""
+        if self.bare_label_fraction <= 0:
+            return False
+        digest = hashlib.sha256(f"{self.seed}:{record_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.bare_label_fraction
 
     def __call__(self, record: dict) -> dict:
         if self.rationales is not None:
@@ -70,6 +97,8 @@ class EmoPromptHook:
         answer_at = last_turn(turns, "gpt")
         asked_at = last_turn(turns, "human", before=answer_at)
         with_rationale = self.rationale_targets and bool(record.get("rationale"))
+        if with_rationale and self.mode == "train" and self.bare_label(record["id"]):
+            with_rationale = False
         reason = self.rationale_targets and (self.mode == "eval" or with_rationale)
         if self.guiding_prompts and asked_at is not None:
             guide = templates.guiding_prompt(
@@ -86,6 +115,10 @@ class EmoPromptHook:
                 record["rationale"], record["answer"], self.rationale_position
             )
             turns[answer_at] = {**turns[answer_at], "value": target}
+            if self.weights_targets:
+                record["target_weights"] = [
+                    (record["rationale"].strip(), self.rationale_loss_weight)
+                ]
         return record
 
 
@@ -102,6 +135,13 @@ def check_emoprompt_config(e) -> None:
             "emoprompt.rationale_position",
             f"{position!r} not in {templates.RATIONALE_POSITIONS}",
             value=position,
+        )
+    weight, share = e.get("rationale_loss_weight", 1.0), e.get("bare_label_fraction", 0.0)
+    if not weight >= 0:
+        raise ConfigError(f"config.emoprompt.rationale_loss_weight: {weight!r}, expected >= 0")
+    if not 0 <= share <= 1:
+        raise ConfigError(
+            f"config.emoprompt.bare_label_fraction: {share!r}, expected between 0 and 1"
         )
     path = e.rationales_file
     if not isinstance(path, str):
@@ -126,4 +166,7 @@ def make_prompt_hook(config, mode: str) -> EmoPromptHook | None:
         mode=mode,
         rationales=table,
         rationale_position=e.get("rationale_position", "before_answer"),
+        rationale_loss_weight=e.get("rationale_loss_weight", 1.0),
+        bare_label_fraction=e.get("bare_label_fraction", 0.0),
+        seed=(config.get("data") or {}).get("seed", 0),
     )

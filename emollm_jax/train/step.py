@@ -23,11 +23,13 @@ def batch_loss_sums(
     model: nnx.Module, batch: dict[str, jax.Array], loss_chunk: int = 0
 ) -> tuple[jax.Array, jax.Array]:
     """(summed cross-entropy, target tokens) of a batch: from the full logits, or with
-    ``loss_chunk`` > 0 from the hidden states ``loss_chunk`` positions at a time."""
+    ``loss_chunk`` > 0 from the hidden states ``loss_chunk`` positions at a time; weighted by
+    the batch's ``loss_weights`` when it has them."""
+    weights = batch.get("loss_weights")
     if loss_chunk <= 0:
-        return loss_sums(forward(model, batch), batch["labels"])
+        return loss_sums(forward(model, batch), batch["labels"], weights)
     hidden = model.features(batch["input_ids"], **model_kwargs(model, batch))
-    return chunked_loss_sums(hidden, model.logits, batch["labels"], loss_chunk)
+    return chunked_loss_sums(hidden, model.logits, batch["labels"], loss_chunk, weights)
 
 
 def _split_microbatches(batch: dict, accum: int) -> dict:

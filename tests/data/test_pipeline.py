@@ -166,6 +166,39 @@ def test_processes_read_disjoint_shards(data_config, tokenizer, mini_dir):
     assert batch["input_ids"].shape[0] == data_config.data.batch_size // 2
 
 
+def _trained_ids(config, tokenizer, batches):
+    seen = []
+
+    def hook(record):
+        seen.append(record["id"])
+        return record
+
+    config.data.read_threads = 0  # one thread: the order records are encoded in is the stream's
+    config.data.prefetch_buffer = 1
+    it = iter(pipeline.train_dataset(config, tokenizer=tokenizer, prompt_hook=hook))
+    for _ in range(batches):
+        next(it)
+    return seen
+
+
+def test_train_fraction_trains_on_the_first_records_of_the_split(data_config, tokenizer, mini_dir):
+    assert [pipeline.train_records(100, f) for f in (0.25, 0.5, 1.0, 0.001)] == [25, 50, 100, 1]
+    with pytest.raises(ConfigError, match="^config.data.train_fraction: "):
+        pipeline.train_records(100, 0.0)
+    ids = [r["id"] for r in _records(mini_dir, "train")]
+    quarter = set(ids[: pipeline.train_records(len(ids), 0.25)])
+    data_config.data.train_fraction = 0.25
+    orders = []
+    for seed in (0, 1):
+        data_config.data.seed = seed
+        seen = _trained_ids(data_config, tokenizer, 2 * len(ids) // data_config.data.batch_size)
+        assert set(seen) == quarter  # every epoch over the same records, and only them
+        orders.append(seen[: len(quarter)])
+    assert orders[0] != orders[1]  # the seed shuffles the subset
+    data_config.data.train_fraction = 1.0
+    assert set(_trained_ids(data_config, tokenizer, 2)) - quarter  # the whole split otherwise
+
+
 def _same(a, b):
     assert a.keys() == b.keys()
     for k in a:

@@ -96,6 +96,33 @@ def test_loss_sums_and_chunked_agree_on_random_logits():
     assert float(n1) == float(n2) == 17.0
 
 
+def test_loss_weights_weigh_each_target_term_and_count():
+    rng = np.random.default_rng(4)
+    h = jnp.asarray(rng.normal(size=(2, 10, 6)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(6, 50)), jnp.float32)
+    labels = np.asarray(rng.integers(0, 50, size=(2, 10)), np.int32)
+    labels[:, :3] = IGNORE
+    weights = np.where(labels != IGNORE, rng.choice([0.3, 1.0], size=labels.shape), 0.0)
+    weights[0, 3] = 5.0  # a weight on an ignored target would count: it must not
+    labels[0, 3] = IGNORE
+    logits = np.asarray(h @ w)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected, total_w = 0.0, 0.0
+    for b in range(2):
+        for t in range(9):
+            if labels[b, t + 1] != IGNORE:
+                expected -= weights[b, t + 1] * logp[b, t, labels[b, t + 1]]
+                total_w += weights[b, t + 1]
+    s, n = loss_sums(h @ w, jnp.asarray(labels), jnp.asarray(weights, jnp.float32))
+    np.testing.assert_allclose([float(s), float(n)], [expected, total_w], rtol=1e-5)
+    s2, n2 = chunked_loss_sums(h, lambda x: x @ w, jnp.asarray(labels), 4, jnp.asarray(weights))
+    np.testing.assert_allclose([float(s2), float(n2)], [expected, total_w], rtol=1e-5)
+    # weight 1 everywhere is the unweighted loss
+    ones = jnp.ones(labels.shape, jnp.float32)
+    plain = loss_sums(h @ w, jnp.asarray(labels))
+    np.testing.assert_allclose(loss_sums(h @ w, jnp.asarray(labels), ones), plain, rtol=1e-6)
+
+
 def test_prefill_last_only_logits_are_the_last_column():
     model = build_model(_llm(), seed=2)
     ids = _batch()["input_ids"]
