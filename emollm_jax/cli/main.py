@@ -119,6 +119,7 @@ def run(job: Job, args: list[str]) -> int:
         define_flags = getattr(module, "define_flags", None)
         if define_flags is not None:  # a module that defines its flags only when run
             define_flags()
+        sys.argv = [prog, *args]  # what a job that records its own command line reads
         run_absl(module.main, underscore_flags(args), prog=prog, usage=usage)
         return 0
     module = importlib.import_module(job.module)

@@ -77,3 +77,22 @@ def test_a_job_runs_through_the_dispatcher(tmp_path):
     done = emollm("data", "mini", tmp_path / "mini", "--train", 4, "--validation", 2, "--test", 2)
     assert done.returncode == 0, done.stderr[-2000:]
     assert sum(1 for _ in (tmp_path / "mini" / "train.jsonl").open()) == 4
+
+
+def test_an_absl_job_reads_its_own_arguments_in_sys_argv(monkeypatch, tmp_path):
+    """A job that writes its command line into a report (compare, calibrate) reads the arguments
+    after the job's name, not the job's name again."""
+    import types
+
+    from emollm_jax.cli import main as dispatcher
+
+    seen = []
+    fake = types.ModuleType("fake_absl_job")
+    fake.main = lambda argv: seen.append(list(sys.argv))
+    monkeypatch.setitem(sys.modules, "fake_absl_job", fake)
+    monkeypatch.setattr(sys, "argv", ["emollm", "fakejob", "--verbosity=0"])
+    job = dispatcher.Job("fakejob", "fake_absl_job", "a test job", "emollm fakejob", style="absl")
+    with pytest.raises(SystemExit) as done:  # absl's app.run exits
+        dispatcher.run(job, ["--verbosity=0"])
+    assert done.value.code in (None, 0)
+    assert seen == [["emollm fakejob", "--verbosity=0"]]
