@@ -175,8 +175,9 @@ class Calibration:
 # on v6e-8, v6e-16 and v6e-64; worst of them within x1.07 of its measurement). Llama3.1-8B on
 # v6e-32, a fitting point compiled after the fit, gives 0.92; a refit on all six finds no better
 # worst case (x1.085 either way), so the constants stayed. Only these three were searched; the
-# others keep their neutral values. Read as: large matmul fusions run near the MXU's peak (0.98), splash attention at its modelled cost, and host offload moves 14 GB/s per
-# v6e chip (8 chips share a host's links), which bounds MaxText's offloading v6e runs.
+# others keep their neutral values. Read as: large matmul fusions run near the MXU's peak (0.98),
+# splash attention at its modelled cost, and host offload moves 14 GB/s per v6e chip (8 chips
+# share a host's links), which bounds MaxText's offloading v6e runs.
 CALIBRATED = Calibration(mxu_efficiency=0.98, attention_efficiency=1.0, host_bandwidth=14e9)
 
 
