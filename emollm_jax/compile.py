@@ -55,9 +55,6 @@ _REQUIRE_FIT = flags.DEFINE_bool("require_fit", False, "Exit 4 when it does not 
 
 GiB = 2**30
 # Said wherever an estimate is printed: how far the calibrated estimator was from measured runs.
-CALIBRATION_NOTE = "see docs/calibration for its error against published measurements"
-
-
 def _gib(x) -> str:
     if x is None:
         return "-"
@@ -84,13 +81,15 @@ def summary(row: dict) -> str:
     )
     if "roofline" not in row:  # the compiler refused it for want of memory
         return f"{head}\n{memory}\ncompiler: {row.get('compiler_message', '')}"
+    from emollm_jax.aot.roofline import calibration_note
+
     e = row.get("estimate") or {}
     lines = [
         head,
         memory,
         f"FLOPs per chip: model {row['flops'] / 1e12:.3g} T (as the trainer counts for MFU), "
         f"compiled program {row['hlo_flops'] / 1e12:.3g} T (dots incl. recomputation)",
-        f"ESTIMATE (calibrated op-level roofline, not a measurement; {CALIBRATION_NOTE}): "
+        f"ESTIMATE (op-level roofline, not a measurement; {calibration_note()}): "
         f"{row['est_step_s']:.3g} s per run (ops {e.get('stream_s', 0):.3g}: matmul-bound "
         f"{e.get('compute_s', 0):.3g}, HBM-bound {e.get('memory_s', 0):.3g}, overhead "
         f"{e.get('overhead_s', 0):.3g}, synchronous collectives "

@@ -18,6 +18,8 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 
+from emollm_jax.aot.roofline import calibration_note
+
 REQUIRED_FIELDS: tuple[str, ...] = (
     "strategy",
     "remat",
@@ -206,12 +208,15 @@ def _mesh_cell(mesh) -> str:
     return " ".join(f"{axis}={size}" for axis, size in mesh.items())
 
 
+def _bound(row: dict) -> str:
+    """What the step-time estimate is bound by (the op-level model's; else the older bounds')."""
+    estimate, bounds = row.get("estimate") or {}, row.get("roofline") or {}
+    return estimate.get("bound") or bounds.get("bound") or "—"
+
+
 def _row_cells(row: dict, *, show_mesh: bool, show_tokens: bool) -> list[str]:
     parts = row.get("bytes_per_chip") or {}
-    roofline = row.get("roofline") or {}
     step = _num(row.get("est_step_s"), ".3g")
-    if _finite(roofline.get("step_s_overlapped")):
-        step += f" ({roofline['step_s_overlapped']:.3g})"
     total = _gib(parts.get("total"))
     hbm = _gib(row.get("hbm_bytes"))
     cells = [row.get("strategy"), row.get("remat"), row.get("batch_per_chip")]
@@ -231,7 +236,7 @@ def _row_cells(row: dict, *, show_mesh: bool, show_tokens: bool) -> list[str]:
     if show_tokens:
         cells.append(_num(row.get("est_tokens_per_s_per_chip"), ",.0f"))
     cells += [
-        roofline.get("bound") or "—",
+        _bound(row),
         summarize_collectives(row.get("collectives")) if row.get("error") is None else "—",
         _num(row.get("compile_s"), ".1f"),
     ]
@@ -261,7 +266,7 @@ def render_markdown(
         "temp GiB",
         "total / HBM GiB",
         "model TFLOP/chip",
-        "est. step s (overlapped)",
+        "est. step s",
         "est. MFU %",
     ]
     if show_tokens:
@@ -278,12 +283,11 @@ def render_markdown(
         command,
         "```",
         "",
-        "Every time and MFU figure here is a roofline ESTIMATE from ahead-of-time compilation "
-        "for the target topology, not a measurement: the step was compiled, never run (the "
-        "estimate's assumptions are listed in `emollm_jax/aot/roofline.py`). "
+        "Every time, tokens/s and MFU figure here is an ESTIMATE from ahead-of-time compilation "
+        "for the target topology, not a measurement: the step was compiled, never run. The "
+        f"estimate is the op-level model of `emollm_jax/aot/roofline.py`, {calibration_note()}. "
         "Memory figures are the compiler's own `memory_analysis()` of the compiled step, per "
-        "chip. The step estimate assumes collectives do not overlap compute (a conservative "
-        "bound); the figure in parentheses assumes perfect overlap (an optimistic one).",
+        "chip. `bound`: what the estimate's step time is bound by.",
         "",
     ]
     if notes:
@@ -330,10 +334,11 @@ def render_parts(row: dict) -> list[str]:
         return f"{value:.3g} ({100 * value / total[key]:.0f}%)" if total[key] else f"{value:.3g}"
 
     lines = [
-        f"### Where the time goes: `{label(row)}` (estimate, by model part)",
+        f"### Where the work goes: `{label(row)}` (by model part)",
         "",
         "Each part's FLOPs at peak, HBM bytes at the HBM bandwidth and collective bytes at the "
-        "ICI bandwidth (seconds, share of the column). `other` is the LLM's dense layers, "
+        "ICI bandwidth (seconds, share of the column): the uncalibrated bounds of each part, "
+        "to compare parts, not the step-time estimate. `other` is the LLM's dense layers, "
         "embeddings and the step's glue; `attention` is the LLM's attention core (scores, "
         "softmax, weighted values), `vision_tower` the whole ViT, `lm_head` the vocabulary "
         "projection, `loss` the cross-entropy, `optimizer` the AdamW update.",
@@ -553,7 +558,7 @@ def winners_table(reports: Sequence[dict]) -> str:
             f"{_gib(total)} / {_gib(row['hbm_bytes'])} | {row['est_step_s']:.3g} | "
             f"{_num(row.get('est_tokens_per_s_per_chip'), '.0f')} | "
             f"{_num(row.get('est_mfu'), '.1f', 100.0)}% | "
-            f"{(row.get('roofline') or {}).get('bound', '?')} | {largest} |"
+            f"{_bound(row)} | {largest} |"
         )
     return "\n".join(lines)
 

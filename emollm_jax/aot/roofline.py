@@ -180,6 +180,19 @@ class Calibration:
 # share a host's links), which bounds MaxText's offloading v6e runs.
 CALIBRATED = Calibration(mxu_efficiency=0.98, attention_efficiency=1.0, host_bandwidth=14e9)
 
+# What the calibration measured with these constants (docs/calibration/calibration.json; a test
+# keeps the two equal): the fitting runs' count and their lowest and highest estimate / measured.
+CALIBRATION_ERROR = dict(runs=6, low=0.922, high=1.068)
+
+
+def calibration_note() -> str:
+    """One phrase for every report that quotes an estimate."""
+    e = CALIBRATION_ERROR
+    return (
+        f"calibrated on {e['runs']} published MaxText runs, estimate / measured "
+        f"{e['low']:.2f}-{e['high']:.2f} (docs/calibration)"
+    )
+
 
 def constants() -> dict:
     """The calibrated constants, for the reports."""

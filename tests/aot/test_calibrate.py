@@ -65,3 +65,12 @@ def test_an_estimate_outside_the_band_fails_the_check(one_run, monkeypatch):
     outside = calibrate.table(one_run, [SMALLEST])
     assert outside[0]["ratio"] > calibrate.BAND[1]
     assert calibrate.outside_band(outside) == [SMALLEST]
+
+
+def test_the_error_every_report_quotes_is_the_committed_calibrations():
+    committed = json.loads((DOCS / "calibration.json").read_text())
+    ratios = [e["ratio"] for e in committed["runs"] if e["role"] == "fit"]
+    assert roofline.CALIBRATION_ERROR == dict(
+        runs=len(ratios), low=round(min(ratios), 3), high=round(max(ratios), 3)
+    )
+    assert "6 published MaxText runs" in roofline.calibration_note()
