@@ -10,7 +10,8 @@ cluster with the JobSet controller and TPU node pools of that topology to apply;
 
 Usage:
   python launch/gke_jobset.py --config configs/X.py --topology v5p-64 --num-slices 2 \
-      --image IMAGE --workdir /mnt/shared/run [--pvc CLAIM] [--name emollm] \
+      --image IMAGE --workdir /mnt/shared/run [--pvc CLAIM] [--local-tier-gib 64] \
+      [--name emollm] \
       [--out jobset.yaml] [--apply | --xpk-cluster CLUSTER] [--dry-run] [--config.a.b=v ...]
 Without --out the manifest goes to stdout. --apply runs ``kubectl apply -f OUT``; --xpk-cluster
 runs the equivalent ``xpk workload create`` instead. --dry-run prints the commands that would
@@ -47,6 +48,11 @@ _APPLY = flags.DEFINE_bool("apply", False, "kubectl apply -f OUT.")
 _XPK = flags.DEFINE_string("xpk_cluster", "", "Submit with xpk to this cluster instead.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the commands; run nothing.")
 _RESTARTS = flags.DEFINE_integer("max_restarts", 3, "JobSet restarts (each resumes the run).")
+_LOCAL_GIB = flags.DEFINE_integer(
+    "local_tier_gib", 0, "Mount a memory emptyDir of this many GiB at /mnt/local for the "
+    "checkpoints' local tier (config.checkpoint.local_dir, set to /mnt/local/emollm unless "
+    "given); 0: none.",
+)
 flags.mark_flags_as_required(["config", "topology", "image", "workdir"])
 
 # GKE's node label for each TPU generation.
@@ -57,6 +63,7 @@ _GKE_ACCELERATOR = {
     "v6e": "tpu-v6e-slice",
 }
 SHARED_MOUNT = "/mnt/shared"
+LOCAL_MOUNT = "/mnt/local"
 
 
 def chips_per_host(t: topo.Topology) -> int:
@@ -77,8 +84,10 @@ def _annotation(key: str) -> dict:
 
 
 def render(t: topo.Topology, slices: int, name: str, image: str, command: list[str], pvc: str,
-           max_restarts: int) -> dict:
-    """The JobSet: ``slices`` Jobs of ``chips / chips_per_host`` pods."""
+           max_restarts: int, local_tier_gib: int = 0) -> dict:
+    """The JobSet: ``slices`` Jobs of ``chips / chips_per_host`` pods; ``local_tier_gib`` > 0
+    mounts a memory ``emptyDir`` of that size at ``LOCAL_MOUNT`` (it survives a container's
+    restart in its pod, not a rescheduled pod)."""
     per_host = chips_per_host(t)
     hosts = t.chips // per_host
     env = [{"name": "JAX_PLATFORMS", "value": "tpu"}]
@@ -108,9 +117,16 @@ def render(t: topo.Topology, slices: int, name: str, image: str, command: list[s
         },
         "containers": [container],
     }
+    mounts, volumes = [], []
     if pvc:
-        container["volumeMounts"] = [{"name": "shared", "mountPath": SHARED_MOUNT}]
-        pod["volumes"] = [{"name": "shared", "persistentVolumeClaim": {"claimName": pvc}}]
+        mounts.append({"name": "shared", "mountPath": SHARED_MOUNT})
+        volumes.append({"name": "shared", "persistentVolumeClaim": {"claimName": pvc}})
+    if local_tier_gib > 0:
+        mounts.append({"name": "local-tier", "mountPath": LOCAL_MOUNT})
+        memory = {"medium": "Memory", "sizeLimit": f"{local_tier_gib}Gi"}
+        volumes.append({"name": "local-tier", "emptyDir": memory})
+    if mounts:
+        container["volumeMounts"], pod["volumes"] = mounts, volumes
     return {
         "apiVersion": "jobset.x-k8s.io/v1alpha2",
         "kind": "JobSet",
@@ -157,9 +173,15 @@ def main(argv):
     except (topo.TopologyError, MeshError) as e:
         sys.exit(f"gke_jobset: {e}")
     config_path = flags.FLAGS["config"].config_filename
-    command = train_command(config_path, _WORKDIR.value, _overrides(sys.argv[1:]))
+    overrides = _overrides(sys.argv[1:])
+    if _LOCAL_GIB.value > 0 and not any(
+        o.startswith("--config.checkpoint.local_dir=") for o in overrides
+    ):
+        overrides.append(f"--config.checkpoint.local_dir={LOCAL_MOUNT}/emollm")
+    command = train_command(config_path, _WORKDIR.value, overrides)
     manifest = render(
-        t, _SLICES.value, _NAME.value, _IMAGE.value, command, _PVC.value, _RESTARTS.value
+        t, _SLICES.value, _NAME.value, _IMAGE.value, command, _PVC.value, _RESTARTS.value,
+        _LOCAL_GIB.value,
     )
     text = yaml.safe_dump(manifest, sort_keys=False)
     commands = []

@@ -72,3 +72,21 @@ def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path):
                   "--dry-run")  # fmt: skip
     (xpk,) = commands(proc.stdout)
     assert xpk[:3] == ["xpk", "workload", "create"] and "--tpu-type=v4-32" in xpk
+
+
+def test_a_memory_volume_for_the_local_checkpoint_tier():
+    manifest = _render("--topology", "v5e-8", "--pvc", "shared-fs", "--local-tier-gib", "48")
+    pod = _job(manifest)["template"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["local-tier"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "48Gi"}
+    assert "shared-fs" == volumes["shared"]["persistentVolumeClaim"]["claimName"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"shared": "/mnt/shared", "local-tier": "/mnt/local"}
+    assert "--config.checkpoint.local_dir=/mnt/local/emollm" in container["command"]
+    # A local_dir the user gives wins.
+    manifest = _render("--topology", "v5e-8", "--local-tier-gib", "8",
+                       "--config.checkpoint.local_dir=/mnt/local/mine")  # fmt: skip
+    (container,) = _job(manifest)["template"]["spec"]["template"]["spec"]["containers"]
+    locals_ = [a for a in container["command"] if a.startswith("--config.checkpoint.local_dir")]
+    assert locals_ == ["--config.checkpoint.local_dir=/mnt/local/mine"]
