@@ -76,9 +76,10 @@ def fill(fd: int, offset: int, shape, dtype, make: Make, mappable: bool) -> None
 
 
 def mapped(path: str | os.PathLike, offset: int, shape, dtype) -> np.ndarray:
-    """A read-only array over the bytes of ``path`` at ``offset`` (C order, little-endian),
-    through a private map of them: no copy, and its pages leave the resident set when the
-    array (and every view of it) is dropped. The file must not shrink meanwhile."""
+    """An array over the bytes of ``path`` at ``offset`` (C order, little-endian), through a
+    private (copy-on-write, never written) map of them: no copy, the whole range read ahead
+    at once (``MADV_WILLNEED``), and its pages leave the resident set when the array (and
+    every view of it) is dropped. The file must not shrink meanwhile."""
     dtype = np.dtype(dtype).newbyteorder("<")
     count = math.prod(shape)
     if count == 0:
@@ -86,10 +87,12 @@ def mapped(path: str | os.PathLike, offset: int, shape, dtype) -> np.ndarray:
     start = offset - offset % mmap.ALLOCATIONGRANULARITY
     fd = os.open(path, os.O_RDONLY)
     try:
-        region = mmap.mmap(fd, offset - start + count * dtype.itemsize, mmap.MAP_PRIVATE,
-                           mmap.PROT_READ, offset=start)  # fmt: skip
+        length = offset - start + count * dtype.itemsize
+        region = mmap.mmap(fd, length, access=mmap.ACCESS_COPY, offset=start)
     finally:
         os.close(fd)
+    if hasattr(region, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+        region.madvise(mmap.MADV_WILLNEED)
     return np.frombuffer(region, dtype, count, offset - start).reshape(shape)
 
 
