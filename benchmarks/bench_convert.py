@@ -15,15 +15,23 @@ Then it runs HF -> Orbax and Orbax -> HF, each in a child process, and prints pe
   subtracted;
 - that time as a ratio of a plain copy (``cp -r``) of the checkpoint. The copy is timed cold
   (the source's pages evicted from the page cache with ``posix_fadvise(DONTNEED)`` after a
-  sync, where the kernel allows it) and warm (just read); the conversions read a source that
-  was just written or converted, so the ratio uses the warm copy;
+  sync, where the kernel allows it) and warm (just read). Where eviction works, each
+  conversion too starts from an evicted source and the ratio uses the cold copy; otherwise
+  both are warm and the ratio uses the warm copy (the output says which);
 - the peak resident set size (the child's ``ru_maxrss`` from ``os.wait4``) as a ratio of the
   checkpoint's size, with and without the import-only child's peak.
+
+Every step starts after a ``sync``, so no step pays for flushing the previous one's writes.
+With ``--repeat N`` each step runs N times, interleaved, and the fastest run counts (the
+largest peak); on a shared host the fastest is the least disturbed. ``--baseline DIR`` times
+the converter of another checkout (e.g. an earlier commit, unpacked with ``git archive``)
+in the same runs, and prints how much faster this one is.
 
 The exported folder is compared tensor by tensor with the synthetic one (bit-identical), then
 everything is deleted.
 
-    python benchmarks/bench_convert.py [--sizes tinyllama,7b] [--workdir /tmp]
+    python benchmarks/bench_convert.py [--sizes tinyllama,7b] [--workdir /tmp] [--repeat N]
+        [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -126,11 +134,13 @@ def write_checkpoint(path: pathlib.Path, config: dict, shard: str) -> int:
     return writer.total_bytes
 
 
-def measure(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS bytes of a child process (which must succeed)."""
+def measure(argv: list[str], cwd: pathlib.Path = REPO) -> tuple[float, int]:
+    """Wall seconds and peak RSS bytes of a child process (which must succeed), started
+    after a sync."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
+    os.sync()
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -169,8 +179,13 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, load average {load}"
 
 
-def bench_size(name: str, workdir: pathlib.Path, shard: str, imports: tuple) -> dict:
-    config = SIZES[name]
+def best(runs: list[tuple[float, int]]) -> tuple[float, int]:
+    """The fastest time and the largest peak of several runs."""
+    return min(t for t, _ in runs), max(r for _, r in runs)
+
+
+def bench_size(name: str, workdir: pathlib.Path, args, imports: dict) -> dict:
+    config, shard = SIZES[name], args.max_shard_size
     size = sum(math.prod(s) * 2 for _, s in llama_tensors(config))
     free = shutil.disk_usage(workdir).free
     if free < 5 * size:
@@ -178,52 +193,86 @@ def bench_size(name: str, workdir: pathlib.Path, shard: str, imports: tuple) -> 
         print(f"{name}: skipped ({reason})")
         return {"size": name, "skipped": reason}
     py = sys.executable
-    base_s, base_rss = imports
-    src, orbax, dst, copy = (workdir / n for n in ("hf", "orbax", "export", "copy"))
+    src, copy = workdir / "hf", workdir / "copy"
+    checkouts = {"this": REPO, **({"baseline": args.baseline} if args.baseline else {})}
+    runs = {(who, d): [] for who in checkouts for d in ("hf-to-orbax", "orbax-to-hf")}
+    copies: dict[str, list] = {"cold": [], "warm": []}
+    identical = True
     try:
         t = time.perf_counter()
         write_checkpoint(src, config, shard)
         print(f"{name}: synthetic checkpoint {size / 1e9:.2f} GB (bfloat16), written in "
               f"{time.perf_counter() - t:.0f} s")  # fmt: skip
         cold = evict(src)
-        copy_cold, _ = measure(["cp", "-r", str(src), str(copy)])
-        shutil.rmtree(copy)
-        copy_warm, _ = measure(["cp", "-r", str(src), str(copy)])
-        shutil.rmtree(copy)
-        convert = [py, "-m", "emollm_jax.convert"]
-        to_orbax = measure([*convert, "hf-to-orbax", str(src), str(orbax)])
-        to_hf = measure([*convert, "orbax-to-hf", str(orbax), str(dst), "--max-shard-size", shard])
-        a, b = TensorSource(src), TensorSource(dst)
-        identical = sorted(a.keys()) == sorted(b.keys()) and all(
-            np.array_equal(a.get(k).view(np.uint16), b.get(k).view(np.uint16)) for k in a.keys()
-        )
-        orbax_bytes = dir_bytes(orbax)
+        for _ in range(args.repeat):
+            evict(src)
+            copies["cold"].append(measure(["cp", "-r", str(src), str(copy)])[0])
+            shutil.rmtree(copy)
+            copies["warm"].append(measure(["cp", "-r", str(src), str(copy)])[0])
+            shutil.rmtree(copy)
+            for who, checkout in checkouts.items():
+                orbax, dst = workdir / f"orbax-{who}", workdir / f"export-{who}"
+                convert = [py, "-m", "emollm_jax.convert"]
+                if cold:
+                    evict(src)
+                to_orbax = [*convert, "hf-to-orbax", str(src), str(orbax)]
+                runs[who, "hf-to-orbax"].append(measure(to_orbax, checkout))
+                if cold:
+                    evict(orbax)
+                to_hf = [*convert, "orbax-to-hf", str(orbax), str(dst), "--max-shard-size", shard]
+                runs[who, "orbax-to-hf"].append(measure(to_hf, checkout))
+                if who == "this":
+                    identical = identical and same_tensors(src, dst)
+                    orbax_bytes = dir_bytes(orbax)
+                shutil.rmtree(orbax)
+                shutil.rmtree(dst)
     finally:
-        for folder in (src, orbax, dst, copy):
+        for folder in workdir.iterdir():
             shutil.rmtree(folder, ignore_errors=True)
 
     largest = max(math.prod(s) * 2 for _, s in llama_tensors(config))
     print(f"{name}: checkpoint {size / 1e9:.2f} GB, largest tensor {largest / 1e6:.0f} MB, "
           f"Orbax copy {orbax_bytes / 1e9:.2f} GB")  # fmt: skip
-    cold_text = f"{copy_cold:.1f} s" if cold else f"{copy_cold:.1f} s (eviction refused: warm)"
-    print(f"{name}: plain copy (cp -r) cold {cold_text}, warm {copy_warm:.1f} s; the ratios "
-          "below use the warm copy")  # fmt: skip
-    print(f"{'':14s} {'wall s':>7s} {'- imports':>9s} {'x copy':>7s} {'peak RSS MB':>12s} "
+    copy_cold, copy_warm = min(copies["cold"]), min(copies["warm"])
+    basis = "cold" if cold else "warm"
+    copy_s = copy_cold if cold else copy_warm
+    cold_text = f"{copy_cold:.2f} s" if cold else f"{copy_cold:.2f} s (eviction refused: warm)"
+    print(f"{name}: plain copy (cp -r) cold {cold_text}, warm {copy_warm:.2f} s; conversions "
+          f"start {basis} and the ratios use the {basis} copy; best of {args.repeat}")  # fmt: skip
+    print(f"{'':23s} {'wall s':>7s} {'- imports':>9s} {'x copy':>7s} {'peak RSS MB':>12s} "
           f"{'RSS/size':>9s} {'(RSS-imports)/size':>19s}")  # fmt: skip
     row = {"size": name, "checkpoint_bytes": size, "largest_tensor_bytes": largest,
            "orbax_bytes": orbax_bytes, "copy_cold_s": round(copy_cold, 2) if cold else None,
-           "copy_warm_s": round(copy_warm, 2), "round_trip_bit_identical": identical}  # fmt: skip
-    for direction, (seconds, rss) in (("hf-to-orbax", to_orbax), ("orbax-to-hf", to_hf)):
+           "copy_warm_s": round(copy_warm, 2), "ratio_basis": f"{basis} copy",
+           "repeat": args.repeat, "round_trip_bit_identical": identical}  # fmt: skip
+    for (who, direction), found in runs.items():
+        seconds, rss = best(found)
+        base_s, base_rss = imports[who]
         beyond = seconds - base_s
-        print(f"{direction:14s} {seconds:7.1f} {beyond:9.1f} {beyond / copy_warm:7.1f} "
+        label = direction if who == "this" else f"{direction} ({who})"
+        print(f"{label:23s} {seconds:7.1f} {beyond:9.1f} {beyond / copy_s:7.1f} "
               f"{rss / 1e6:12.0f} {rss / size:9.3f} {(rss - base_rss) / size:19.3f}")  # fmt: skip
-        net = round((rss - base_rss) / size, 3)
-        row[direction] = {"s": round(seconds, 2), "beyond_imports_s": round(beyond, 2),
-                          "x_copy": round(beyond / copy_warm, 2), "peak_rss_bytes": rss,
-                          "rss_net_of_imports_over_size": net}  # fmt: skip
+        row.setdefault(who, {})[direction] = {
+            "s": round(seconds, 2), "beyond_imports_s": round(beyond, 2),
+            "x_copy": round(beyond / copy_s, 2), "peak_rss_bytes": rss,
+            "rss_net_of_imports_over_size": round((rss - base_rss) / size, 3),
+        }  # fmt: skip
+    if "baseline" in row:
+        for direction in ("hf-to-orbax", "orbax-to-hf"):
+            ratio = (row["baseline"][direction]["beyond_imports_s"]
+                     / row["this"][direction]["beyond_imports_s"])  # fmt: skip
+            row["this"][direction]["x_faster_than_baseline"] = round(ratio, 2)
+            print(f"{direction}: {ratio:.1f}x faster than the baseline, beyond imports")
     if not identical:
         raise SystemExit(f"{name}: the exported checkpoint differs from the synthetic one")
     return row
+
+
+def same_tensors(a: pathlib.Path, b: pathlib.Path) -> bool:
+    a, b = TensorSource(a), TensorSource(b)
+    return sorted(a.keys()) == sorted(b.keys()) and all(
+        np.array_equal(a.get(k).view(np.uint16), b.get(k).view(np.uint16)) for k in a.keys()
+    )
 
 
 def main() -> None:
@@ -231,6 +280,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="tinyllama,7b", help=f"of {sorted(SIZES)}")
     parser.add_argument("--workdir", default=None, help="where the big files go (deleted)")
     parser.add_argument("--max-shard-size", default="1GB", help="shards of both HF folders")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each step; best counts")
+    parser.add_argument("--baseline", type=pathlib.Path, default=None,
+                        help="a checkout whose converter is timed in the same runs")  # fmt: skip
     args = parser.parse_args()
     sizes = args.sizes.split(",")
     unknown = sorted(set(sizes) - set(SIZES))
@@ -238,17 +290,25 @@ def main() -> None:
         raise SystemExit(f"--sizes: unknown {unknown}; known {sorted(SIZES)}")
 
     print(f"machine: {machine()}")
-    imports = measure([sys.executable, "-c", IMPORTS])
-    print(f"import-only child: {imports[0]:.1f} s, peak RSS {imports[1] / 1e6:.0f} MB")
+    args.baseline = args.baseline.resolve() if args.baseline else None
+    checkouts = {"this": REPO, **({"baseline": args.baseline} if args.baseline else {})}
+    imports = {}
+    for who, checkout in checkouts.items():
+        imports[who] = best(
+            [measure([sys.executable, "-c", IMPORTS], checkout) for _ in range(args.repeat)]
+        )
+        print(f"import-only child ({who}): {imports[who][0]:.1f} s, "
+              f"peak RSS {imports[who][1] / 1e6:.0f} MB")  # fmt: skip
     rows = []
     for name in sizes:
         workdir = pathlib.Path(tempfile.mkdtemp(prefix="bench_convert-", dir=args.workdir))
         try:
-            rows.append(bench_size(name, workdir, args.max_shard_size, imports))
+            rows.append(bench_size(name, workdir, args, imports))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps({"machine": machine(), "import_s": round(imports[0], 2),
-                      "import_rss_bytes": imports[1], "sizes": rows}))  # fmt: skip
+    print(f"machine at the end: {machine()}")
+    print(json.dumps({"machine": machine(), "imports": {k: {"s": round(v[0], 2), "rss_bytes":
+                      v[1]} for k, v in imports.items()}, "sizes": rows}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,21 +15,31 @@ resident size net of imports 0.59x and 0.51x of the checkpoint without the fix, 
 0.14x with it, for hf-to-orbax and orbax-to-hf). ``run_bounded`` therefore
 fixes the threshold at 1 MiB (``mallopt``, where the C library is glibc), so that every large
 buffer is mapped for itself and unmapped when freed.
+
+Mapping and unmapping each tensor's buffers is itself costly, though: the kernel zeroes every
+fresh page and pays a fault for it, and an unmap interrupts the other threads' CPUs. The
+converters make most tensors straight in their output files (``file_maps``); the buffers they
+still need come from ``scratch``, a pool that the run keeps within the same budget and reuses
+from task to task (the buffers a task took go back to the pool when it ends).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
 
 # Defaults: threads, and bytes of the tasks in flight (a task counts its input and its output).
 WORKERS = 4
 IN_FLIGHT_BYTES = 512 * 2**20
 
 Task = tuple[int, Callable[[], None]]  # (bytes it holds while it runs, the work)
+Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]  # (shape, dtype) -> a new array
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -59,6 +69,48 @@ class _Budget:
             self._cond.notify_all()
 
 
+class _Pool:
+    """Large byte buffers kept for reuse, all of them (free or taken) within ``limit`` bytes
+    unless the buffers taken need more."""
+
+    def __init__(self, limit: int):
+        self.limit, self.held = limit, 0
+        self.free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, nbytes: int) -> np.ndarray:
+        with self._lock:
+            fits = [i for i, b in enumerate(self.free) if nbytes <= b.nbytes <= 2 * nbytes]
+            if fits:
+                return self.free.pop(min(fits, key=lambda i: self.free[i].nbytes))
+            self.free.sort(key=lambda b: b.nbytes)
+            while self.free and self.held + nbytes > self.limit:
+                self.held -= self.free.pop().nbytes  # the largest first
+            self.held += nbytes
+        return np.empty(nbytes, np.uint8)
+
+    def give(self, buffers: list[np.ndarray]) -> None:
+        with self._lock:
+            self.free += buffers
+
+
+SMALL = 2**20  # buffers below this come from malloc, which keeps them for reuse itself
+_task = threading.local()  # .pool and .taken while a task of run_bounded runs in this thread
+
+
+def scratch(shape, dtype) -> np.ndarray:
+    """An uninitialised array that the running task may use until it ends (taken from the
+    run's pool); outside a task of ``run_bounded``, or when small, a new array."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    pool = getattr(_task, "pool", None)
+    if pool is None or nbytes < SMALL:
+        return np.empty(shape, dtype)
+    buffer = pool.take(nbytes)
+    _task.taken.append(buffer)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
 def run_bounded(
     tasks: Iterable[Task], *, workers: int | None = None, in_flight: int | None = None
 ) -> None:
@@ -67,9 +119,11 @@ def run_bounded(
     _return_large_buffers()
     workers = workers or WORKERS
     budget = _Budget(in_flight or IN_FLIGHT_BYTES)
+    pool = _Pool(budget.limit)
     failed = threading.Event()
 
     def run(nbytes: int, work: Callable[[], None]) -> None:
+        _task.pool, _task.taken = pool, []
         try:
             if not failed.is_set():
                 work()
@@ -77,15 +131,17 @@ def run_bounded(
             failed.set()
             raise
         finally:
+            pool.give(_task.taken)
+            _task.pool, _task.taken = None, []
             budget.release(nbytes)
 
     futures: list[Future] = []
-    with ThreadPoolExecutor(workers, thread_name_prefix="convert") as pool:
+    with ThreadPoolExecutor(workers, thread_name_prefix="convert") as executor:
         for nbytes, work in tasks:
             budget.acquire(nbytes)
             if failed.is_set():
                 budget.release(nbytes)
                 break
-            futures.append(pool.submit(run, nbytes, work))
+            futures.append(executor.submit(run, nbytes, work))
     for future in futures:
         future.result()  # the first error, in task order

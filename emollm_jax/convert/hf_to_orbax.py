@@ -41,11 +41,14 @@ def _streamed(ckpt: HFCheckpoint, dtype: np.dtype) -> dict[str, StreamedArray]:
     if unfed:
         raise ValueError(f"no HF tensor feeds these parameters: {unfed}")
 
-    def block(ours: str, entries: dict, layer):
+    def block(ours: str, entries: dict, layer, alloc):
         shape = tuple(ckpt.params[ours].shape)
         raw, row = entries[layer]
         block_shape = shape if layer is None else shape[1:]
-        return cast(row.transform.to_ours(ckpt.source.get(raw), block_shape), dtype, raw)
+        tensor = ckpt.source.mapped(raw)
+        if tensor.dtype != dtype:  # cast first, so the transform moves data into alloc's
+            tensor = cast(tensor, dtype, raw)
+        return row.transform.to_ours(tensor, block_shape, alloc=alloc)
 
     return {
         ours: StreamedArray(

@@ -189,7 +189,8 @@ def orbax_to_hf(
                     for n, t in lora_export.peft_tensors(cfg, row, name, a, b):
                         adapter.write(n, cast(t, out, n))
             where = f"{row.ours}" + ("" if layer is None else f" layer {layer}") + f" ({name})"
-            writer.write(name, row.transform.to_hf(cast(kernel, out, where), hf_shape))
+            kernel = cast(kernel, out, where)
+            writer.make(name, lambda alloc: row.transform.to_hf(kernel, hf_shape, alloc=alloc))
 
         def task(group: list) -> None:
             for name, (row, layer, hf_shape) in group:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import ml_dtypes
 import numpy as np
 
+from emollm_jax.convert import file_maps
 from emollm_jax.paths import COMMIT_MARK, as_path, is_url, rmtree
 
 SINGLE = "model.safetensors"
@@ -124,10 +125,11 @@ def read_header(path: pathlib.Path) -> dict[str, _Entry]:
 class TensorSource:
     """Lazy, name-addressed access to the tensors of a safetensors checkpoint folder.
 
-    Tensors are read with plain file reads into fresh arrays (our choice, not a memory map as
-    ``safetensors.safe_open`` does): pages of a mapped file stay in the process's resident set
-    once touched, so reading a whole checkpoint through a map shows a resident size as large as
-    the checkpoint, while plain reads leave only the tensor in hand.
+    ``get`` reads a tensor with plain file reads into a fresh array (our choice, not one memory
+    map of the whole file as ``safetensors.safe_open`` does: pages of a mapped file stay in the
+    process's resident set once touched, so reading a whole checkpoint through one map shows a
+    resident size as large as the checkpoint). ``mapped`` maps one tensor's bytes for as long
+    as its array lives, for converters that read each tensor once.
     """
 
     def __init__(self, root: str | os.PathLike):
@@ -200,6 +202,13 @@ class TensorSource:
                     )
                 done += n
         return out
+
+    def mapped(self, name: str) -> np.ndarray:
+        """Tensor ``name`` as a read-only array over a map of its bytes (``file_maps.mapped``:
+        nothing copied, nothing kept resident once the array is dropped); for a converter that
+        reads each tensor once, on its way to another layout."""
+        entry = self._entries[name]
+        return file_maps.mapped(self.root / entry.file, entry.start, entry.shape, entry.dtype)
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         for name in self._entries:
@@ -276,16 +285,17 @@ class ShardWriter:
         self._shards = shards
         self._slots: dict[str, _Slot] = {}
         self._fds: list[int] = []
+        self._mappable: list[bool] = []
         for i, shard in enumerate(shards):
             header = self._header(shard)
             offset = len(header)
             for name, shape, dtype in shard:
                 self._slots[name] = _Slot(i, offset, shape, dtype)
                 offset += math.prod(shape) * dtype.itemsize
-            fd = os.open(self.out_dir / self._files[i], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            fd = os.open(self.out_dir / self._files[i], os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             self._fds.append(fd)
-            _pwrite_all(fd, memoryview(header), 0)
-            os.ftruncate(fd, offset)
+            self._mappable.append(file_maps.preallocate(fd, offset))
+            file_maps.write_all(fd, memoryview(header), 0)
         self._written: set[str] = set()
         self._lock = threading.Lock()
         self.total_bytes = sum(math.prod(s) * d.itemsize for _, s, d in plan)
@@ -307,20 +317,30 @@ class ShardWriter:
 
     def write(self, name: str, array: np.ndarray) -> None:
         """Put planned tensor ``name``'s bytes in place (thread-safe; each name once)."""
+        self.make(name, lambda alloc: array)
+
+    def make(self, name: str, make: file_maps.Make) -> None:
+        """Put planned tensor ``name`` in place as ``make(alloc)`` makes it: where ``make``
+        moves data into an array from ``alloc``, it is made straight in the file
+        (``file_maps``). Thread-safe; each name once."""
         slot = self._slots.get(name)
         if slot is None:
             raise ValueError(f"tensor {name!r} is not in the plan")
-        if tuple(array.shape) != slot.shape or array.dtype != slot.dtype:
-            raise ValueError(
-                f"expected {name} {slot.shape} {slot.dtype}, got {tuple(array.shape)} "
-                f"{array.dtype}"
-            )
         with self._lock:
             if name in self._written:
                 raise ValueError(f"tensor {name!r} written twice")
             self._written.add(name)
-        data = np.ascontiguousarray(array, dtype=slot.dtype.newbyteorder("<"))
-        _pwrite_all(self._fds[slot.shard], memoryview(data.reshape(-1).view(np.uint8)), slot.offset)
+        try:
+            file_maps.fill(
+                self._fds[slot.shard],
+                slot.offset,
+                slot.shape,
+                slot.dtype,
+                make,
+                self._mappable[slot.shard],
+            )
+        except ValueError as e:
+            raise ValueError(f"tensor {name}: {e}") from e
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -351,12 +371,6 @@ class ShardWriter:
         index = {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map}
         (self.out_dir / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         return self._files + [INDEX]
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-    done = 0
-    while done < len(data):
-        done += os.pwrite(fd, data[done:], offset + done)
 
 
 class atomic_output_dir:

@@ -20,11 +20,16 @@ import math
 
 import numpy as np
 
+from emollm_jax.convert.bounded import Alloc
+
 # 2-D transposes move the array's bits (a signed integer view of the same size, which numpy and
 # torch both copy without looking at the values): with torch (transformers imports it anyway)
-# its blocked transpose kernel, else numpy tile by tile so that a tile of both arrays stays in
-# cache; both ran faster than numpy's strided copy of the whole array where we measured, and
-# both release the GIL, so several threads transpose at once.
+# its blocked copy kernel, else numpy tile by tile so that a tile of both arrays stays in cache;
+# both ran faster than numpy's strided copy of the whole array where we measured, and both
+# release the GIL, so several threads transpose at once. The result is allocated by numpy, not
+# torch: numpy asks for transparent huge pages on large arrays, so a fresh result costs a few
+# page faults instead of one per 4 KiB page (torch's own ``contiguous()`` took twice as long as
+# its copy into a numpy array, on a [5632, 2048] bfloat16 weight, for that reason).
 TILE = 128
 
 
@@ -37,20 +42,24 @@ def _torch():
     return torch
 
 
-def transpose2d(x: np.ndarray) -> np.ndarray:
-    """``x.T`` as a new C-contiguous array, bit for bit."""
+def transpose2d(x: np.ndarray, alloc: Alloc = np.empty) -> np.ndarray:
+    """``x.T`` as a C-contiguous array from ``alloc``, bit for bit."""
     if x.ndim != 2 or x.size < TILE * TILE or x.dtype.itemsize not in (1, 2, 4, 8):
-        return np.ascontiguousarray(x.T)
+        out = alloc(x.shape[::-1], x.dtype)
+        np.copyto(out, x.T)
+        return out
     bits = np.ascontiguousarray(x).view(np.dtype(f"i{x.dtype.itemsize}"))
+    rows, cols = bits.shape
+    result = alloc((cols, rows), x.dtype)
+    out = result.view(bits.dtype)
     torch = _torch()
     if torch is not None:
-        return torch.from_numpy(bits).t().contiguous().numpy().view(x.dtype)
-    rows, cols = bits.shape
-    out = np.empty((cols, rows), bits.dtype)
+        torch.from_numpy(out).copy_(torch.from_numpy(bits).t())
+        return result
     for i in range(0, rows, TILE):
         for j in range(0, cols, TILE):
             out[j : j + TILE, i : i + TILE] = bits[i : i + TILE, j : j + TILE].T
-    return out.view(x.dtype)
+    return result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,19 +77,27 @@ class Transform:
             return (math.prod(ours),)
         return tuple(ours)
 
-    def to_ours(self, x: np.ndarray, ours: tuple[int, ...]) -> np.ndarray:
+    # ``alloc`` gives the arrays a transform moves data into (a reshape moves none).
+    def to_ours(self, x: np.ndarray, ours: tuple[int, ...], alloc: Alloc = np.empty):
         if self.kind == "linear":
-            return transpose2d(x).reshape(ours)
+            return transpose2d(x, alloc).reshape(ours)
         if self.kind == "conv":
-            return np.ascontiguousarray(np.transpose(x, (2, 3, 1, 0)))
+            return _permuted(x, (2, 3, 1, 0), alloc)
         return x.reshape(ours)
 
-    def to_hf(self, x: np.ndarray, hf: tuple[int, ...]) -> np.ndarray:
+    def to_hf(self, x: np.ndarray, hf: tuple[int, ...], alloc: Alloc = np.empty):
         if self.kind == "linear":
-            return transpose2d(x.reshape(hf[::-1]))
+            return transpose2d(x.reshape(hf[::-1]), alloc)
         if self.kind == "conv":
-            return np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1)))
+            return _permuted(x, (3, 2, 0, 1), alloc)
         return x.reshape(hf)
+
+
+def _permuted(x: np.ndarray, axes: tuple[int, ...], alloc: Alloc) -> np.ndarray:
+    moved = np.transpose(x, axes)
+    out = alloc(moved.shape, x.dtype)
+    np.copyto(out, moved)
+    return out
 
 
 LINEAR = Transform("linear", 1)

@@ -103,7 +103,7 @@ def _fail_after(monkeypatch, cls, method, calls):
 def test_failure_halfway_leaves_nothing(tmp_path, src, monkeypatch, capsys):
     assert run("hf-to-orbax", src, tmp_path / "orbax") == 0
     with monkeypatch.context() as m:
-        _fail_after(m, TensorSource, "get", 5)
+        _fail_after(m, TensorSource, "mapped", 5)
         assert run("hf-to-orbax", src, tmp_path / "dst") == 2
     assert_nothing_written(tmp_path / "dst")
     with monkeypatch.context() as m:
