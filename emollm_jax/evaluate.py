@@ -27,6 +27,7 @@ from ml_collections import config_flags
 from emollm_jax.cli_errors import report_user_errors, run_absl
 from emollm_jax.inference.modes import evaluate_modes
 from emollm_jax.inference.run import OutputFolderError
+from emollm_jax.logs import setup as setup_logs
 from emollm_jax.train.distributed import maybe_initialize
 from emollm_jax.train.validate import check_fields
 
@@ -50,6 +51,7 @@ flags.mark_flags_as_required(["config", "checkpoint"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    setup_logs()  # Orbax's and Grain's chatter at warnings, their tracebacks hidden
     config = _CONFIG.value
     sections = check_fields(config)  # before anything loads or is created
     if config.get("distributed") is not None:

@@ -138,10 +138,12 @@ def check_emoprompt_config(e) -> None:
         )
     weight, share = e.get("rationale_loss_weight", 1.0), e.get("bare_label_fraction", 0.0)
     if not weight >= 0:
-        raise ConfigError(f"config.emoprompt.rationale_loss_weight: {weight!r}, expected >= 0")
+        raise ConfigError(
+            "emoprompt.rationale_loss_weight", f"{weight!r}, expected >= 0", value=weight
+        )
     if not 0 <= share <= 1:
         raise ConfigError(
-            f"config.emoprompt.bare_label_fraction: {share!r}, expected between 0 and 1"
+            "emoprompt.bare_label_fraction", f"{share!r}, expected between 0 and 1", value=share
         )
     path = e.rationales_file
     if not isinstance(path, str):

@@ -92,7 +92,7 @@ def test_an_absl_job_reads_its_own_arguments_in_sys_argv(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "fake_absl_job", fake)
     monkeypatch.setattr(sys, "argv", ["emollm", "fakejob", "--verbosity=0"])
     job = dispatcher.Job("fakejob", "fake_absl_job", "a test job", "emollm fakejob", style="absl")
-    with pytest.raises(SystemExit) as done:  # absl's app.run exits
-        dispatcher.run(job, ["--verbosity=0"])
-    assert done.value.code in (None, 0)
+    # absl's own flag parsing is not under test (other tests' required flags live in FLAGS).
+    monkeypatch.setattr(dispatcher, "run_absl", lambda main, argv, **_: main(argv))
+    assert dispatcher.run(job, ["--verbosity=0"]) == 0
     assert seen == [["emollm fakejob", "--verbosity=0"]]

@@ -1,6 +1,7 @@
 """The predictions store: append, resume by (task, id), and repair of a torn last line."""
 
 import json
+import logging
 
 import pytest
 
@@ -47,7 +48,11 @@ def test_each_append_is_on_disk_when_it_returns(tmp_path):
     assert [json.loads(line) for line in lines] == [prediction(0)]
 
 
-def test_truncated_last_line_is_dropped_and_reported(tmp_path, caplog):
+def test_truncated_last_line_is_dropped_and_reported(tmp_path, caplog, monkeypatch):
+    # A library's logging.config call earlier in the same process may have disabled loggers
+    # that existed then; this test reads what the store logs.
+    monkeypatch.setattr(logging.getLogger("emollm_jax.eval.predictions"), "disabled", False)
+    caplog.set_level(logging.WARNING, logger="emollm_jax.eval.predictions")
     path = tmp_path / "predictions.jsonl"
     PredictionStore(path).append([prediction(0), prediction(1)])
     intact = path.read_bytes()
