@@ -26,7 +26,11 @@ run. Then ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
 (``emollm_jax.eval.ablation_files``): per evaluation mode, the mean and 95% t interval over
 seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
 first one, with what the likelihood mode scored per variant and how many records it left
-unscored. A failing run stops the command, naming its log.
+unscored; the spread over seeds, a chance row and the comparisons that
+``docs/ablation/protocol.md`` names (``eval.ablation_analysis``); accuracy per cue scale and
+rationale faithfulness from each run's predictions; with ``--probe-perspectives``, the accuracy
+drop when each perspective's tokens are zeroed in a trained multi-perspective model
+(``ablate_probes``). A failing run stops the command, naming its log.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ import sys
 import time
 from pathlib import Path
 
+from emollm_jax import ablate_probes
 from emollm_jax.data.mini import make_mini_emobench
-from emollm_jax.eval.ablation_files import write_ablation
+from emollm_jax.eval.ablation_files import summarise_probes, write_ablation
+from emollm_jax.eval.faithfulness import read_jsonl
 from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
 from emollm_jax.eval.result_files import read_results
 
@@ -51,6 +57,9 @@ LEVERS = {
     "emoprompt_rationale_w0.3": ("emoprompt", ["--config.emoprompt.rationale_loss_weight=0.3"]),
     # Half of phase 2's records keep bare-label targets (each record's lot fixed by the seed).
     "emoprompt_mix_bare": ("emoprompt", ["--config.emoprompt.bare_label_fraction=0.5"]),
+    # The Qwen2 decoder (ChatML) in place of LLaMA's.
+    "baseline_qwen2": ("variant=baseline,backbone=qwen2", []),
+    "full_qwen2": ("variant=full,backbone=qwen2", []),
 }
 
 
@@ -94,6 +103,17 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         type=_fractions,
         default=[1.0],
         help="shares of the training split, each run for every variant and seed (default 1)",
+    )
+    parser.add_argument(
+        "--probe-perspectives",
+        action="store_true",
+        help="evaluate every multi-perspective run once per perspective with its tokens zeroed",
+    )
+    parser.add_argument(
+        "--probe-limit",
+        type=int,
+        default=0,
+        help="the perspective probe's records: the split's first N (default 0: all)",
     )
     args, extra = parser.parse_known_args(argv)
     bad = [a for a in extra if not a.startswith("--config.")]
@@ -211,6 +231,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{left} left, ~{eta:.0f} s",
             flush=True,
         )
+    if args.probe_perspectives:
+        for name, seed in plan:
+            variant, fraction = names[name]
+            command = job_command(args, extra, variant, seed, fraction)
+            folder = run_dir(out, name, seed)
+            if not ablate_probes.run_perspective_probe(
+                folder, eval_dir(args, name, seed), command, args.probe_limit
+            ):
+                return 1
+    probes = summarise_probes(
+        ablate_probes.collect(
+            {name: {s: eval_dir(args, name, s) for s in args.seeds} for name in names},
+            {str(r["id"]): r for r in read_jsonl(Path(args.data) / f"{args.split}.jsonl")},
+        )
+    )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
     meta["variants"] = list(names)
     meta["train_fractions"] = args.train_fractions
@@ -220,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode, (form, unscored) in read_scoring(eval_dir(args, variant, seed)).items():
             meta["forms"].setdefault(mode, {})[variant] = form
             meta["unscored"].setdefault(mode, {}).setdefault(variant, {})[str(seed)] = unscored
-    paths = write_ablation(out, runs, EVAL_MODES, meta)
+    meta["probe_limit"] = args.probe_limit if args.probe_perspectives else None
+    paths = write_ablation(out, runs, EVAL_MODES, meta, probes)
     print((out / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {out}")
     return 0

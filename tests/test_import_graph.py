@@ -132,7 +132,7 @@ LAYERS = (
     ("data", "emoprompt", "generate", "eval", "export", "checkpoint", "convert"),
     ("emollm_jax",),  # the root's load_hf / save_hf, over convert
     ("train", "inference"),
-    ("aot", "ablate", "compile", "evaluate", "goodput", "main_job"),  # the jobs
+    ("aot", "ablate", "ablate_probes", "compile", "evaluate", "goodput", "main_job"),  # the jobs
     ("cli",),  # the `emollm` front door
 )
 

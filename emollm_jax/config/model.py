@@ -49,7 +49,14 @@ ATTENTION_FIELDS = (
     "attention_fused_backward",
 )
 FORWARD_ONLY = (
-    "dtype", "param_dtype", "scan_layers", "remat", "embed_one_hot", "mlp_chunk", *ATTENTION_FIELDS
+    "dtype",
+    "param_dtype",
+    "scan_layers",
+    "remat",
+    "embed_one_hot",
+    "mlp_chunk",
+    "zeroed_perspectives",
+    *ATTENTION_FIELDS,
 )
 VIDEO_MODES = ("frames", "pooled")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
@@ -338,6 +345,10 @@ class ModelConfig:
     # The MLP over slices of this many tokens, each slice rematerialised (models/decoder.py:
     # MLP); 0 runs it over the whole sequence.
     mlp_chunk: int = 0
+    # A probe, not a training setting: the multi-perspective projector's tokens of these
+    # perspectives replaced by zero vectors (their count and positions kept), to measure what a
+    # trained model reads from each (eval/perspective_probe.py).
+    zeroed_perspectives: tuple[str, ...] = ()
 
     @property
     def jnp_param_dtype(self):
@@ -379,6 +390,18 @@ class ModelConfig:
             raise ConfigError("model.text", f"arch {self.arch!r} needs a text config")
         if self.arch == "llava":
             self._check_llava()
+        self._check_zeroed()
+
+    def _check_zeroed(self) -> None:
+        zeroed, field = self.zeroed_perspectives, "model.zeroed_perspectives"
+        if not isinstance(zeroed, tuple):
+            raise ConfigError(field, f"expected a tuple, got {zeroed!r}")
+        if not zeroed:
+            return
+        if self.projector is None or self.projector.type != "multi_perspective":
+            raise ConfigError(field, "only the 'multi_perspective' projector has perspectives")
+        for name in zeroed:
+            _one_of(field, name, self.projector.active_perspectives)
 
     def _check_llava(self) -> None:
         if self.projector is None:

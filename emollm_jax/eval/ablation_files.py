@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from emollm_jax.eval import ablation_analysis as analysis
 from emollm_jax.eval.intervals import CONFIDENCE, Interval, paired_difference, t_interval
 from emollm_jax.eval.metrics import Metrics
 from emollm_jax.eval.result_files import TASK_TITLES
@@ -55,15 +56,20 @@ def _columns(per_seed: list[dict[str, float]]) -> list[str]:
     return [t for t in (*TASKS, MEAN) if t in present]
 
 
-def summarise(runs: Runs, mode: str) -> tuple[dict, dict]:
-    """(``{variant: {column: Interval}}``, ``{variant: {column: Interval}}`` of differences from
-    the first variant) for ``mode``; variants without a run in ``mode`` are left out."""
-    by_variant = {
+def mode_scores(runs: Runs, mode: str) -> dict[str, dict[int, dict[str, float]]]:
+    """``{variant: {seed: {column: accuracy}}}`` of the runs evaluated in ``mode``."""
+    out = {
         v: {seed: scores(modes[mode]) for seed, modes in seeds.items() if mode in modes}
         for v, seeds in runs.items()
     }
+    return {v: s for v, s in out.items() if any(s.values())}
+
+
+def summarise(runs: Runs, mode: str) -> tuple[dict, dict]:
+    """(``{variant: {column: Interval}}``, ``{variant: {column: Interval}}`` of differences from
+    the first variant) for ``mode``; variants without a run in ``mode`` are left out."""
     # A variant none of whose runs scored a record in this mode has nothing to summarise.
-    by_variant = {v: s for v, s in by_variant.items() if any(s.values())}
+    by_variant = mode_scores(runs, mode)
     summary, differences = {}, {}
     reference = next(iter(by_variant), None)
     for variant, seeds in by_variant.items():
@@ -141,18 +147,128 @@ def _cell(iv: Interval | None, signed: bool = False) -> str:
     return text + ("*" if signed and iv.significant else "")
 
 
-def _table(rows: Mapping[str, Mapping[str, Interval]], signed: bool) -> list[str]:
+def _table(
+    rows: Mapping[str, Mapping[str, Interval]],
+    signed: bool,
+    first: str = "Variant",
+    chance: bool = False,
+) -> list[str]:
     columns = [c for c in (*TASKS, MEAN) if any(c in r for r in rows.values())]
-    header = ["Variant", "Seeds", *(TASK_TITLES.get(c, "Mean") for c in columns)]
+    header = [first, "Seeds", *(TASK_TITLES.get(c, "Mean") for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     for variant, row in rows.items():
         n = max(iv.n for iv in row.values())
         cells = [f"`{variant}`", str(n), *(_cell(row.get(c), signed) for c in columns)]
         lines.append("| " + " | ".join(cells) + " |")
+    if chance:
+        # The mean's chance is over the columns shown (likelihood scores five sub-tasks).
+        shown = [analysis.CHANCE[c] for c in columns if c != MEAN]
+        level = {**analysis.CHANCE, MEAN: sum(shown) / max(len(shown), 1)}
+        lines.append("| chance | | " + " | ".join(f"{100 * level[c]:.1f}" for c in columns) + " |")
     return lines
 
 
-def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
+def _spread_table(spread: Mapping[str, Mapping[str, float]]) -> list[str]:
+    columns = [c for c in (*TASKS, MEAN) if any(c in r for r in spread.values())]
+    header = ["Variant", *(TASK_TITLES.get(c, "Mean") for c in columns)]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for variant, row in spread.items():
+        cells = [f"`{variant}`", *(f"{100 * row[c]:.1f}" if c in row else "–" for c in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def analyse(runs: Runs, mode: str) -> dict:
+    """The spread over seeds and the protocol's comparisons in ``mode``."""
+    by_variant = mode_scores(runs, mode)
+    return {
+        "spread": analysis.spread(by_variant),
+        "primary": analysis.compare(by_variant, analysis.PRIMARY),
+        "primary_bonferroni": analysis.compare(
+            by_variant, analysis.PRIMARY, confidence=analysis.BONFERRONI
+        ),
+        "secondary": analysis.compare(by_variant, analysis.SECONDARY),
+    }
+
+
+def _analysis_markdown(found: Mapping) -> list[str]:
+    parts = []
+    if found["spread"]:
+        parts += ["Standard deviation over seeds (points):", "", *_spread_table(found["spread"]), ""]
+    if found["primary"]:
+        level = f"{100 * analysis.BONFERRONI:.2f}%"
+        parts += [
+            "Primary comparisons (paired by seed, 95% interval; * = it excludes zero). The "
+            f"mean's interval at the Bonferroni level for four comparisons ({level}):",
+            "",
+            *_table(found["primary"], signed=True, first="Comparison"),
+            "",
+            *(
+                f"- `{name}`, mean at {level}: {_cell(row[MEAN], signed=True)}"
+                for name, row in found["primary_bonferroni"].items()
+                if MEAN in row
+            ),
+            "",
+        ]
+    if found["secondary"]:
+        parts += [
+            "Secondary comparisons (exploratory; 95% intervals, no multiplicity correction):",
+            "",
+            *_table(found["secondary"], signed=True, first="Comparison"),
+            "",
+        ]
+    return parts
+
+
+def _probes_markdown(probes: Mapping) -> list[str]:
+    parts = []
+    if probes.get("per_scale"):
+        parts += [
+            "## Accuracy per cue scale (generate)",
+            "",
+            "All sub-tasks' records of each scale of the record's `cause` (mean [95% interval]):",
+            "",
+            "| Variant | Seeds | " + " | ".join(analysis.SCALES) + " |",
+            "| --- | ---: |" + " ---: |" * len(analysis.SCALES),
+        ]
+        for variant, row in probes["per_scale"].items():
+            n = max(iv.n for iv in row.values())
+            cells = [_cell(row.get(s)) for s in analysis.SCALES]
+            parts.append(f"| `{variant}` | {n} | " + " | ".join(cells) + " |")
+        parts.append("")
+    if probes.get("faithfulness"):
+        parts += [
+            "## Rationale faithfulness (generate)",
+            "",
+            "Share of replies whose rationale names every cue of the record's true cause, split "
+            "by right and wrong answers (mean [95% interval] over seeds; records per run in "
+            "brackets, mean over seeds):",
+            "",
+            "| Variant | Seeds | right answers | wrong answers |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for variant, row in probes["faithfulness"].items():
+            cells = []
+            for group in ("right", "wrong"):
+                iv = row.get(f"{group}_names_cause")
+                cells.append(f"{_cell(iv)} ({row[f'{group}_n']:.0f})")
+            n = max((iv.n for k, iv in row.items() if k.endswith("_cause")), default=0)
+            parts.append(f"| `{variant}` | {n} | " + " | ".join(cells) + " |")
+        parts.append("")
+    if probes.get("perspectives"):
+        parts += [
+            "## Perspective ablation (generate)",
+            "",
+            "Accuracy with one perspective's tokens zeroed minus the intact model's, on the same "
+            "records, paired by seed (points; * = the interval excludes zero):",
+            "",
+        ]
+        for variant, by_name in probes["perspectives"].items():
+            parts += [f"`{variant}`:", "", *_table(by_name, signed=True, first="Zeroed"), ""]
+    return parts
+
+
+def markdown(runs: Runs, modes: list[str], meta: Mapping, probes: Mapping | None = None) -> str:
     parts = ["# Ablation over seeds", "", f"Accuracy in %, mean [95% interval]: {METHOD}."]
     parts += [f"Seeds: {meta.get('seeds')}; split: {meta.get('split')}.", ""]
     for mode in modes:
@@ -174,7 +290,7 @@ def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
                 f"within the token limit; mean over seeds): {cells}.",
                 "",
             ]
-        parts += [*_table(summary, signed=False), ""]
+        parts += [*_table(summary, signed=False, chance=True), ""]
         if differences:
             reference = next(iter(summary))
             parts += [f"Difference from `{reference}` (points; * = interval excludes zero):", ""]
@@ -185,6 +301,8 @@ def markdown(runs: Runs, modes: list[str], meta: Mapping) -> str:
             parts += [*_shares_table(shares), ""]
         parts += ["Most frequent answer (% of each sub-task's rows, mean over seeds):", ""]
         parts += [*_shares_table(top_answer_shares(runs, mode)), ""]
+        parts += _analysis_markdown(analyse(runs, mode))
+    parts += _probes_markdown(probes or {})
     return "\n".join(parts)
 
 
@@ -222,10 +340,27 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_ablation(out_dir: str | os.PathLike, runs: Runs, modes: list[str], meta: Mapping):
-    """Write results.json, results.md and ablation_<mode>.png; returns their paths."""
+def _as_dicts(tree):
+    if isinstance(tree, Interval):
+        return tree.to_dict()
+    if isinstance(tree, Mapping):
+        return {str(k): _as_dicts(v) for k, v in tree.items()}
+    return tree
+
+
+def write_ablation(
+    out_dir: str | os.PathLike,
+    runs: Runs,
+    modes: list[str],
+    meta: Mapping,
+    probes: Mapping | None = None,
+):
+    """Write results.json, results.md and ablation_<mode>.png; returns their paths. ``probes``
+    (``summarise_probes``) adds their sections."""
     out = Path(out_dir)
     document = {"schema": SCHEMA, "method": METHOD, "meta": dict(meta), "runs": {}, "modes": {}}
+    document["chance"] = dict(analysis.CHANCE)
+    document["probes"] = _as_dicts(probes or {})
     for variant, seeds in runs.items():
         document["runs"][variant] = {
             str(seed): {mode: scores(m) for mode, m in by_mode.items()}
@@ -243,10 +378,37 @@ def write_ablation(out_dir: str | os.PathLike, runs: Runs, modes: list[str], met
             "differences": {
                 v: {c: iv.to_dict() for c, iv in r.items()} for v, r in differences.items()
             },
+            **_as_dicts(analyse(runs, mode)),
         }
         paths[f"plot_{mode}"] = out / f"ablation_{mode}.png"
         title = f"{mode}: accuracy, mean and 95% t interval over seeds"
         plot(summary, title, paths[f"plot_{mode}"])
     _atomic_write(paths["json"], json.dumps(document, indent=2) + "\n")
-    _atomic_write(paths["md"], markdown(runs, modes, meta))
+    _atomic_write(paths["md"], markdown(runs, modes, meta, probes))
     return paths
+
+
+def summarise_probes(found: Mapping) -> dict:
+    """Intervals over seeds of the probes' per-seed values (``ablate_probes.collect``)."""
+    out: dict = {}
+    if found.get("per_scale"):
+        out["per_scale"] = analysis.over_seeds(found["per_scale"])
+    faith = {}
+    for variant, seeds in (found.get("faithfulness") or {}).items():
+        row: dict = {}
+        for group in ("right", "wrong"):
+            values = [r[group]["names_cause"] for r in seeds.values()]
+            values = [v for v in values if v is not None]
+            if values:
+                row[f"{group}_names_cause"] = t_interval(values, bounds=(0.0, 1.0))
+            row[f"{group}_n"] = sum(r[group]["n"] for r in seeds.values()) / len(seeds)
+        faith[variant] = row
+    if faith:
+        out["faithfulness"] = faith
+    drops = {
+        variant: analysis.perspective_drops(found["perspectives_intact"][variant], by_name)
+        for variant, by_name in (found.get("perspectives") or {}).items()
+    }
+    if any(drops.values()):
+        out["perspectives"] = {v: d for v, d in drops.items() if d}
+    return out

@@ -63,6 +63,8 @@ class MultiPerspectiveProjector(nnx.Module):
                 )
             if self.embedding is not None:
                 tokens = tokens + self.embedding[k].astype(tokens.dtype)
+            if name in self.model_cfg.zeroed_perspectives:
+                tokens = jnp.zeros_like(tokens)
             if name == "global":
                 global_ = tokens
             else:

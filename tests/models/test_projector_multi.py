@@ -194,3 +194,42 @@ def test_vision_layers_run_only_as_deep_as_needed():
     assert shallow.projector.vision_layers == 1  # vision_feature_layer -2 of 2 layers
     states = nnx.eval_shape(lambda m, x: m.vision_states(x), shallow, _pixels(8, 1, 3, 64, 64))
     assert states.shape[0] == 2
+
+
+def test_zeroed_perspectives_zero_their_tokens_only(model):
+    """The probe setting: the zeroed perspective's slice of the projector output is zero, the
+    other perspectives' tokens are what the intact model gives, the count is unchanged."""
+    pixels = _pixels(7, 2, 3, 64, 64)
+    intact = np.asarray(model.image_features(pixels))
+    start = {"patch": 0, "depth": 16, "relation": 20, "global": 36}
+    for name, count in EXPECTED.items():
+        probe = build_model(dataclasses.replace(tiny_cfg(), zeroed_perspectives=(name,)), seed=0)
+        out = np.asarray(probe.image_features(pixels))
+        assert out.shape == intact.shape
+        zeroed = slice(start[name], start[name] + count)
+        np.testing.assert_array_equal(out[:, zeroed], 0.0)
+        assert np.abs(intact[:, zeroed]).max() > 0
+        keep = np.ones(out.shape[1], bool)
+        keep[zeroed] = False
+        np.testing.assert_allclose(out[:, keep], intact[:, keep], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "zeroed, message",
+    [(("depht",), "depht"), ("relation", "expected a tuple")],
+)
+def test_bad_zeroed_perspectives_are_named(zeroed, message):
+    with pytest.raises(ConfigError, match=rf"model\.zeroed_perspectives.*{message}"):
+        dataclasses.replace(tiny_cfg(), zeroed_perspectives=zeroed)
+
+
+def test_zeroed_perspectives_need_the_multi_perspective_projector():
+    baseline = from_config_dict(load_config("emollm_tiny", "baseline").model)
+    with pytest.raises(ConfigError, match="model.zeroed_perspectives.*multi_perspective"):
+        dataclasses.replace(baseline, zeroed_perspectives=("patch",))
+
+
+def test_a_perspective_that_is_off_cannot_be_zeroed():
+    cfg = tiny_cfg(perspectives=("patch", "global"))
+    with pytest.raises(ConfigError, match="model.zeroed_perspectives.*relation"):
+        dataclasses.replace(cfg, zeroed_perspectives=("relation",))

@@ -1,0 +1,146 @@
+"""What the ablation's tables need beyond a mean per variant: chance levels, the spread over
+seeds, the protocol's named comparisons, and the probes read from each run's files.
+
+- ``CHANCE``: each sub-task's accuracy when guessing uniformly among its options (close-set
+  emotion lists four options; open-set emotion has seven emotions; intent six; the yes/no
+  sub-tasks two), and the EmoBench mean's.
+- ``spread``: the sample standard deviation over seeds per variant and column (the recipe's
+  stability: ``docs/ablation/protocol.md`` asks at most 2 points on the mean, 6 per sub-task).
+- ``COMPARISONS``: the protocol's primary comparisons (their intervals also at the Bonferroni
+  level for four comparisons) and its secondary ones; a comparison is reported where both of
+  its variants ran.
+- ``per_scale``: accuracy per cue scale (``local`` / ``global`` / ``relation``, from each v2
+  record's ``cause``) of a ``generate`` evaluation.
+- ``faithfulness`` per run (``eval.faithfulness``), for runs whose replies carry a rationale.
+- ``perspective_drops``: a perspective-zeroed evaluation's accuracy minus the intact one's,
+  paired by seed (``config.model.zeroed_perspectives``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from emollm_jax.eval.intervals import CONFIDENCE, Interval, paired_difference, t_interval
+from emollm_jax.tasks import TASKS
+
+MEAN = "mean"
+CHANCE = {
+    "emotion_closed": 1 / 4,
+    "emotion_open": 1 / 7,
+    "intent": 1 / 6,
+    "hate": 1 / 2,
+    "humor": 1 / 2,
+    "sarcasm": 1 / 2,
+}
+CHANCE[MEAN] = sum(CHANCE[t] for t in TASKS) / len(TASKS)
+
+# The protocol's primary comparisons (a, b): a - b on the EmoBench mean, generate mode.
+PRIMARY = (
+    ("mp", "baseline"),
+    ("emoprompt", "baseline"),
+    ("full", "baseline"),
+    ("emoprompt_answer_first", "emoprompt"),
+)
+# Four primary comparisons: each also at 1 - 0.05 / 4 (two-sided).
+BONFERRONI = 1 - (1 - CONFIDENCE) / len(PRIMARY)
+SECONDARY = (
+    ("full_answer_first", "full"),
+    ("full", "mp"),
+    ("full", "emoprompt"),
+    ("emoprompt_no_rationale", "emoprompt"),
+    ("emoprompt_rationale_w0.3", "emoprompt"),
+    ("emoprompt_mix_bare", "emoprompt"),
+    ("full_qwen2", "baseline_qwen2"),
+    ("full_train25", "baseline_train25"),
+    ("full_train50", "baseline_train50"),
+)
+SCALES = ("local", "global", "relation")
+
+# {variant: {seed: {column: accuracy}}}
+Scores = Mapping[str, Mapping[int, Mapping[str, float]]]
+
+
+def spread(scores: Scores) -> dict[str, dict[str, float]]:
+    """``{variant: {column: sample standard deviation over seeds}}`` (variants with two or more
+    seeds)."""
+    out = {}
+    for variant, seeds in scores.items():
+        columns = {c for s in seeds.values() for c in s}
+        row = {}
+        for c in columns:
+            values = [s[c] for s in seeds.values() if c in s]
+            if len(values) >= 2:
+                mean = math.fsum(values) / len(values)
+                row[c] = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        if row:
+            out[variant] = row
+    return out
+
+
+def compare(scores: Scores, pairs: Iterable[tuple[str, str]], confidence: float = CONFIDENCE):
+    """``{"a - b": {column: Interval}}`` of the paired differences, for each pair both of whose
+    variants ran on a common seed."""
+    out = {}
+    for a, b in pairs:
+        if a not in scores or b not in scores or not set(scores[a]) & set(scores[b]):
+            continue
+        columns = [c for c in (*TASKS, MEAN) if any(c in s for s in scores[a].values())]
+        out[f"{a} - {b}"] = {
+            c: paired_difference(
+                {k: s[c] for k, s in scores[a].items() if c in s},
+                {k: s[c] for k, s in scores[b].items() if c in s},
+                confidence,
+            )
+            for c in columns
+            if any(c in s for s in scores[b].values())
+        }
+    return out
+
+
+def per_scale(predictions: Iterable[Mapping], records: Mapping[str, Mapping]) -> dict[str, float]:
+    """``{scale: accuracy}`` over the predictions whose record names a cue scale (an unparsed
+    reply counts as wrong)."""
+    right: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for row in predictions:
+        scale = (records.get(str(row["id"])) or {}).get("cause", {}).get("scale")
+        if scale is None:
+            continue
+        total[scale] = total.get(scale, 0) + 1
+        ok = row.get("parsed") is not None and row.get("parsed") == row.get("gold")
+        right[scale] = right.get(scale, 0) + ok
+    return {s: right.get(s, 0) / total[s] for s in SCALES if total.get(s)}
+
+
+def over_seeds(per_seed: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict:
+    """``{variant: {key: Interval}}`` over seeds of per-seed ``{key: value}`` (values in
+    [0, 1])."""
+    out = {}
+    for variant, seeds in per_seed.items():
+        keys = {k for row in seeds.values() for k in row if row[k] is not None}
+        out[variant] = {
+            k: t_interval([row[k] for row in seeds.values() if row.get(k) is not None], bounds=(0, 1))
+            for k in sorted(keys)
+        }
+    return out
+
+
+def perspective_drops(
+    intact: Mapping[int, Mapping[str, float]], zeroed: Mapping[str, Mapping[int, Mapping[str, float]]]
+) -> dict[str, dict[str, Interval]]:
+    """``{perspective: {column: Interval of zeroed - intact}}`` paired by seed, from per-seed
+    ``{column: accuracy}`` of the intact model and of each perspective-zeroed evaluation."""
+    out = {}
+    for name, seeds in zeroed.items():
+        common = set(seeds) & set(intact)
+        if not common:
+            continue
+        columns = [c for c in (*TASKS, MEAN) if all(c in seeds[s] and c in intact[s] for s in common)]
+        out[name] = {
+            c: paired_difference(
+                {s: seeds[s][c] for s in common}, {s: intact[s][c] for s in common}
+            )
+            for c in columns
+        }
+    return out

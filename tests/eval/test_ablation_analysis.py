@@ -1,0 +1,134 @@
+"""The ablation's analysis: chance levels, the spread over seeds, the protocol's comparisons,
+accuracy per cue scale, the perspective drops, and the report sections they make."""
+
+import json
+import statistics
+
+import pytest
+
+from emollm_jax import ablate_probes
+from emollm_jax.eval import ablation_analysis as analysis
+from emollm_jax.eval.ablation_files import summarise_probes, write_ablation
+from emollm_jax.eval.metrics import compute_metrics
+
+
+def test_chance_levels():
+    assert analysis.CHANCE["emotion_closed"] == 0.25
+    assert analysis.CHANCE["intent"] == pytest.approx(1 / 6)
+    assert analysis.CHANCE["mean"] == pytest.approx((0.25 + 1 / 7 + 1 / 6 + 1.5) / 6)
+
+
+def test_spread_is_the_sample_standard_deviation():
+    scores = {"a": {0: {"mean": 0.5}, 1: {"mean": 0.7}, 2: {"mean": 0.6}}, "b": {0: {"mean": 0.1}}}
+    out = analysis.spread(scores)
+    assert out["a"]["mean"] == pytest.approx(0.1)
+    assert "b" not in out  # one seed has no spread
+
+
+def test_comparisons_pair_by_seed_and_bonferroni_is_wider():
+    scores = {
+        "baseline": {s: {"mean": 0.5 + 0.01 * s} for s in range(5)},
+        "mp": {s: {"mean": 0.55 + 0.01 * s + 0.005 * (-1) ** s} for s in range(5)},
+    }
+    wide = analysis.compare(scores, analysis.PRIMARY, confidence=analysis.BONFERRONI)
+    narrow = analysis.compare(scores, analysis.PRIMARY)
+    assert set(narrow) == {"mp - baseline"}  # the others' variants did not run
+    iv, bonf = narrow["mp - baseline"]["mean"], wide["mp - baseline"]["mean"]
+    assert iv.mean == pytest.approx(0.051) and iv.significant
+    assert bonf.low < iv.low and bonf.high > iv.high
+    assert analysis.BONFERRONI == pytest.approx(0.9875)
+
+
+def test_per_scale_counts_unparsed_as_wrong():
+    records = {
+        "1": {"cause": {"scale": "local"}},
+        "2": {"cause": {"scale": "local"}},
+        "3": {"cause": {"scale": "relation"}},
+        "4": {},
+    }
+    rows = [
+        {"id": "1", "parsed": "joy", "gold": "joy"},
+        {"id": "2", "parsed": None, "gold": "joy"},
+        {"id": "3", "parsed": "no", "gold": "yes"},
+        {"id": "4", "parsed": "no", "gold": "no"},
+    ]
+    assert analysis.per_scale(rows, records) == {"local": 0.5, "relation": 0.0}
+
+
+def _rows(n_right, n=4, task="hate"):
+    return [
+        {"id": f"{task}-{k}", "task": task, "output": "yes", "parsed": "yes",
+         "gold": "yes" if k < n_right else "no", "options": ["yes", "no"]}
+        for k in range(n)
+    ]  # fmt: skip
+
+
+def _write(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "results.json").write_text("{}")
+
+
+def test_perspective_drops_are_paired_on_the_probed_records(tmp_path):
+    records = {f"hate-{k}": {"cause": {"scale": "relation"}} for k in range(4)}
+    dirs = {}
+    for seed in (0, 1):
+        intact = tmp_path / f"runs/full/seed{seed}/eval/test"
+        _write(intact, _rows(4))  # every record right
+        # the probe saw the first two records only, and got one of them wrong
+        probe = ablate_probes.zeroed_dir(intact, "relation")
+        _write(probe, [{**r, "parsed": "no"} if r["id"] == "hate-0" else r for r in _rows(4)[:2]])
+        dirs[seed] = intact
+    found = ablate_probes.collect({"full": dirs}, records)
+    assert found["perspectives_intact"]["full"][0]["hate"] == 1.0
+    assert found["perspectives"]["full"]["relation"][1]["hate"] == 0.5
+    summary = summarise_probes(found)
+    drop = summary["perspectives"]["full"]["relation"]["hate"]
+    assert drop.mean == pytest.approx(-0.5) and drop.n == 2
+    assert summary["per_scale"]["full"]["relation"].mean == 1.0
+    assert "faithfulness" not in summary  # bare-label replies carry no rationale
+
+
+def test_zeroed_command_evaluates_the_run_with_one_perspective_zeroed(tmp_path):
+    base = ["python", "-m", "emollm_jax.main_job", "--config=c.py:full", "--workdir=W",
+            "--data=D", "--split=test", "--config.seed=2", "--config.x=1"]  # fmt: skip
+    run = tmp_path / "run"
+    command = ablate_probes.zeroed_command(base, run, run / "eval/test", "depth", 300)
+    assert command[:3] == ["python", "-m", "emollm_jax.evaluate"]
+    assert "--workdir=W" not in command and "--data=D" not in command
+    assert f"--checkpoint={run}" in command and "--config.data.dir=D" in command
+    assert f"--workdir={run / 'eval/test-zeroed-depth'}" in command
+    assert "--config.model.zeroed_perspectives=('depth',)" in command
+    assert "--config.eval.limit=300" in command and "--config.x=1" in command
+    (run).mkdir()
+    (run / "train_config.json").write_text(
+        json.dumps({"model": {"projector": {"type": "multi_perspective",
+                                            "perspectives": ["global", "patch"]}}})  # fmt: skip
+    )
+    assert ablate_probes.perspectives_of(run) == ("patch", "global")
+    (run / "train_config.json").write_text(json.dumps({"model": {"projector": {"type": "mlp"}}}))
+    assert ablate_probes.perspectives_of(run) == ()
+
+
+def test_report_has_chance_spread_comparisons_and_probes(tmp_path):
+    def metrics(right):
+        return compute_metrics(_rows(right, n=8))
+
+    runs = {
+        "baseline": {s: {"generate": metrics(4 + s % 2)} for s in range(3)},
+        "mp": {s: {"generate": metrics(6 + s % 2)} for s in range(3)},
+    }
+    probes = {"perspectives": {"mp": {"relation": {
+        "hate": analysis.paired_difference({0: 0.5, 1: 0.25}, {0: 0.75, 1: 0.75})
+    }}}}  # fmt: skip
+    write_ablation(tmp_path, runs, ["generate"], {"seeds": [0, 1, 2], "split": "test"}, probes)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["chance"]["hate"] == 0.5
+    gen = doc["modes"]["generate"]
+    assert gen["primary"]["mp - baseline"]["hate"]["mean"] == pytest.approx(0.25)
+    assert gen["spread"]["baseline"]["hate"] == pytest.approx(statistics.stdev([0.5, 0.625, 0.5]))
+    assert doc["probes"]["perspectives"]["mp"]["relation"]["hate"]["mean"] == pytest.approx(-0.375)
+    md = (tmp_path / "results.md").read_text()
+    assert "| chance | | 50.0 | 50.0 |" in md
+    assert "Standard deviation over seeds" in md and "Bonferroni" in md
+    assert "`mp - baseline`" in md and "## Perspective ablation" in md
