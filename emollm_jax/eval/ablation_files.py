@@ -127,9 +127,11 @@ def top_answer_shares(runs: Runs, mode: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def _shares_table(shares: Mapping[str, Mapping[str, float]]) -> list[str]:
+def _shares_table(shares: Mapping[str, Mapping[str, float]], mean: str = "All rows") -> list[str]:
+    """Per variant, each column's value in percent (one decimal); ``mean`` titles the mean's
+    column."""
     columns = [c for c in (*TASKS, MEAN) if any(c in r for r in shares.values())]
-    header = ["Variant", *(TASK_TITLES.get(c, "All rows") for c in columns)]
+    header = ["Variant", *(TASK_TITLES.get(c, mean) for c in columns)]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     for variant, row in shares.items():
         cells = [f"`{variant}`", *(f"{100 * row[c]:.1f}" if c in row else "–" for c in columns)]
@@ -168,16 +170,6 @@ def _table(
     return lines
 
 
-def _spread_table(spread: Mapping[str, Mapping[str, float]]) -> list[str]:
-    columns = [c for c in (*TASKS, MEAN) if any(c in r for r in spread.values())]
-    header = ["Variant", *(TASK_TITLES.get(c, "Mean") for c in columns)]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    for variant, row in spread.items():
-        cells = [f"`{variant}`", *(f"{100 * row[c]:.1f}" if c in row else "–" for c in columns)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
 def analyse(runs: Runs, mode: str) -> dict:
     """The spread over seeds and the protocol's comparisons in ``mode``."""
     by_variant = mode_scores(runs, mode)
@@ -194,7 +186,7 @@ def analyse(runs: Runs, mode: str) -> dict:
 def _analysis_markdown(found: Mapping) -> list[str]:
     parts = []
     if found["spread"]:
-        parts += ["Standard deviation over seeds (points):", "", *_spread_table(found["spread"]), ""]
+        parts += ["Standard deviation over seeds (points):", "", *_shares_table(found["spread"], mean="Mean"), ""]
     if found["primary"]:
         level = f"{100 * analysis.BONFERRONI:.2f}%"
         parts += [
