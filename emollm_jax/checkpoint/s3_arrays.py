@@ -13,13 +13,14 @@ a bucket, and reads back as one. Where an Orbax version lacks that function, or 
 without a ``gcs`` store in it, an ``s3://`` checkpoint is refused with ``S3CheckpointError``
 naming the path, rather than written some other way.
 
-Where the store is: TensorStore's ``s3`` driver does not read ``AWS_ENDPOINT_URL`` (without an
-endpoint it asks AWS for the bucket's region), so the endpoint and region the AWS SDKs read
-from the environment (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``; ``AWS_REGION`` or
-``AWS_DEFAULT_REGION``) go into the spec. One set of variables thus points s3fs (the files)
-and TensorStore (the arrays) at the same store: AWS itself when unset, or an S3-compatible
-server. Credentials are TensorStore's default AWS chain (environment variables, the shared
-credentials file, the instance's role), or the environment's keys straight away when set.
+Where the store is: TensorStore's ``s3`` driver (0.1.86) does not take its endpoint from
+``AWS_ENDPOINT_URL`` (with only that variable set, it sent the loopback test server no request
+in 15 s), so the endpoint and region the AWS SDKs read from the environment
+(``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``; ``AWS_REGION`` or ``AWS_DEFAULT_REGION``) go
+into the spec. One set of variables thus points s3fs (the files) and TensorStore (the arrays)
+at the same store: AWS itself when unset, or an S3-compatible server. Credentials are
+TensorStore's default AWS chain (environment variables, the shared credentials file, the
+instance's role), or the environment's keys straight away when set.
 
 Orbax marks a step complete on ``s3://`` as on ``gs://``: a ``commit_success.txt`` written last
 (an object store has no folder rename); ``RunCheckpoints`` asks for that.
