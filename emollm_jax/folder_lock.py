@@ -7,11 +7,12 @@ process that died (same host, pid no longer running) is stale: it is logged and 
 A lock held from another host cannot be checked from here; the message says to delete the
 file if that process is gone. Multi-host runs take the lock on JAX process 0 only.
 
-On a cloud storage folder (``gs://...``) there is no ``O_EXCL``: the lock object is written with
-a "create only if absent" precondition (GCS's ``ifGenerationMatch=0`` through gcsfs, which
-fails when another writer won), then read back and taken only if it names this process (a
-store or emulator that ignores the precondition is still caught when the other write landed
-first). Stale locks are detected as above (same host, dead pid).
+On a cloud storage folder (``gs://...``, ``s3://...``) there is no ``O_EXCL``: the lock object is
+written with a "create only if absent" precondition (GCS's ``ifGenerationMatch=0`` through gcsfs,
+S3's ``If-None-Match: *`` through s3fs, which fail when another writer won), then read back and
+taken only if it names this process (a store or emulator that ignores the precondition is still
+caught when the other write landed first). Stale locks are detected as above (same host, dead
+pid).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 path the project takes from a user (workdir, checkpoints, data, media, tokenizer, convert and
 evaluate folders) goes through ``as_path``: a local path stays a ``pathlib.Path`` (behaviour
 unchanged), a URL becomes an ``etils.epath.Path`` (the library Orbax and Grain use; ``gs://``
-through ``gcsfs``), and both share the pathlib methods the code uses (``/``, ``exists``,
-``is_dir``, ``iterdir``, ``mkdir``, ``open``, ``read_text``, ``write_text``, ``unlink``...).
+through ``gcsfs``, ``s3://`` through ``s3fs``), and both share the pathlib methods the code uses
+(``/``, ``exists``, ``is_dir``, ``iterdir``, ``mkdir``, ``open``, ``read_text``, ``write_text``,
+``unlink``...).
 
 Object stores differ from a filesystem in two ways the code must respect, and the helpers
 below do:
@@ -16,9 +17,10 @@ below do:
   ``move_folder`` copies then deletes on a URL (not atomic: see its docstring);
 - there is no append: a growing file (the metrics log) is rewritten whole (``metrics_log``).
 
-Orbax writes checkpoints to a URL itself (TensorStore's own GCS client, then a
+Orbax writes checkpoints to a URL itself (TensorStore's own GCS or S3 client, then a
 ``commit_success.txt`` marker in place of the local temporary-folder rename), so a checkpoint
-without its marker is unfinished and never listed; see ``checkpoint/manager.py``.
+without its marker is unfinished and never listed; see ``checkpoint/manager.py`` and, for
+``s3://``, ``checkpoint/s3_arrays.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import Union
 
 from etils import epath
 
-# The schemes etils.epath serves (gs through gcsfs; s3, az and hf through their fsspec packages).
+# The schemes etils.epath serves (gs through gcsfs, s3 through s3fs; az and hf through their
+# fsspec packages, untested).
 URL_SCHEMES = ("gs", "s3", "az", "hf")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -116,6 +119,12 @@ def files_under(folder: AnyPath) -> list[AnyPath]:
     """Every file below ``folder`` (epath refuses ``rglob`` on cloud storage; ``walk`` lists)."""
     if not is_url(folder):
         return [f for f in folder.rglob("*") if not f.is_dir()]
+    if url_scheme(folder) == "s3":  # epath's walk passes s3fs an argument it refuses (max_depth)
+        import fsspec
+
+        fs, key = fsspec.core.url_to_fs(os.fspath(folder))
+        key = key.rstrip("/")
+        return [folder / posixpath.relpath(name, key) for name in fs.find(key)]
     base = os.fspath(folder).split("://", 1)[1].rstrip("/")  # walk's tops lack the scheme
     return [
         folder / posixpath.relpath(os.fspath(top).split("://", 1)[-1], base) / name

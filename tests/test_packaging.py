@@ -82,12 +82,14 @@ def test_every_range_has_an_upper_bound_or_is_calendar_versioned():
         assert "<" in ops or "~=" in ops or calendar, f"{req}: no upper bound"
 
 
-NOT_ON_A_TPU_VM = ["torch", "peft", "pytest", "pytest-xdist", "nbclient", "gcp-storage-emulator"]
+NOT_ON_A_TPU_VM = [
+    "torch", "peft", "pytest", "pytest-xdist", "nbclient", "gcp-storage-emulator", "moto",
+]  # fmt: skip
 
 
 def test_the_base_installs_no_torch_and_no_test_tools():
     base = _ranges(["dependencies"])
-    for name in [*NOT_ON_A_TPU_VM, "libtpu", "gcsfs"]:
+    for name in [*NOT_ON_A_TPU_VM, "libtpu", "gcsfs", "s3fs"]:
         assert name not in base, f"{name} is in the base dependencies"
     tpu = _ranges(["dependencies", "tpu"])
     for name in NOT_ON_A_TPU_VM:

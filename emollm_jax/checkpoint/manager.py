@@ -13,9 +13,11 @@ Each checkpoint is a composite of items:
 
 Orbax writes each checkpoint into a temporary folder and renames it only once every item is
 complete, and lists only finished ones: a run killed mid-save resumes from the last complete
-checkpoint. On cloud storage (a ``gs://`` workdir), which has no folder rename, Orbax writes the
-step folder in place and marks it finished with a ``commit_success.txt`` object written last;
-a step folder without it is unfinished, never listed, and removed like a temporary folder. Saves are asynchronous (the step loop goes on while arrays are written).
+checkpoint. On cloud storage (a ``gs://`` or ``s3://`` workdir), which has no folder rename,
+Orbax writes the step folder in place and marks it finished with a ``commit_success.txt`` object
+written last; a step folder without it is unfinished, never listed, and removed like a temporary
+folder (``s3://`` arrays: ``s3_arrays``). Saves are asynchronous (the step loop goes on while
+arrays are written).
 
 The local tier (``per_process=True``, ``checkpoint/tiers.py``) holds the same items.
 
@@ -39,7 +41,17 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
-from emollm_jax.paths import COMMIT_MARK, AnyPath, absolute, as_path, is_url, move_folder, rmtree
+from emollm_jax.checkpoint import s3_arrays
+from emollm_jax.paths import (
+    COMMIT_MARK,
+    AnyPath,
+    absolute,
+    as_path,
+    is_url,
+    move_folder,
+    rmtree,
+    url_scheme,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +215,12 @@ class RunCheckpoints:
                 # by all processes: with every process its own primary, one process's signal
                 # let another write before its own folder existed (seen: ENOENT, then a hang).
                 async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
+            )
+        if url_scheme(self.root) == "s3":
+            s3_arrays.check(self.root)  # Orbax's arrays on S3 (or a clear refusal)
+            # Orbax picks the commit file for gs:// only; S3 has no folder rename either.
+            extra["atomicity_options"] = ocp.options.AtomicityOptions(
+                mode=ocp.options.AtomicityMode.COMMIT_FILE
             )
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,

@@ -48,7 +48,7 @@ class TrainConfig:
     )
     compile_cache_dir: str = option(
         "", "persistent compilation cache: '' = $JAX_COMPILATION_CACHE_DIR or <workdir>/"
-        "compile_cache; a folder or gs:// URL; off",
+        "compile_cache; a folder or gs:// / s3:// URL; off",
     )  # fmt: skip
     hang_timeout_s: float = option(
         0.0, "no step finished for this long: stacks dumped, exit 75 (0 = 20x the median step)",

@@ -19,7 +19,7 @@ def check_local(field: str, value) -> None:
             field,
             f"{value!r}: cloud storage is not supported here yet; copy it to a local (or "
             f"mounted) folder. The workdir, train.init_from, data.tokenizer and the convert "
-            f"and evaluate folders may be gs:// URLs.",
+            f"and evaluate folders may be gs:// or s3:// URLs.",
             value=value,
         )
 

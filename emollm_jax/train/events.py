@@ -24,8 +24,8 @@ Process 0 writes every event; the others write only failures (``hang``, ``crash`
 be theirs alone. A process killed outright (SIGKILL, a lost host) writes nothing: the report
 books the time from its last event to the next start as lost to the restart.
 
-On cloud storage (a ``gs://`` workdir), which cannot append, each event rewrites the object
-(a few hundred rows over a run).
+On cloud storage (a ``gs://`` or ``s3://`` workdir), which cannot append, each event rewrites the
+object (a few hundred rows over a run).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Only JAX process 0 writes. A resumed run first drops the rows logged after its r
 rewritten without them, and TensorBoard is told to purge its events from that step on. A line
 of ``metrics.jsonl`` that is no row (torn by a crash, garbage) is named in the log and moved to
 ``metrics.jsonl.set_aside`` beside it.
-In a cloud storage workdir (``gs://``) both files are objects, rewritten whole at each flush."""
+In a cloud storage workdir (``gs://``, ``s3://``) both files are objects, rewritten whole at each
+flush."""
 
 from __future__ import annotations
 
@@ -110,8 +111,8 @@ class _RewrittenObject:
 
 class _ObjectEventsFile:
     """TensorBoard's events file on cloud storage, through epath: buffered, and rewritten whole
-    on every flush (tensorboardX's own ``gs://`` writer needs google-cloud-storage's client and
-    its credentials; this one uses the same path library as everything else)."""
+    on every flush (tensorboardX's own ``gs://`` and ``s3://`` writers need google-cloud-storage's
+    or boto3's client and credentials; this one uses the same path library as everything else)."""
 
     def __init__(self, path: str):
         self.path = as_path(path)
