@@ -1,8 +1,11 @@
-"""The main job (``emollm demo``): build the mini EmoBench, train the tiny full EmoLLM on CPU,
+"""The main job (``emollm demo``): build the mini EmoBench v2, train the tiny full EmoLLM on CPU,
 evaluate it on the test split and print the EmoBench table.
 
     emollm demo [--config configs/emollm_tiny.py] [--workdir runs/main]
-                [--data data/mini_emobench] [--config.train.steps=N ...]
+                [--data data/mini_emobench_v2] [--config.train.steps=N ...]
+
+The data: the mini EmoBench version ``MINI_VERSION`` (2, the version the ablation reports on;
+``docs/ablation/mini_emobench_v2.md``) is built into ``--data`` when it holds no split file.
 
 Training runs in two phases, the config's recipe (``config.recipe``; the tiny presets set it,
 ``emollm_jax/config/presets.py``) for a model whose towers start random:
@@ -39,7 +42,10 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
 )
 _WORKDIR = flags.DEFINE_string("workdir", "runs/main", "Run folder.")
-_DATA = flags.DEFINE_string("data", "data/mini_emobench", "Where the mini EmoBench lives.")
+MINI_VERSION = 2
+_DATA = flags.DEFINE_string(
+    "data", "data/mini_emobench_v2", "Where the mini EmoBench lives (built there if missing)."
+)
 _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
 
 
@@ -60,17 +66,18 @@ def main(argv):
     workdir = pathlib.Path(_WORKDIR.value)
     started = time.perf_counter()
 
-    t = _stage(f"1/3 data: the mini EmoBench in {_DATA.value}")
+    t = _stage(f"1/3 data: the mini EmoBench v{MINI_VERSION} in {_DATA.value}")
     data = pathlib.Path(_DATA.value)
     from emollm_jax.data.mini import make_mini_emobench
 
     if not (data / f"{_SPLIT.value}.jsonl").exists():
-        make_mini_emobench.build(data, overwrite=True)  # an interrupted build's leftovers
+        # overwrite: an interrupted build's leftovers
+        make_mini_emobench.build(data, version=MINI_VERSION, overwrite=True)
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
-    elif make_mini_emobench.is_stale(data):
+    elif make_mini_emobench.is_stale(data, version=MINI_VERSION):
         print(
-            f"already built, but not at the default sizes {make_mini_emobench.SPLIT_SIZES} "
-            f"(or by another version): delete {data} to rebuild it",
+            f"already built, but not as the mini EmoBench v{MINI_VERSION} at the default sizes "
+            f"{make_mini_emobench.SPLIT_SIZES}: used as it is (delete {data} to rebuild it)",
             flush=True,
         )
     else:
