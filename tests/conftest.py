@@ -51,3 +51,20 @@ def tokenizer():
     from emollm_jax.data.pipeline import load_tokenizer
 
     return load_tokenizer("emollm_jax/assets/tokenizer")
+
+
+# Full-size (7B) ahead-of-time compiles take minutes each on a 2-core machine: they run when
+# asked for (-m full_size, or EMOLLM_FULL_SIZE=1) and are skipped, saying so, otherwise.
+FULL_SIZE = "full_size"
+
+
+def pytest_collection_modifyitems(config, items):
+    asked = FULL_SIZE in (config.getoption("markexpr") or "")
+    if asked or os.environ.get("EMOLLM_FULL_SIZE") == "1":
+        return
+    skip = pytest.mark.skip(
+        reason="full-size compile (minutes on 2 cores): run with -m full_size or EMOLLM_FULL_SIZE=1"
+    )
+    for item in items:
+        if FULL_SIZE in item.keywords:
+            item.add_marker(skip)

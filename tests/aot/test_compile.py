@@ -259,6 +259,7 @@ def test_compile_cli_json_and_exit_codes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.full_size
 def test_llava_7b_data_parallel_does_not_fit_v5e(tmp_path):
     """Replicated 7B parameters and AdamW moments cannot fit 16 GiB: the row says by how
     much, and --require-fit turns that into exit status 4."""
@@ -273,6 +274,7 @@ def test_llava_7b_data_parallel_does_not_fit_v5e(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.full_size
 def test_emollm_7b_compiles_for_v5p_under_fsdp():
     """The real 7B EmoLLM (scanned layers, full remat, bf16 compute) on v5p-64 with splash
     attention and the chunked loss: 100-235 s of compilation on 2-core machines (one libtpu
