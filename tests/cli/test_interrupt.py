@@ -59,14 +59,19 @@ def test_ctrl_c_saves_flushes_and_exits_130(tmp_path, small_emobench):
 
 
 def test_first_ctrl_c_is_noted_and_a_second_one_interrupts():
-    before = signal.getsignal(signal.SIGINT)
-    with _StopSignals() as stop:
-        assert not stop.raised
-        signal.raise_signal(signal.SIGINT)  # the handler runs before this returns
-        assert stop.signum == signal.SIGINT
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is before
+    # A process with Python's own Ctrl-C handler, as a command started from a shell has (a test
+    # worker may have inherited SIGINT ignored, which _StopSignals rightly leaves alone).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _StopSignals() as stop:
+            assert not stop.raised
+            signal.raise_signal(signal.SIGINT)  # the handler runs before this returns
+            assert stop.signum == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def test_a_stop_signal_interrupts_only_the_wait_for_data():
