@@ -67,6 +67,7 @@ def _v5e8_temp(chunk: int) -> int:
 
 
 @pytest.mark.libtpu
+@pytest.mark.slow  # a TPU compile, about a minute here
 def test_compiled_for_a_tpu_the_chunked_mlp_needs_less_temp_memory():
     # One [8, 1024, 2048] bfloat16 intermediate is 32 MiB; in slices of 256 tokens, 8 MiB.
     assert _v5e8_temp(256) < _v5e8_temp(0) - 32 * 2**20

@@ -202,9 +202,14 @@ def test_zeroed_perspectives_zero_their_tokens_only(model):
     pixels = _pixels(7, 2, 3, 64, 64)
     intact = np.asarray(model.image_features(pixels))
     start = {"patch": 0, "depth": 16, "relation": 20, "global": 36}
+    intact_cfg = model.projector.model_cfg
     for name, count in EXPECTED.items():
-        probe = build_model(dataclasses.replace(tiny_cfg(), zeroed_perspectives=(name,)), seed=0)
-        out = np.asarray(probe.image_features(pixels))
+        # The same weights; the setting is read when the projector runs.
+        model.projector.model_cfg = dataclasses.replace(intact_cfg, zeroed_perspectives=(name,))
+        try:
+            out = np.asarray(model.image_features(pixels))
+        finally:
+            model.projector.model_cfg = intact_cfg
         assert out.shape == intact.shape
         zeroed = slice(start[name], start[name] + count)
         np.testing.assert_array_equal(out[:, zeroed], 0.0)

@@ -91,11 +91,13 @@ def _temp(policy: str) -> int:
 
 
 @pytest.mark.libtpu
+@pytest.mark.slow  # a TPU compile, about a minute here
 def test_compiled_temp_memory_of_a_policy_that_keeps_on_device_falls_between_full_and_none():
     assert _temp("full") < _temp("save_qkv") < _temp("none")
 
 
 @pytest.mark.libtpu
+@pytest.mark.slow  # a TPU compile, about a minute here
 def test_host_offload_puts_the_named_tensors_in_host_memory():
     row = _v5e8_row("offload_layer_input_qkvo")
     # S(5): XLA TPU's host memory space; the saved stacks [layers, rows, len, ...] live there.
