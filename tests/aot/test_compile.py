@@ -96,6 +96,7 @@ def test_a_tpu_compile_on_a_machine_without_tpu_prints_no_alarm():
         assert alarm not in done.stderr, done.stderr[-3000:]
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_compiles_for_v5e8(strategy):
     row = tiny_v5e8_row(strategy)

@@ -81,6 +81,7 @@ def test_a_relative_data_dir_that_is_not_there_names_where_it_looked(tmp_path):
      ("--config.train.stepz=4", "AttributeError")],
     ids=["config-value", "config-field"],
 )  # fmt: skip
+@pytest.mark.slow  # over ~8 s here
 def test_the_traceback_on_request(tmp_path, how, mistake, raised):
     env = how if isinstance(how, dict) else None
     extra = [how] if isinstance(how, str) else []
@@ -89,6 +90,7 @@ def test_the_traceback_on_request(tmp_path, how, mistake, raised):
     assert "Traceback" in done.stderr and raised in done.stderr
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("job", [["evaluate"], ["demo"], ["compile"], ["compare"], ["annotate"]])
 def test_every_config_command_names_an_unknown_field(tmp_path, job):
     done = emollm(*job, "--config", TINY, "--config.eval.max_new_tokenz=3", cwd=tmp_path)
@@ -171,6 +173,7 @@ def test_evaluate_names_a_corrupt_checkpoint_and_the_step_to_pick(tmp_path, corr
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_evaluate_step_picks_a_checkpoint_and_refuses_one_not_there(tmp_path, corrupt_run):
     from emollm_jax.inference.load import load_hf_or_run
 
@@ -183,6 +186,7 @@ def test_evaluate_step_picks_a_checkpoint_and_refuses_one_not_there(tmp_path, co
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_evaluate_with_another_model_config_names_the_fields(tmp_path):
     run = _run_folder(tmp_path / "emollm_run", "emollm_tiny", (1,))
     done = _evaluate(tmp_path, run)

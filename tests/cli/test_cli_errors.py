@@ -16,6 +16,7 @@ MESSAGE = "error: config.train.steps: must be positive, got 0"
     "extra, env, traceback",
     [((), {}, False), (("--verbosity=1",), {}, True), ((), {"EMOLLM_TRACEBACK": "1"}, True)],
 )
+@pytest.mark.slow  # over ~8 s here
 def test_config_error_message_alone_unless_verbose(tmp_path, extra, env, traceback):
     cmd = train_command(tmp_path / "run", tmp_path, "--config.train.steps=0", *extra)
     done = subprocess.run(

@@ -45,6 +45,7 @@ def test_jobs_are_found_by_one_or_two_words():
     assert find_job(["data"])[0] is None
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("job", JOBS, ids=lambda j: j.name.replace(" ", "-"))
 def test_job_help_exits_0_and_ends_with_its_example(job):
     done = emollm(*job.name.split(), "--help")
@@ -63,6 +64,7 @@ def test_job_help_exits_0_and_ends_with_its_example(job):
 @pytest.mark.parametrize(
     "module", ["emollm_jax.train", "emollm_jax.evaluate", "emollm_jax.main_job"]
 )
+@pytest.mark.slow  # over ~8 s here
 def test_python_m_aliases_help_exits_0(module):
     done = subprocess.run(
         [sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,

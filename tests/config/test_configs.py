@@ -185,6 +185,7 @@ def test_batches_hold_the_visual_tokens_the_model_makes(arg, mini_dir, tokenizer
 # "full" is the "mp" model on EmoPrompt's longer examples, "emoprompt" the baseline model on
 # them: the two compiled programs cover both models (the baseline is llava_tiny's, trained by
 # the training tests).
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("arg", ["emoprompt", "full"])
 def test_forward_and_backward_on_a_mini_emobench_batch(arg, mini_dir, tokenizer):
     cfg, batch = _mini_batch(arg, mini_dir, tokenizer)

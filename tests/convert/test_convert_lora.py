@@ -106,6 +106,7 @@ HF_CLASS = {
 }
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("arch", ["llama", "llava"])
 def test_lora_merged_and_as_peft_adapter(tmp_path, arch):
     make = hf_models.llama if arch == "llama" else hf_models.llava

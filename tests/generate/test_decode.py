@@ -113,6 +113,7 @@ def _llava_batch(rng, lengths, total=32):
     return batch
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("strategy", ["fsdp_tp"])
 def test_mesh_gives_the_same_tokens_as_one_device(strategy):
     assert jax.device_count() == 8

@@ -191,6 +191,7 @@ def test_cudnn_matches_xla_on_a_gpu():
     assert diff.max() < 2e-2  # bfloat16: 8 significant bits
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_generation_is_unchanged_by_the_kernel_choice():
     """Decoding keeps the XLA path over the KV cache; the vision tower and the prefill's image
     features go through splash: the greedy tokens are the same."""

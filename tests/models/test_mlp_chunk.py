@@ -27,6 +27,7 @@ def _lm(chunk: int, remat: str = "full", **text):
 @pytest.mark.parametrize(
     "remat, chunk", [("none", 8), ("offload_layer_input_qkvo", 8), ("full", 8), ("full", 12)]
 )
+@pytest.mark.slow  # over ~8 s here
 def test_chunked_mlp_gives_the_loss_and_gradients_of_the_whole(remat, chunk):
     ids = jnp.asarray(np.random.default_rng(0).integers(5, 1000, size=(2, 32)))
     params = nnx.state(build_model(from_config_dict(_lm(0, remat).model), seed=0))

@@ -78,6 +78,7 @@ def test_cached_decoding_with_left_padding_matches_unpadded_rows():
     )
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("scan, remat", [(True, "none"), (False, "full"), (True, "dots")])
 def test_scan_and_remat_change_nothing_but_cost(scan, remat):
     ref_model = build_model(LLAVA, 0)

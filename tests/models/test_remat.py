@@ -44,6 +44,7 @@ def _losses_and_grads() -> dict:
     return every(params)
 
 
+@pytest.mark.slow  # over ~8 s here
 @pytest.mark.parametrize("policy", [p for p in remat.REMAT_POLICIES if p != "none"])
 def test_every_policy_gives_the_loss_and_gradients_of_no_remat(policy):
     results = _losses_and_grads()

@@ -36,6 +36,7 @@ def _inputs():
     return jnp.asarray(ids), jnp.asarray(pixels)
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_fsdp_model_is_created_sharded_and_computes_the_same_logits():
     assert jax.device_count() == 8
     mesh = make_mesh({"data": 1, "fsdp": 8, "tensor": 1})

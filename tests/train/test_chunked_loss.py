@@ -40,6 +40,7 @@ SLOW = pytest.mark.slow  # chunks of 1 and 9: long scans, 30-40 s each here
 @pytest.mark.parametrize(
     "chunk", [pytest.param(1, marks=SLOW), 4, pytest.param(9, marks=SLOW), 36, 64]
 )
+@pytest.mark.slow  # over ~8 s here
 def test_chunked_loss_value_and_gradients_equal_the_plain_loss(chunk):
     model = build_model(_llm(), seed=1)
     graphdef, params = nnx.split(model)
@@ -132,6 +133,7 @@ def test_prefill_last_only_logits_are_the_last_column():
     np.testing.assert_allclose(np.asarray(last[:, 0]), np.asarray(full[:, -1]), atol=1e-6)
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_attention_remat_policy_saves_attention_and_recomputes_the_mlp():
     """Same gradients as no remat; the backward recomputes the MLP (more dots than 'none') but
     not attention's projections (fewer dots than 'full')."""

@@ -62,6 +62,7 @@ def test_hf_llava_initialises_llava_and_emollm(tmp_path, small_emobench):
     trainer.close()
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_orbax_run_initialises_a_lora_run(tmp_path, small_emobench):
     from emollm_jax.train.loop import Trainer
 

@@ -51,6 +51,7 @@ KERNELS = {
     [(s, {}) for s in MESHES] + [("fsdp_tp", KERNELS)],
     ids=[*MESHES, "fsdp_tp-splash-chunked_loss"],
 )
+@pytest.mark.slow  # over ~8 s here
 def test_step_matches_one_device(tmp_path, small_emobench, reference, strategy, overrides):
     ref_batch, ref_metrics, ref_params = reference
     batch, metrics, params, trainer = _one_step(

@@ -85,6 +85,7 @@ def test_lora_trains_adapters_and_projector_only(tmp_path, small_emobench):
     trainer.close()
 
 
+@pytest.mark.slow  # over ~8 s here
 def test_gradient_accumulation_matches_one_big_batch(tmp_path, small_emobench):
     results = []
     # Adam's first update is lr * g / (|g| + eps): with the default eps 1e-8 it is lr * sign(g),
