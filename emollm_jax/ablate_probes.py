@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from emollm_jax.config.model import PERSPECTIVES
 from emollm_jax.eval import ablation_analysis as analysis
 from emollm_jax.eval.ablation_files import scores
 from emollm_jax.eval.faithfulness import faithfulness, read_jsonl
@@ -38,8 +39,7 @@ def perspectives_of(run: Path) -> tuple[str, ...]:
     projector = _stored_projector(run)
     if projector.get("type") != "multi_perspective":
         return ()
-    order = ("patch", "depth", "relation", "global")
-    return tuple(p for p in order if p in projector.get("perspectives", ()))
+    return tuple(p for p in PERSPECTIVES if p in projector.get("perspectives", ()))
 
 
 def zeroed_dir(eval_dir: Path, name: str) -> Path:
@@ -117,16 +117,17 @@ def collect(
                 out["per_scale"].setdefault(variant, {})[seed] = scale
             if _has_rationale(rows):
                 out["faithfulness"].setdefault(variant, {})[seed] = faithfulness(rows, records)
+            intact_by_ids: dict[frozenset, dict] = {}  # every probe of a run sees the same records
             for probe in sorted(folder.parent.glob(f"{folder.name}-{ZEROED}-*")):
                 zeroed = _rows(probe)
                 if not (probe / "results.json").exists() or not zeroed:
                     continue
                 name = probe.name.rsplit("-", 1)[1]
-                ids = {str(r["id"]) for r in zeroed}
-                intact = [r for r in rows if str(r["id"]) in ids]
+                ids = frozenset(str(r["id"]) for r in zeroed)
+                if ids not in intact_by_ids:
+                    intact = [r for r in rows if str(r["id"]) in ids]
+                    intact_by_ids[ids] = scores(compute_metrics(intact))
                 per = out["perspectives"].setdefault(variant, {}).setdefault(name, {})
                 per[seed] = scores(compute_metrics(zeroed))
-                out["perspectives_intact"].setdefault(variant, {})[seed] = scores(
-                    compute_metrics(intact)
-                )
+                out["perspectives_intact"].setdefault(variant, {})[seed] = intact_by_ids[ids]
     return out
