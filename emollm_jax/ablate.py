@@ -2,6 +2,7 @@
 
     emollm ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
+        [--seeds-for baseline=0,1,2,3,4 ...] \\
         [--train-fractions 0.25,0.5,1] \\
         [--data data/mini_emobench_v2] [--mini-version 2] [--split test] \\
         [--config.recipe.grounding_steps=1000] [--config.train.steps=1500 ...]
@@ -12,7 +13,8 @@ file; a mini EmoBench of another version there is refused.
 
 Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
 ``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the
-seed, into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
+seed (``--seeds``, or a variant's own ``--seeds-for`` list; comparisons pair the seeds two
+variants share), into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
 arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). Besides
 the config's variants, ``LEVERS`` names variants made of one with settings changed
 (``emoprompt_no_rationale``: guiding prompts, bare-label targets; ``emoprompt_rationale_w0.3``:
@@ -78,6 +80,30 @@ def _fractions(text: str) -> list[float]:
     return values
 
 
+def _variant_seeds(text: str) -> tuple[str, list[int]]:
+    name, _, seeds = text.partition("=")
+    try:
+        values = _ints(seeds)
+    except ValueError:
+        values = []
+    if not name.strip() or not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: VARIANT=SEEDS, e.g. baseline=0,1,2,3,4")
+    return name.strip(), values
+
+
+def seeds_of(args: argparse.Namespace, variant: str) -> list[int]:
+    """The seeds a variant runs on: its ``--seeds-for`` entry, else ``--seeds``."""
+    return dict(args.seeds_for).get(variant, args.seeds)
+
+
+def plan_runs(args: argparse.Namespace) -> tuple[dict, list[tuple[str, int]]]:
+    """``{run name: (variant, share of train)}`` and the ``(run name, seed)`` pairs, in order."""
+    names = {
+        run_name(v, f): (v, f) for f in args.train_fractions for v in args.variants
+    }  # fmt: skip
+    return names, [(name, s) for name, (v, _) in names.items() for s in seeds_of(args, v)]
+
+
 def run_name(variant: str, fraction: float) -> str:
     """A run's name in the tables: the variant, with the share of train when below 1."""
     return variant if fraction == 1 else f"{variant}_train{100 * fraction:g}"
@@ -88,6 +114,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--config", required=True, help="config file taking a variant argument")
     parser.add_argument("--variants", type=_names, required=True, help="e.g. baseline,full")
     parser.add_argument("--seeds", type=_ints, required=True, help="e.g. 0,1,2")
+    parser.add_argument(
+        "--seeds-for",
+        type=_variant_seeds,
+        action="append",
+        default=[],
+        metavar="VARIANT=SEEDS",
+        help="one variant's seeds in place of --seeds (repeatable), e.g. baseline=0,1,2,3,4",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--data", default="data/mini_emobench_v2")
     parser.add_argument(
@@ -123,6 +157,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         parser.error(f"--config {args.config}: give the file; --variants picks its argument")
     if not args.variants or not args.seeds:
         parser.error("--variants and --seeds need at least one value each")
+    for name, _ in args.seeds_for:
+        if name not in args.variants:
+            parser.error(f"--seeds-for {name}=...: {name} is not one of --variants")
     return args, extra
 
 
@@ -196,10 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prepare_data(args)
-    names = {
-        run_name(v, f): (v, f) for f in args.train_fractions for v in args.variants
-    }  # fmt: skip
-    plan = [(name, s) for name in names for s in args.seeds]
+    names, plan = plan_runs(args)
     runs: dict = {name: {} for name in names}
     ran_seconds: list[float] = []
     for k, (name, seed) in enumerate(plan, start=1):
@@ -242,11 +276,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
     probes = summarise_probes(
         ablate_probes.collect(
-            {name: {s: eval_dir(args, name, s) for s in args.seeds} for name in names},
+            {
+                name: {s: eval_dir(args, name, s) for s in seeds_of(args, v)}
+                for name, (v, _) in names.items()
+            },
             {str(r["id"]): r for r in read_jsonl(Path(args.data) / f"{args.split}.jsonl")},
         )
     )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
+    if args.seeds_for:
+        meta["seeds_for"] = {name: seeds_of(args, v) for name, (v, _) in names.items()}
     meta["variants"] = list(names)
     meta["train_fractions"] = args.train_fractions
     meta["data"] = {"dir": args.data, "mini_version": make_mini_emobench.built_version(args.data)}

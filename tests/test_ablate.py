@@ -79,6 +79,23 @@ def test_each_planned_run_gets_its_seed_and_share(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
+def test_a_variant_runs_on_its_own_seeds(tmp_path, monkeypatch):
+    argv = ["--config", "c.py", "--variants", "full,mp", "--seeds", "0,1", "--out", "o"]
+    args, _ = ablate.parse_args([*argv, "--seeds-for", "full=2,3,4", "--train-fractions", "0.5,1"])
+    names, plan = ablate.plan_runs(args)
+    assert names == {"full_train50": ("full", 0.5), "mp_train50": ("mp", 0.5),
+                     "full": ("full", 1.0), "mp": ("mp", 1.0)}  # fmt: skip
+    assert plan == [("full_train50", 2), ("full_train50", 3), ("full_train50", 4),
+                    ("mp_train50", 0), ("mp_train50", 1),
+                    ("full", 2), ("full", 3), ("full", 4), ("mp", 0), ("mp", 1)]  # fmt: skip
+    assert ablate.plan_runs(ablate.parse_args(argv)[0])[1] == [
+        ("full", 0), ("full", 1), ("mp", 0), ("mp", 1)
+    ]  # fmt: skip
+    for bad in ("full", "full=", "=1", "full=a", "other=1"):
+        with pytest.raises(SystemExit):
+            ablate.parse_args([*argv, "--seeds-for", bad])
+
+
 def test_two_variants_two_seeds_then_resume(tmp_path):
     data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=2)
     out = tmp_path / "out"
@@ -186,6 +203,7 @@ def test_report_names_forms_and_skips_a_variant_with_nothing_scored(tmp_path):
         "emoprompt": {0: {"likelihood": compute_metrics([])}, 1: {"likelihood": compute_metrics([])}},
     }
     meta = {"seeds": [0, 1], "split": "test",
+            "seeds_for": {"baseline": [0, 1], "emoprompt": [0, 1, 2]},
             "forms": {"likelihood": {"baseline": "label", "emoprompt": "after_own_rationale"}},
             "unscored": {"likelihood": {"baseline": {"0": 0, "1": 0},
                                         "emoprompt": {"0": 4, "1": 4}}}}  # fmt: skip
@@ -194,5 +212,6 @@ def test_report_names_forms_and_skips_a_variant_with_nothing_scored(tmp_path):
     assert set(doc["modes"]["likelihood"]["summary"]) == {"baseline"}
     assert doc["modes"]["likelihood"]["summary"]["baseline"]["hate"]["mean"] == 0.625
     md = (tmp_path / "results.md").read_text()
+    assert "Seeds: [0, 1]; `emoprompt`: [0, 1, 2]; split: test." in md
     assert "`emoprompt`: `Answer: <label>` after the model's own greedy rationale" in md
     assert "`emoprompt`: 4.0" in md and "`baseline`: the bare label after the prompt" in md

@@ -260,9 +260,19 @@ def _probes_markdown(probes: Mapping) -> list[str]:
     return parts
 
 
+def _seeds_line(meta: Mapping) -> str:
+    """``[0, 1, 2]``, then the variants run on other seeds (``--seeds-for``) with theirs."""
+    default, other = meta.get("seeds"), {}
+    for variant, seeds in meta.get("seeds_for", {}).items():
+        if seeds != default:
+            other.setdefault(str(seeds), []).append(f"`{variant}`")
+    extra = "".join(f"; {', '.join(names)}: {seeds}" for seeds, names in other.items())
+    return f"{default}{extra}"
+
+
 def markdown(runs: Runs, modes: list[str], meta: Mapping, probes: Mapping | None = None) -> str:
     parts = ["# Ablation over seeds", "", f"Accuracy in %, mean [95% interval]: {METHOD}."]
-    parts += [f"Seeds: {meta.get('seeds')}; split: {meta.get('split')}.", ""]
+    parts += [f"Seeds: {_seeds_line(meta)}; split: {meta.get('split')}.", ""]
     for mode in modes:
         summary, differences = summarise(runs, mode)
         if not summary:
