@@ -78,7 +78,6 @@ def test_each_planned_run_gets_its_seed_and_share(tmp_path, monkeypatch):
     assert (tmp_path / "o/runs/full_train50/seed3/job.log").exists()
 
 
-@pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
 def test_a_variant_runs_on_its_own_seeds(tmp_path, monkeypatch):
     argv = ["--config", "c.py", "--variants", "full,mp", "--seeds", "0,1", "--out", "o"]
     args, _ = ablate.parse_args([*argv, "--seeds-for", "full=2,3,4", "--train-fractions", "0.5,1"])
@@ -96,6 +95,7 @@ def test_a_variant_runs_on_its_own_seeds(tmp_path, monkeypatch):
             ablate.parse_args([*argv, "--seeds-for", bad])
 
 
+@pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
 def test_two_variants_two_seeds_then_resume(tmp_path):
     data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=2)
     out = tmp_path / "out"
