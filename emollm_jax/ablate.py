@@ -12,19 +12,19 @@ The data: ``--data`` (default ``data/mini_emobench_v2``) is built first as the m
 file; a mini EmoBench of another version there is refused.
 
 Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
-``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the
-seed (``--seeds``, or a variant's own ``--seeds-for`` list; comparisons pair the seeds two
-variants share), into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
-arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). Besides
-the config's variants, ``LEVERS`` names variants made of one with settings changed
+``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the seed
+(``--seeds``, or a variant's own ``--seeds-for`` list; comparisons pair the seeds two variants
+share), into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
+arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). Besides the
+config's variants, ``LEVERS`` names variants made of one with settings changed
 (``emoprompt_no_rationale``: guiding prompts, bare-label targets; ``emoprompt_rationale_w0.3``:
 rationale tokens weighted 0.3 in the loss; ``emoprompt_mix_bare``: half of phase 2's records
 with bare-label targets). ``--train-fractions`` (default 1) runs every variant and seed on each
-share of the training split (``config.data.train_fraction``: its first records in file order);
-a share below 1 names its runs ``<variant>_train<percent>``. A run
-whose evaluation results exist is skipped, and an interrupted one resumes from its checkpoints
-and stored predictions, so rerunning the command resumes the ablation. One progress line per
-run. Then ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
+share of the training split (``config.data.train_fraction``: its first records in file order); a
+share below 1 names its runs ``<variant>_train<percent>``. A run whose evaluation results exist
+is skipped, and an interrupted one resumes from its checkpoints and stored predictions, so
+rerunning the command resumes the ablation. One progress line per run. Then
+``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
 (``emollm_jax.eval.ablation_files``): per evaluation mode, the mean and 95% t interval over
 seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
 first one, with what the likelihood mode scored per variant and how many records it left
