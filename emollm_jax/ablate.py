@@ -274,18 +274,16 @@ def main(argv: list[str] | None = None) -> int:
                 folder, eval_dir(args, name, seed), command, args.probe_limit
             ):
                 return 1
+    ran = {name: [s for n, s in plan if n == name] for name in names}  # each run name's seeds
     probes = summarise_probes(
         ablate_probes.collect(
-            {
-                name: {s: eval_dir(args, name, s) for s in seeds_of(args, v)}
-                for name, (v, _) in names.items()
-            },
+            {name: {s: eval_dir(args, name, s) for s in seeds} for name, seeds in ran.items()},
             {str(r["id"]): r for r in read_jsonl(Path(args.data) / f"{args.split}.jsonl")},
         )
     )
     meta = {"config": args.config, "seeds": args.seeds, "split": args.split, "args": extra}
     if args.seeds_for:
-        meta["seeds_for"] = {name: seeds_of(args, v) for name, (v, _) in names.items()}
+        meta["seeds_for"] = ran
     meta["variants"] = list(names)
     meta["train_fractions"] = args.train_fractions
     meta["data"] = {"dir": args.data, "mini_version": make_mini_emobench.built_version(args.data)}
