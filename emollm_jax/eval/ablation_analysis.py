@@ -66,7 +66,7 @@ def spread(scores: Scores) -> dict[str, dict[str, float]]:
     seeds)."""
     out = {}
     for variant, seeds in scores.items():
-        columns = {c for s in seeds.values() for c in s}
+        columns = dict.fromkeys(c for s in seeds.values() for c in s)  # first-seen order
         row = {}
         for c in columns:
             values = [s[c] for s in seeds.values() if c in s]
