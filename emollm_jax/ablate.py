@@ -3,7 +3,7 @@
     emollm ablate --config configs/emollm_tiny.py \\
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
         [--seeds-for baseline=0,1,2,3,4 ...] \\
-        [--train-fractions 0.25,0.5,1] \\
+        [--train-fractions 0.25,0.5,1] [--fractions-for full=1,0.25 ...] \\
         [--data data/mini_emobench_v2] [--mini-version 2] [--split test] \\
         [--config.recipe.grounding_steps=1000] [--config.train.steps=1500 ...]
 
@@ -21,9 +21,11 @@ config's variants, ``LEVERS`` names variants made of one with settings changed
 rationale tokens weighted 0.3 in the loss; ``emoprompt_mix_bare``: half of phase 2's records
 with bare-label targets). ``--train-fractions`` (default 1) runs every variant and seed on each
 share of the training split (``config.data.train_fraction``: its first records in file order); a
-share below 1 names its runs ``<variant>_train<percent>``. A run whose evaluation results exist
-is skipped, and an interrupted one resumes from its checkpoints and stored predictions, so
-rerunning the command resumes the ablation. One progress line per run. Then
+share below 1 names its runs ``<variant>_train<percent>``. ``--fractions-for VARIANT=SHARES``
+(repeatable) gives one variant its own shares, and ``--seeds-for`` also takes such a run name
+(``full_train25=0,1,2``; a run without an entry of its own takes its variant's). A run whose
+evaluation results exist is skipped, and an interrupted one resumes from its checkpoints and
+stored predictions, so rerunning the command resumes the ablation. One progress line per run. Then
 ``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
 (``emollm_jax.eval.ablation_files``): per evaluation mode, the mean and 95% t interval over
 seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
@@ -91,17 +93,41 @@ def _variant_seeds(text: str) -> tuple[str, list[int]]:
     return name.strip(), values
 
 
-def seeds_of(args: argparse.Namespace, variant: str) -> list[int]:
-    """The seeds a variant runs on: its ``--seeds-for`` entry, else ``--seeds``."""
-    return dict(args.seeds_for).get(variant, args.seeds)
+def _variant_fractions(text: str) -> tuple[str, list[float]]:
+    name, _, shares = text.partition("=")
+    try:
+        values = _fractions(shares)
+    except (ValueError, argparse.ArgumentTypeError):
+        values = []
+    if not name.strip() or not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: VARIANT=SHARES, e.g. full=1,0.25,0.5")
+    return name.strip(), values
+
+
+def seeds_of(args: argparse.Namespace, variant: str, name: str | None = None) -> list[int]:
+    """The seeds a run runs on: the ``--seeds-for`` entry of its run name (``full_train25``),
+    else of its variant, else ``--seeds``."""
+    given = dict(args.seeds_for)
+    return given.get(name or variant, given.get(variant, args.seeds))
+
+
+def fractions_of(args: argparse.Namespace, variant: str) -> list[float]:
+    """The shares of train a variant runs on: its ``--fractions-for`` entry, else
+    ``--train-fractions``."""
+    return dict(args.fractions_for).get(variant, args.train_fractions)
 
 
 def plan_runs(args: argparse.Namespace) -> tuple[dict, list[tuple[str, int]]]:
-    """``{run name: (variant, share of train)}`` and the ``(run name, seed)`` pairs, in order."""
+    """``{run name: (variant, share of train)}`` and the ``(run name, seed)`` pairs, in order:
+    share by share (in the order they are first named), variant by variant within a share."""
+    shares = [*args.train_fractions, *(f for _, fs in args.fractions_for for f in fs)]
     names = {
-        run_name(v, f): (v, f) for f in args.train_fractions for v in args.variants
-    }  # fmt: skip
-    return names, [(name, s) for name, (v, _) in names.items() for s in seeds_of(args, v)]
+        run_name(v, f): (v, f)
+        for f in dict.fromkeys(shares)
+        for v in args.variants
+        if f in fractions_of(args, v)
+    }
+    return names, [(n, s) for n, (v, _) in names.items() for s in seeds_of(args, v, n)]
 
 
 def run_name(variant: str, fraction: float) -> str:
@@ -139,6 +165,15 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="shares of the training split, each run for every variant and seed (default 1)",
     )
     parser.add_argument(
+        "--fractions-for",
+        type=_variant_fractions,
+        action="append",
+        default=[],
+        metavar="VARIANT=SHARES",
+        help="one variant's shares of train in place of --train-fractions (repeatable), "
+        "e.g. full=1,0.25,0.5",
+    )
+    parser.add_argument(
         "--probe-perspectives",
         action="store_true",
         help="evaluate every multi-perspective run once per perspective with its tokens zeroed",
@@ -157,9 +192,16 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         parser.error(f"--config {args.config}: give the file; --variants picks its argument")
     if not args.variants or not args.seeds:
         parser.error("--variants and --seeds need at least one value each")
-    for name, _ in args.seeds_for:
+    for name, _ in args.fractions_for:
         if name not in args.variants:
-            parser.error(f"--seeds-for {name}=...: {name} is not one of --variants")
+            parser.error(f"--fractions-for {name}=...: {name} is not one of --variants")
+    planned = plan_runs(args)[0]
+    for name, _ in args.seeds_for:
+        if name not in args.variants and name not in planned:
+            parser.error(
+                f"--seeds-for {name}=...: {name} is neither one of --variants nor a planned run "
+                f"({', '.join(planned)})"
+            )
     return args, extra
 
 
@@ -286,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         meta["seeds_for"] = ran
     meta["variants"] = list(names)
     meta["train_fractions"] = args.train_fractions
+    if args.fractions_for:
+        meta["fractions_for"] = {v: fractions_of(args, v) for v in args.variants}
     meta["data"] = {"dir": args.data, "mini_version": make_mini_emobench.built_version(args.data)}
     meta["forms"], meta["unscored"] = {}, {}
     for variant, seed in plan:

@@ -95,6 +95,29 @@ def test_a_variant_runs_on_its_own_seeds(tmp_path, monkeypatch):
             ablate.parse_args([*argv, "--seeds-for", bad])
 
 
+def test_a_variant_runs_on_its_own_shares_of_train():
+    argv = ["--config", "c.py", "--variants", "base,full,mp", "--seeds", "0", "--out", "o"]
+    curve = ["--fractions-for", "base=1,0.25", "--fractions-for", "full=1,0.5,0.25"]
+    seeds = ["--seeds-for", "full=0,1,2", "--seeds-for", "full_train50=4"]
+    args, _ = ablate.parse_args([*argv, *curve, *seeds])
+    names, plan = ablate.plan_runs(args)
+    assert list(names) == ["base", "full", "mp", "base_train25", "full_train25", "full_train50"]
+    assert names["full_train50"] == ("full", 0.5)
+    assert plan == [("base", 0), ("full", 0), ("full", 1), ("full", 2), ("mp", 0),
+                    ("base_train25", 0), ("full_train25", 0), ("full_train25", 1),
+                    ("full_train25", 2), ("full_train50", 4)]  # fmt: skip
+    assert ablate.fractions_of(args, "mp") == [1.0] and ablate.fractions_of(args, "base")[1] == 0.25
+    bad_entries = [
+        ["--fractions-for", "other=0.5"],  # not a variant
+        ["--fractions-for", "full=0"],  # not a share
+        ["--fractions-for", "full"],
+        ["--seeds-for", "mp_train25=1"],  # mp runs on all of train only
+    ]
+    for bad in bad_entries:
+        with pytest.raises(SystemExit):
+            ablate.parse_args([*argv, *curve, *bad])
+
+
 @pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
 def test_two_variants_two_seeds_then_resume(tmp_path):
     data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=2)
