@@ -14,11 +14,15 @@ seeds, the protocol's named comparisons, and the probes read from each run's fil
 - ``faithfulness`` per run (``eval.faithfulness``), for runs whose replies carry a rationale.
 - ``perspective_drops``: a perspective-zeroed evaluation's accuracy minus the intact one's,
   paired by seed (``config.model.zeroed_perspectives``).
+- ``training_curve``: the EmoBench mean of each variant run on several shares of the training
+  split (run names ``<variant>_train<percent>``; the variant's own name is 100%), and per share
+  each such variant's paired difference from the first one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 
 from emollm_jax.eval.intervals import CONFIDENCE, Interval, paired_difference, t_interval
@@ -144,3 +148,48 @@ def perspective_drops(
             for c in columns
         }
     return out
+
+
+_SHARE = re.compile(r"^(?P<variant>.+)_train(?P<percent>\d+(?:\.\d+)?)$")
+
+
+def training_curve(scores: Scores, column: str = MEAN) -> dict:
+    """``{"curve": {variant: {percent: Interval}}, "differences": {"a - b": {percent:
+    Interval}}}`` over the variants run on a share of train below 100% (run name
+    ``<variant>_train<percent>``) and at 100% (the variant's name) or on two shares; percents
+    ascend, as strings (``"25"``, ``"100"``). Differences are paired by seed, each variant minus
+    the first curve variant (in the order first seen) at the same share."""
+    runs: dict[str, dict[str, str]] = {}  # {variant: {percent: run name}}
+    for name in scores:
+        found = _SHARE.match(name)
+        if found:
+            runs.setdefault(found["variant"], {})[found["percent"]] = name
+    for variant, shares in runs.items():
+        if variant in scores:
+            shares["100"] = variant
+    curve: dict[str, dict[str, Interval]] = {}
+    for variant, shares in runs.items():
+        if len(shares) < 2:
+            continue
+        row = {}
+        for percent in sorted(shares, key=float):
+            values = [s[column] for s in scores[shares[percent]].values() if column in s]
+            if values:
+                row[percent] = t_interval(values, bounds=(0.0, 1.0))
+        curve[variant] = row
+    differences = {}
+    first = next(iter(curve), None)
+    for variant in curve:
+        if variant == first:
+            continue
+        row = {}
+        for percent in curve[variant]:
+            a, b = scores[runs[variant][percent]], scores.get(runs[first].get(percent, ""), {})
+            common = [k for k in a if k in b and column in a[k] and column in b[k]]
+            if common:
+                row[percent] = paired_difference(
+                    {k: a[k][column] for k in common}, {k: b[k][column] for k in common}
+                )
+        if row:
+            differences[f"{variant} - {first}"] = row
+    return {"curve": curve, "differences": differences} if curve else {}

@@ -12,7 +12,9 @@ follows, so that a parse failure is not read as a wrong answer; then the share o
 each sub-task's most frequent answer (mean over seeds), which shows a model that collapsed onto
 one label. The Markdown shows percentages with one decimal as ``mean [low, high]``; significant
 differences are marked ``*``. The chart (``ablation_<mode>.png``): per sub-task and the mean, a
-bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``result_files.py``'s.
+bar per variant with its interval, drawn on a bare Agg ``Figure`` like ``result_files.py``'s;
+where variants ran on several shares of train, ``training_curve_<mode>.png`` draws their mean
+against the share.
 """
 
 from __future__ import annotations
@@ -180,6 +182,7 @@ def analyse(runs: Runs, mode: str) -> dict:
             by_variant, analysis.PRIMARY, confidence=analysis.BONFERRONI
         ),
         "secondary": analysis.compare(by_variant, analysis.SECONDARY),
+        "training_curve": analysis.training_curve(by_variant),
     }
 
 
@@ -209,7 +212,28 @@ def _analysis_markdown(found: Mapping) -> list[str]:
             *_table(found["secondary"], signed=True, first="Comparison"),
             "",
         ]
-    return parts
+    return parts + _curve_markdown(found.get("training_curve") or {})
+
+
+def _curve_markdown(found: Mapping) -> list[str]:
+    """The EmoBench mean per share of train, then each curve variant minus the first."""
+    if not found:
+        return []
+    percents = sorted({p for row in found["curve"].values() for p in row}, key=float)
+    header = ["Variant", *(f"{p}% of train" for p in percents)]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(percents)]
+    for variant, row in {**found["curve"], **found["differences"]}.items():
+        signed = variant in found["differences"]
+        cells = [f"{_cell(row[p], signed)} ({row[p].n})" if p in row else "–" for p in percents]
+        lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
+    return [
+        "Training-set size: the EmoBench mean per share of the training split (mean [95% "
+        "interval] (seeds)), then the paired difference at each share (points; * = it "
+        "excludes zero):",
+        "",
+        *lines,
+        "",
+    ]
 
 
 def _probes_markdown(probes: Mapping) -> list[str]:
@@ -336,6 +360,31 @@ def plot(summary: Mapping[str, Mapping[str, Interval]], title: str, path: str | 
     fig.savefig(path, dpi=100)
 
 
+def plot_curve(curve: Mapping[str, Mapping[str, Interval]], title: str, path: str | os.PathLike):
+    """The EmoBench mean against the share of train, a line per variant with its intervals."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for variant, row in curve.items():
+        xs = [float(p) for p in row]
+        ivs = list(row.values())
+        errors = [
+            [100 * (iv.mean - iv.low) if iv.low is not None else 0 for iv in ivs],
+            [100 * (iv.high - iv.mean) if iv.high is not None else 0 for iv in ivs],
+        ]
+        ax.errorbar(xs, [100 * iv.mean for iv in ivs], yerr=errors, capsize=3, marker="o",
+                    label=variant)  # fmt: skip
+    ax.set_xlabel("share of the training split (%)")
+    ax.set_ylabel("EmoBench mean (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -373,6 +422,7 @@ def write_ablation(
         summary, differences = summarise(runs, mode)
         if not summary:
             continue
+        found = analyse(runs, mode)
         document["modes"][mode] = {
             "unparsed": unparsed_shares(runs, mode),
             "top_answer": top_answer_shares(runs, mode),
@@ -380,11 +430,15 @@ def write_ablation(
             "differences": {
                 v: {c: iv.to_dict() for c, iv in r.items()} for v, r in differences.items()
             },
-            **_as_dicts(analyse(runs, mode)),
+            **_as_dicts(found),
         }
         paths[f"plot_{mode}"] = out / f"ablation_{mode}.png"
         title = f"{mode}: accuracy, mean and 95% t interval over seeds"
         plot(summary, title, paths[f"plot_{mode}"])
+        if found["training_curve"]:
+            paths[f"curve_{mode}"] = out / f"training_curve_{mode}.png"
+            title = f"{mode}: EmoBench mean by share of train, 95% t interval over seeds"
+            plot_curve(found["training_curve"]["curve"], title, paths[f"curve_{mode}"])
     _atomic_write(paths["json"], json.dumps(document, indent=2) + "\n")
     _atomic_write(paths["md"], markdown(runs, modes, meta, probes))
     return paths

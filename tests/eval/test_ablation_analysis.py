@@ -132,3 +132,40 @@ def test_report_has_chance_spread_comparisons_and_probes(tmp_path):
     assert "| chance | | 50.0 | 50.0 |" in md
     assert "Standard deviation over seeds" in md and "Bonferroni" in md
     assert "`mp - baseline`" in md and "## Perspective ablation" in md
+
+
+def test_training_curve_per_share_and_paired_differences():
+    scores = {
+        "baseline": {s: {"mean": 0.60 + 0.01 * s} for s in range(5)},
+        "full": {s: {"mean": 0.58} for s in range(5)},
+        "mp": {s: {"mean": 0.9} for s in range(3)},  # on all of train only: no curve
+        "baseline_train25": {s: {"mean": 0.40 + 0.02 * s} for s in range(3)},
+        "full_train25": {s: {"mean": 0.50 + 0.01 * s} for s in range(3)},
+        "full_train50": {s: {"mean": 0.55} for s in range(3)},
+    }
+    found = analysis.training_curve(scores)
+    assert list(found["curve"]) == ["baseline", "full"]
+    assert list(found["curve"]["full"]) == ["25", "50", "100"]  # ascending, not as seen
+    assert found["curve"]["baseline"]["100"].n == 5 and found["curve"]["baseline"]["25"].n == 3
+    assert found["curve"]["baseline"]["25"].mean == pytest.approx(0.42)
+    diff = found["differences"]["full - baseline"]
+    assert set(diff) == {"25", "100"}  # baseline has no 50% run to pair with
+    assert diff["25"].mean == pytest.approx(0.09) and diff["25"].n == 3
+    assert diff["100"].mean == pytest.approx(-0.04) and diff["100"].n == 5
+    assert analysis.training_curve({k: scores[k] for k in ("baseline", "mp")}) == {}
+
+
+def test_report_draws_the_training_curve(tmp_path):
+    runs = {
+        name: {s: {"generate": compute_metrics(_rows(right + s % 2, n=8))} for s in range(3)}
+        for name, right in (("baseline", 5), ("full", 6), ("baseline_train25", 3),
+                            ("full_train25", 5))
+    }  # fmt: skip
+    paths = write_ablation(tmp_path, runs, ["generate"], {"seeds": [0, 1, 2], "split": "test"})
+    assert paths["curve_generate"].exists()
+    gen = json.loads((tmp_path / "results.json").read_text())["modes"]["generate"]
+    curve = gen["training_curve"]
+    assert curve["differences"]["full - baseline"]["25"]["mean"] == pytest.approx(0.25)
+    md = (tmp_path / "results.md").read_text()
+    assert "| Variant | 25% of train | 100% of train |" in md
+    assert "| `full - baseline` | +25.0 [+25.0, +25.0]* (3) | +12.5 [+12.5, +12.5]* (3) |" in md
