@@ -334,6 +334,7 @@ def markdown(runs: Runs, modes: list[str], meta: Mapping, probes: Mapping | None
 
 def plot(summary: Mapping[str, Mapping[str, Interval]], title: str, path: str | os.PathLike):
     """Per column a bar per variant, with its interval as an error bar."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -342,6 +343,8 @@ def plot(summary: Mapping[str, Mapping[str, Interval]], title: str, path: str | 
     fig = Figure(figsize=(1.5 + 1.3 * len(columns), 4.0))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    # The default cycle repeats after ten colours; tab20 keeps up to twenty variants apart.
+    colours = matplotlib.colormaps["tab10" if len(summary) <= 10 else "tab20"]
     for k, (variant, row) in enumerate(summary.items()):
         xs = [i + (k - (len(summary) - 1) / 2) * width for i, c in enumerate(columns) if c in row]
         ivs = [row[c] for c in columns if c in row]
@@ -350,7 +353,7 @@ def plot(summary: Mapping[str, Mapping[str, Interval]], title: str, path: str | 
             [100 * (iv.mean - iv.low) if iv.low is not None else 0 for iv in ivs],
             [100 * (iv.high - iv.mean) if iv.high is not None else 0 for iv in ivs],
         ]
-        ax.bar(xs, heights, width, yerr=errors, capsize=2, label=variant)
+        ax.bar(xs, heights, width, yerr=errors, capsize=2, label=variant, color=colours(k % 20))
     ax.set_xticks(range(len(columns)), [TASK_TITLES.get(c, "Mean") for c in columns], fontsize=8)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
