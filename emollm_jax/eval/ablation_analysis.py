@@ -155,10 +155,10 @@ _SHARE = re.compile(r"^(?P<variant>.+)_train(?P<percent>\d+(?:\.\d+)?)$")
 
 def training_curve(scores: Scores, column: str = MEAN) -> dict:
     """``{"curve": {variant: {percent: Interval}}, "differences": {"a - b": {percent:
-    Interval}}}`` over the variants run on a share of train below 100% (run name
-    ``<variant>_train<percent>``) and at 100% (the variant's name) or on two shares; percents
-    ascend, as strings (``"25"``, ``"100"``). Differences are paired by seed, each variant minus
-    the first curve variant (in the order first seen) at the same share."""
+    Interval}}}`` of ``column`` over the variants run on two or more shares of train (run names
+    ``<variant>_train<percent>``; the variant's own run is 100%), ``{}`` when there are none.
+    Percents ascend, as strings (``"25"``, ``"100"``). Differences are paired by seed: each
+    variant minus the first curve variant (in the order first seen) at the same share."""
     runs: dict[str, dict[str, str]] = {}  # {variant: {percent: run name}}
     for name in scores:
         found = _SHARE.match(name)
