@@ -82,33 +82,28 @@ def _fractions(text: str) -> list[float]:
     return values
 
 
-def _variant_seeds(text: str) -> tuple[str, list[int]]:
-    name, _, seeds = text.partition("=")
-    try:
-        values = _ints(seeds)
-    except ValueError:
-        values = []
-    if not name.strip() or not values:
-        raise argparse.ArgumentTypeError(f"{text!r}: VARIANT=SEEDS, e.g. baseline=0,1,2,3,4")
-    return name.strip(), values
+def _per_variant(values, shape: str):
+    """An argparse type for ``NAME=VALUES`` entries, ``values`` parsing the part after ``=``;
+    ``shape`` is the form the error message shows (``baseline=0,1,2,3,4``)."""
+
+    def parse(text: str) -> tuple[str, list]:
+        name, _, rest = text.partition("=")
+        try:
+            parsed = values(rest)
+        except (ValueError, argparse.ArgumentTypeError):
+            parsed = []
+        if not name.strip() or not parsed:
+            raise argparse.ArgumentTypeError(f"{text!r}: {shape}")
+        return name.strip(), parsed
+
+    return parse
 
 
-def _variant_fractions(text: str) -> tuple[str, list[float]]:
-    name, _, shares = text.partition("=")
-    try:
-        values = _fractions(shares)
-    except (ValueError, argparse.ArgumentTypeError):
-        values = []
-    if not name.strip() or not values:
-        raise argparse.ArgumentTypeError(f"{text!r}: VARIANT=SHARES, e.g. full=1,0.25,0.5")
-    return name.strip(), values
-
-
-def seeds_of(args: argparse.Namespace, variant: str, name: str | None = None) -> list[int]:
+def seeds_of(args: argparse.Namespace, variant: str, name: str = "") -> list[int]:
     """The seeds a run runs on: the ``--seeds-for`` entry of its run name (``full_train25``),
     else of its variant, else ``--seeds``."""
     given = dict(args.seeds_for)
-    return given.get(name or variant, given.get(variant, args.seeds))
+    return given.get(name, given.get(variant, args.seeds))
 
 
 def fractions_of(args: argparse.Namespace, variant: str) -> list[float]:
@@ -142,7 +137,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--seeds", type=_ints, required=True, help="e.g. 0,1,2")
     parser.add_argument(
         "--seeds-for",
-        type=_variant_seeds,
+        type=_per_variant(_ints, "VARIANT=SEEDS, e.g. baseline=0,1,2,3,4"),
         action="append",
         default=[],
         metavar="VARIANT=SEEDS",
@@ -166,7 +161,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--fractions-for",
-        type=_variant_fractions,
+        type=_per_variant(_fractions, "VARIANT=SHARES, e.g. full=1,0.25,0.5"),
         action="append",
         default=[],
         metavar="VARIANT=SHARES",
