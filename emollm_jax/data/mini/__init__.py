@@ -2,9 +2,10 @@
 
 - ``make_mini_emobench.py`` (``python -m emollm_jax.data.mini.make_mini_emobench``) with
   ``draw_faces.py``: a synthetic EmoBench-shaped data set (cartoon faces, short videos) whose
-  labels follow from what is drawn; ``--version 2`` uses ``rules_v2.py``'s labelling rules
-  (the public sources' phenomena) and ``draw_scenes.py``'s scene pieces; ``texts.py`` holds
-  the captions, prompts and rationale phrases both versions share;
+  labels follow from what is drawn; ``--version 2`` and ``--version 3`` use
+  ``scene_rules.py``'s labelling rules (the public sources' phenomena) and ``draw_scenes.py``'s
+  scene pieces; ``texts.py`` holds the captions, prompts and rationale phrases all versions
+  share;
 - ``make_tokenizer.py`` (``python -m emollm_jax.data.mini.make_tokenizer``): the small BPE
   tokenizer shipped in ``emollm_jax/assets/tokenizer``, trained on a mini EmoBench.
 """

@@ -12,7 +12,7 @@ Our design, made for a tiny CLIP ViT that sees 64x64 pixels as a 4x4 grid of 16x
 - Two optional cues serve other tasks: a red clown nose (humor) and an intent badge in the
   lower-right corner (a coloured symbol per intent, see ``INTENT_BADGES``).
 - ``paint_face``, ``paint_object`` and ``paint_badge`` draw one piece onto a canvas that the
-  caller composes (the mini EmoBench v2's scenes, ``draw_scenes.py``).
+  caller composes (the mini EmoBench v2's and v3's scenes, ``draw_scenes.py``).
 
 Everything is a pure function of the spec objects, so a seed fixes the pixels.
 """

@@ -1,6 +1,6 @@
-"""Scene pieces of the mini EmoBench v2, composed on a 128x128 canvas around ``draw_faces``.
+"""Scene pieces of the mini EmoBench v2 and v3, composed on a 128x128 canvas around ``draw_faces``.
 
-Each piece carries one cue at one visual scale (``rules_v2.py`` says which label it decides):
+Each piece carries one cue at one visual scale (``scene_rules.py`` says which label it decides):
 
 - local: a face alone, a small badge, a small clown nose;
 - global: a crowd of small faces, a symbol tiled over the whole background, a scene drawn
@@ -27,6 +27,11 @@ SKY = (150, 200, 240)
 GROUND = (110, 170, 90)
 STORM_SKY = (70, 75, 90)
 STORM_GROUND = (80, 90, 70)
+# Sky or ground alike for the label-free landscape.
+LANDSCAPE_COLOURS = (
+    (150, 200, 240), (110, 170, 90), (70, 75, 90), (200, 170, 120), (230, 220, 190),
+    (170, 150, 200), (120, 120, 120), (90, 140, 140),
+)
 
 
 def canvas(background) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -67,17 +72,26 @@ def arrow(d: ImageDraw.ImageDraw, start, end, colour, width: float = 5.0) -> Non
                (base[0] - side[0], base[1] - side[1])], fill=colour)
 
 
-def tiled_symbol(d: ImageDraw.ImageDraw, intent: str, offset, step: float = 24.0) -> None:
-    """The intent's bare symbol repeated over the whole canvas (a wallpaper)."""
+def tiled_symbol(
+    d: ImageDraw.ImageDraw, intent: str, offset, step: float = 24.0, r: float = 8.0
+) -> None:
+    """The intent's bare symbol, radius ``r``, repeated over the whole canvas (a wallpaper)."""
     ox, oy = offset
     for y in np.arange(oy, CANVAS + step, step):
         for x in np.arange(ox, CANVAS + step, step):
-            draw_faces.paint_badge(d, intent, float(x), float(y), r=8.0, disc=False)
+            draw_faces.paint_badge(d, intent, float(x), float(y), r=r, disc=False)
 
 
-def landscape(rng: np.random.Generator, *, stormy: bool = False) -> Image.Image:
+def landscape(
+    rng: np.random.Generator, *, stormy: bool = False, free_colours: bool = False
+) -> Image.Image:
     """Sky over ground, with a tree and a house standing on the ground; a sun in a clear sky,
-    rain streaks and a lightning bolt in a stormy one."""
+    rain streaks and a lightning bolt in a stormy one. ``free_colours``: sky and ground of two
+    colours drawn from one pool, the horizon anywhere from 40 to 88 px, tree and house on
+    either side and no sun or weather, so that a copy turned upside down differs from an upright
+    one only in which way the tree and the house point."""
+    if free_colours:
+        return _bare_landscape(rng)
     img, d = canvas(STORM_SKY if stormy else SKY)
     horizon = float(rng.uniform(84, 96))
     d.rectangle([0, horizon, CANVAS, CANVAS], fill=STORM_GROUND if stormy else GROUND)
@@ -97,6 +111,19 @@ def landscape(rng: np.random.Generator, *, stormy: bool = False) -> Image.Image:
     return img
 
 
+def _bare_landscape(rng: np.random.Generator) -> Image.Image:
+    sky, ground = (LANDSCAPE_COLOURS[k] for k in rng.choice(len(LANDSCAPE_COLOURS), 2, False))
+    img, d = canvas(sky)
+    horizon = float(rng.uniform(40, 88))
+    d.rectangle([0, horizon, CANVAS, CANVAS], fill=ground)
+    tree_x, house_x = float(rng.uniform(14, 28)), float(rng.uniform(98, 112))
+    if rng.random() < 0.5:
+        tree_x, house_x = CANVAS - tree_x, CANVAS - house_x
+    draw_faces.paint_object(d, "tree", tree_x, horizon - 19.2, 16.0, (40, 140, 50))
+    draw_faces.paint_object(d, "house", house_x, horizon - 14, 14.0, (200, 180, 120))
+    return img
+
+
 def hat(d: ImageDraw.ImageDraw, face: Face, on_head: bool) -> None:
     """A black top hat resting on the head, or hanging under the chin."""
     w, h = face.rx * 0.9, face.ry * 0.55
@@ -107,6 +134,14 @@ def hat(d: ImageDraw.ImageDraw, face: Face, on_head: bool) -> None:
         brim_y = face.cy + face.ry * 1.0
         d.rectangle([face.cx - w / 2, brim_y, face.cx + w / 2, brim_y + h], fill=(20, 20, 20))
     d.rectangle([face.cx - w * 0.8, brim_y - 3, face.cx + w * 0.8, brim_y + 3], fill=(20, 20, 20))
+
+
+def hat_on_ground(d: ImageDraw.ImageDraw, face: Face, x: float) -> None:
+    """A hat of ``face``'s size standing on the canvas's bottom edge at ``x``."""
+    w, h = face.rx * 0.9, face.ry * 0.55
+    brim_y = CANVAS - 4.0
+    d.rectangle([x - w / 2, brim_y - h, x + w / 2, brim_y], fill=(20, 20, 20))
+    d.rectangle([x - w * 0.8, brim_y - 3, x + w * 0.8, brim_y + 3], fill=(20, 20, 20))
 
 
 def clown_nose(d: ImageDraw.ImageDraw, face: Face, r: float) -> None:

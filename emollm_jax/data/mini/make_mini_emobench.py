@@ -1,6 +1,6 @@
 """Make the mini EmoBench: a small EmoBench-format data set drawn by code, every label decidable.
 
-    emollm data mini OUT [--version 1|2] [--seed N] [--train N --validation N --test N]
+    emollm data mini OUT [--version 1|2|3] [--seed N] [--train N --validation N --test N]
 
 writes ``OUT/{train,validation,test}.jsonl`` (see ``emollm_jax/data/records.py`` for the record
 format) and the media under ``OUT/media/<split>/`` (128x128 PNG images, 128x128 H.264 mp4 videos
@@ -8,11 +8,13 @@ of 8-16 frames). Same seed, same bytes. Default size 2000/1200/1200 records (200
 in validation and test, so that one record moves a sub-task's accuracy by half a point), about
 12 MB. A folder that already holds split files is refused unless ``--overwrite``.
 
-Two rule sets, chosen by ``--version`` (``dataset_info.json`` records which): 1, the first set,
-below, is the default and stays byte-identical for a seed; 2 (``rules_v2.py``) imitates what the
-public source data sets are about (benign confounders in hate, harder sarcasm negatives, cues
-at three visual scales) and adds a ``cause`` field to every record naming the true cause of its
-label. The ablation reports on version 2.
+Three rule sets, chosen by ``--version`` (``dataset_info.json`` records which); each stays
+byte-identical for a seed. 1, the first set, below, is the default. 2 and 3 (``scene_rules.py``)
+imitate what the public source data sets are about (benign confounders in hate, harder sarcasm
+negatives, cues at three visual scales) and add a ``cause`` field to every record naming the
+true cause of its label; 3 draws the cues at sizes the tiny model's 64-pixel view resolves,
+makes the global humour and sarcasm cues harder and lets neither the caption nor the picture
+alone decide sarcasm (``scene_rules.V3``).
 
 The six sub-tasks get equal shares and each task's labels are exactly balanced per split (labels
 are dealt in shuffled rounds). The labelling rules are ours; each record's ``rationale`` states
@@ -61,7 +63,7 @@ import numpy as np
 
 from emollm_jax.cli_errors import report_user_errors
 import emollm_jax.data.mini.draw_faces as draw_faces
-import emollm_jax.data.mini.rules_v2 as rules_v2
+import emollm_jax.data.mini.scene_rules as scene_rules
 from emollm_jax.data.mini.texts import (
     NEGATIVE_FACES,
     POSITIVE_CAPTIONS,
@@ -92,7 +94,7 @@ VIDEO_SHARE = 0.3  # of the emotion records
 VIDEO_FPS = 8
 VIDEO_FRAME_RANGE = (8, 16)  # inclusive
 # dataset_info.json's "version" per rule set; FORMAT_VERSION is the first's.
-FORMAT_VERSIONS = {1: "1.0.0", 2: "2.0.0"}
+FORMAT_VERSIONS = {1: "1.0.0", 2: "2.0.0", 3: "3.0.0"}
 FORMAT_VERSION = FORMAT_VERSIONS[1]
 # What build() and `emollm data mini` make unless told: 1, what the main job's recipe and
 # tables were measured on. The ablation command builds and reports on 2.
@@ -258,18 +260,20 @@ def make_split(out: Path, split: str, n: int, seed: int, version: int = DEFAULT_
         labels = _balanced_labels(task_rng, TASK_LABELS[task], count)
         # Exactly round(VIDEO_SHARE * count) videos per emotion task, at seeded places.
         is_video = task_rng.permutation(np.arange(count) < round(VIDEO_SHARE * count))
-        if version == 2:  # cue scales dealt like the labels, independently of them
-            scales = _balanced_labels(task_rng, rules_v2.SCALES[task], count)
+        spec = scene_rules.SPECS.get(version)
+        if spec is not None:  # cue scales dealt like the labels, independently of them
+            scales = _balanced_labels(task_rng, scene_rules.SCALES[task], count)
         for i, label in enumerate(labels):
             rng = np.random.default_rng([seed, split_index, task_index, i])
             cause = None
-            if version == 2:
-                text, answer, options, rationale, frames, cause = rules_v2.GENERATORS[task](
+            if spec is not None:
+                text, answer, options, rationale, frames, cause = scene_rules.GENERATORS[task](
                     rng,
                     label,
                     video=bool(is_video[i]),
                     scale=scales[i],
                     key=(seed, split_index, task_index),
+                    spec=spec,
                 )
             elif task.startswith("emotion"):
                 make: Callable = _GENERATORS[task]
@@ -335,7 +339,7 @@ def build(
     version: int = DEFAULT_VERSION,
     overwrite: bool = False,
 ) -> Path:
-    """Write the mini EmoBench ``version`` (1 or 2) to ``out``; ``sizes`` overrides records per
+    """Write the mini EmoBench ``version`` (1, 2 or 3) to ``out``; ``sizes`` overrides records per
     split. A folder that already holds split files or media is refused unless ``overwrite``."""
     if version not in FORMAT_VERSIONS:
         raise ValueError(f"mini EmoBench version {version!r} not in {sorted(FORMAT_VERSIONS)}")
@@ -366,7 +370,7 @@ def _info(out: str | os.PathLike) -> dict | None:
 
 
 def built_version(out: str | os.PathLike) -> int | None:
-    """The mini EmoBench version (1, 2) ``out`` holds, or None (no build, or an unknown one)."""
+    """The mini EmoBench version (1, 2, 3) ``out`` holds, or None (no build, or an unknown one)."""
     info = _info(out) or {}
     found = [v for v, text in FORMAT_VERSIONS.items() if text == info.get("version")]
     return found[0] if found else None
@@ -395,7 +399,8 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         choices=sorted(FORMAT_VERSIONS),
         default=DEFAULT_VERSION,
-        help=f"labelling rules: 1 (this docstring) or 2 (rules_v2.py); default {DEFAULT_VERSION}",
+        help=f"labelling rules: 1 (this docstring), 2 or 3 (scene_rules.py); default "
+        f"{DEFAULT_VERSION}",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the split files OUT already holds"

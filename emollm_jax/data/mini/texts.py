@@ -1,5 +1,6 @@
 """The words of the mini EmoBench: captions, prompts and the phrases its rationales are built
-from, shared by both versions' labelling rules (``make_mini_emobench.py``, ``rules_v2.py``)."""
+from, shared by every version's labelling rules (``make_mini_emobench.py``,
+``scene_rules.py``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The labelling rules of the mini EmoBench v2, one generator per sub-task, each imitating what a
-public source data set is about (our rules; the sources' own data are not used).
+"""The labelling rules of the mini EmoBench v2 and v3, one generator per sub-task, each imitating
+what a public source data set is about (our rules; the sources' own data are not used). The
+rules below are v2's; ``Spec`` holds what v3 changes (``V3``), and the generators take it as
+``spec``.
 
 Every generator returns ``(text, label, options, rationale, frames, cause)``. ``cause`` names
 the true cause of the label: ``{"rule", "scale", "cues"}``, where ``scale`` is ``local``,
@@ -28,7 +30,7 @@ independently of the labels, by ``make_mini_emobench.make_split``.
   the picture; hateful ("yes") iff a demeaning caption refers to a picture of people. "no"
   records are half image confounders (the same demeaning captions over a picture of trash
   cans: an insult to things is no hate) and half text confounders (the same kind of picture of
-  people with a neutral caption). Pictures come from a small pool per split and referent, so the
+  people with a neutral caption). Pictures come from a pool per split and referent, so the
   same picture appears with a hateful and a benign caption, and the same caption with a hateful
   and a benign picture: neither modality alone decides (each alone reaches 75%).
 - ``sarcasm`` (MUStARD, MMSD2: incongruity between what is said and what is shown). Sarcastic
@@ -41,9 +43,37 @@ independently of the labels, by ``make_mini_emobench.make_split``.
 
 Backgrounds, distractor objects, skin tone, positions, sizes and stroke widths are sampled
 independently of every label.
+
+v3 keeps every rule's phenomenon and changes what v2's measurements showed to measure the
+picture's size or a shortcut rather than the phenomenon (the tiny model sees 64x64 pixels in a
+4x4 grid of patches; v2's emotion and intent cues were too small to read there, and its global
+humour and sarcasm cues were read from colour alone):
+
+- emotion: the one face is larger (half-width 40-50 px, not 30-50) and near the centre (within
+  4 px, not anywhere); the crowd is four faces in a 2x2 grid, three sharing the emotion (not six
+  small ones); the two marked faces are larger.
+- intent: badges of radius 22-24 px (not 12-16), the wallpaper's symbols of radius 11 px.
+- humour: local, the clown nose is larger (radius 9-11 px, not 5-7); global, the landscape's
+  sky and ground take two colours from one pool and the horizon lies anywhere from 40 to 88 px,
+  so an upside-down scene differs from an upright one only in which way its tree and house
+  point (the face in front is smaller, half-width 16-18 px, so that it hides neither);
+  relation, the face wears a hat on its head in both labels and a second hat either hangs under
+  the chin ("yes") or stands on the ground ("no").
+- hate: pictures come from a pool of 40 per split and referent, not 6 (with 6, each of the 12
+  validation pictures was read as people or as things as a whole, so a run's hate accuracy
+  rested on 12 decisions and varied by 15 points between seeds); the trash cans take the faces'
+  skin colours, so that people and things differ in shape, not colour (with a pool of 40 and
+  colour to go by, hate reached 95%); people and things are smaller (half-width 15 px, not 17).
+- sarcasm: the global situation is a crowd's mood (three of four faces joyful, or three of four
+  negative) instead of the weather; "no" records are half positive words over a positive
+  situation, a quarter negated positive words and a quarter negative words, both over a negative
+  situation, so that the caption alone and the situation alone are each right on 75% of the
+  records (v2: the caption alone on 83%).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import ImageDraw
@@ -90,7 +120,6 @@ MARKED_PROMPTS_OPEN = ("Which emotion does the person the arrow points at show?"
 HATE_TEMPLATES = ("Look at these. They {predicate}.", "These ones {predicate}.")
 DEMEANING_V2 = ("are vermin", "are worthless filth", "should vanish forever")
 NEUTRAL_V2 = ("are my neighbours", "love to dance", "cook great food")
-HATE_IMAGE_POOL = 6  # pictures per split and referent (people, things)
 
 NEGATED_CAPTIONS = (
     "Not the best day ever.",
@@ -100,7 +129,97 @@ NEGATED_CAPTIONS = (
 )
 SARCASM_NO_FORMS = ("congruent", "negated", "negative")
 
-CROWD_SIZE, CROWD_MAJORITY = 6, 4
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What differs between the scene rule sets: sizes and layouts of the cues, and three
+    choices of v3 (see the module docstring). Ranges are (low, high) of a uniform draw, in
+    pixels of the 128x128 canvas."""
+
+    version: int
+    face_rx: tuple[float, float]  # the local emotion face's half-width
+    face_jitter: float | None  # its centre's offset from the canvas's; None: anywhere
+    crowd_grid: tuple[int, int]  # columns, rows
+    crowd_origin: tuple[float, float]  # centre of the first face
+    crowd_step: tuple[float, float]
+    crowd_rx: tuple[float, float]
+    crowd_majority: int
+    marked_rx: tuple[float, float]
+    marked_y: float
+    badge_r: tuple[float, float]  # the local intent badge
+    badge_spots: tuple[float, float]  # its x and y are drawn from these
+    wallpaper_r: float
+    wallpaper_step: float
+    marked_badge_r: tuple[float, float]
+    nose_r: tuple[float, float]
+    scene_face_rx: tuple[float, float]  # the face in front of the humour landscape
+    hate_r: float  # half-width of each person or thing in a hate picture
+    hate_pool: int  # pictures per split and referent (people, things)
+    things_in_skin_tones: bool  # the trash cans take the faces' skin colours
+    # v3: the upside-down landscape's sky and ground colours are label-free (only the tree's
+    # and the house's orientation tell up from down); the humour hat relation compares a hat
+    # under the chin with one on the ground, the face wearing a third on its head either way;
+    # sarcasm's global situation is a crowd's mood, not the weather.
+    free_landscape_colours: bool = False
+    hat_on_ground: bool = False
+    sarcasm_crowd: bool = False
+    # How sarcasm's "no" records divide among SARCASM_NO_FORMS.
+    sarcasm_no_weights: tuple[float, float, float] | None = None  # None: uniform, as v2 drew
+    # Whether negative captions ("meant as said") sit over either situation or a negative one.
+    negative_caption_over_either: bool = True
+
+
+V2 = Spec(
+    version=2,
+    face_rx=(30, 50),
+    face_jitter=None,
+    crowd_grid=(3, 2),
+    crowd_origin=(22, 38),
+    crowd_step=(42, 54),
+    crowd_rx=(16, 18),
+    crowd_majority=4,
+    marked_rx=(24, 27),
+    marked_y=78.0,
+    badge_r=(12, 15),
+    badge_spots=(17.0, 111.0),
+    wallpaper_r=8.0,
+    wallpaper_step=24.0,
+    marked_badge_r=(14, 16),
+    nose_r=(5, 7),
+    scene_face_rx=(24, 28),
+    hate_r=17.0,
+    hate_pool=6,
+    things_in_skin_tones=False,
+)
+V3 = Spec(
+    version=3,
+    face_rx=(40, 50),
+    face_jitter=4.0,
+    crowd_grid=(2, 2),
+    crowd_origin=(34, 36),
+    crowd_step=(60, 58),
+    crowd_rx=(24, 26),
+    crowd_majority=3,
+    marked_rx=(27, 29),
+    marked_y=80.0,
+    badge_r=(22, 24),
+    badge_spots=(26.0, 102.0),
+    wallpaper_r=11.0,
+    wallpaper_step=32.0,
+    marked_badge_r=(22, 24),
+    nose_r=(9, 11),
+    scene_face_rx=(16, 18),
+    hate_r=15.0,
+    hate_pool=40,
+    things_in_skin_tones=True,
+    free_landscape_colours=True,
+    hat_on_ground=True,
+    sarcasm_crowd=True,
+    sarcasm_no_weights=(0.5, 0.25, 0.25),
+    negative_caption_over_either=False,
+)
+SPECS = {2: V2, 3: V3}
 
 
 def _face_words(emotion: str) -> str:
@@ -122,11 +241,14 @@ def _background(rng):
 # ---------------------------------------------------------------------------------------------
 
 
-def _one_face(rng, label: str, video: bool):
-    rx = float(rng.uniform(30, 50))
+def _one_face(rng, label: str, video: bool, spec: Spec):
+    rx = float(rng.uniform(*spec.face_rx))
     ry_max = rx * 1.18
-    cx = float(rng.uniform(rx + 2, draw_faces.CANVAS - 2 - rx))
-    cy = float(rng.uniform(ry_max + 2, draw_faces.CANVAS - 2 - ry_max))
+    if spec.face_jitter is None:  # anywhere on the canvas
+        cx = float(rng.uniform(rx + 2, draw_faces.CANVAS - 2 - rx))
+        cy = float(rng.uniform(ry_max + 2, draw_faces.CANVAS - 2 - ry_max))
+    else:  # near the centre
+        cx, cy = (64.0 + float(rng.uniform(-spec.face_jitter, spec.face_jitter)) for _ in "xy")
     face = scenes.face_at(rng, label, cx, cy, rx)
     background = _background(rng)
     clutter = int(rng.integers(1 << 30))
@@ -155,16 +277,30 @@ def _one_face(rng, label: str, video: bool):
     return frames, rationale, {"expression": label, "start_expression": start}
 
 
-def _crowd(rng, label: str):
-    others = [str(x) for x in rng.choice([e for e in EMOTIONS if e != label], size=2, replace=False)]
-    emotions = [label] * CROWD_MAJORITY + others
-    emotions = [emotions[k] for k in rng.permutation(CROWD_SIZE)]
+def _crowd_size(spec: Spec) -> int:
+    return spec.crowd_grid[0] * spec.crowd_grid[1]
+
+
+def _paint_crowd(rng, emotions: list[str], spec: Spec):
+    """A picture of a crowd: one face per emotion, on the spec's grid, in the given order."""
     img, d = scenes.canvas(_background(rng))
     scenes.distractors(rng, d, n_max=1)
+    cols = spec.crowd_grid[0]
+    (ox, oy), (sx, sy) = spec.crowd_origin, spec.crowd_step
     for k, emotion in enumerate(emotions):
-        cx = 22 + 42 * (k % 3) + float(rng.uniform(-2, 2))
-        cy = 38 + 54 * (k // 3) + float(rng.uniform(-2, 2))
-        draw_faces.paint_face(d, scenes.face_at(rng, emotion, cx, cy, float(rng.uniform(16, 18))))
+        cx = ox + sx * (k % cols) + float(rng.uniform(-2, 2))
+        cy = oy + sy * (k // cols) + float(rng.uniform(-2, 2))
+        rx = float(rng.uniform(*spec.crowd_rx))
+        draw_faces.paint_face(d, scenes.face_at(rng, emotion, cx, cy, rx))
+    return img
+
+
+def _crowd(rng, label: str, spec: Spec):
+    size, majority = _crowd_size(spec), spec.crowd_majority
+    pool = [e for e in EMOTIONS if e != label]
+    others = [str(x) for x in rng.choice(pool, size=size - majority, replace=False)]
+    emotions = [label] * majority + others
+    img = _paint_crowd(rng, [emotions[k] for k in rng.permutation(size)], spec)
     rationale = (
         f"In most faces {_face_words(label)}, so the crowd feels {label}."
     )
@@ -172,7 +308,7 @@ def _crowd(rng, label: str):
     return [img], rationale, cues
 
 
-def _marked(rng, label: str):
+def _marked(rng, label: str, spec: Spec):
     other = pick(rng, [e for e in EMOTIONS if e != label])
     side = pick(rng, ("left", "right"))
     xs = {"left": 34.0, "right": 94.0}
@@ -180,7 +316,8 @@ def _marked(rng, label: str):
     scenes.distractors(rng, d, n_max=1)
     target = None
     for s, x in xs.items():
-        face = scenes.face_at(rng, label if s == side else other, x, 78.0, float(rng.uniform(24, 27)))
+        emotion = label if s == side else other
+        face = scenes.face_at(rng, emotion, x, spec.marked_y, float(rng.uniform(*spec.marked_rx)))
         draw_faces.paint_face(d, face)
         if s == side:
             target = face
@@ -195,23 +332,24 @@ def _marked(rng, label: str):
     return [img], rationale, cues
 
 
-def emotion(rng, label: str, *, closed: bool, video: bool, scale: str, key=None):
+def emotion(rng, label: str, *, closed: bool, video: bool, scale: str, spec: Spec = V2, key=None):
     if video or scale == "local":
-        frames, rationale, cues = _one_face(rng, label, video)
+        frames, rationale, cues = _one_face(rng, label, video, spec)
         if video:
             prompts = VIDEO_CLOSED_PROMPTS if closed else VIDEO_OPEN_PROMPTS
         else:
             prompts = CLOSED_PROMPTS if closed else OPEN_PROMPTS
         scale = "local"
     elif scale == "global":
-        frames, rationale, cues = _crowd(rng, label)
+        frames, rationale, cues = _crowd(rng, label, spec)
         prompts = CROWD_PROMPTS_CLOSED if closed else CROWD_PROMPTS_OPEN
     else:
-        frames, rationale, cues = _marked(rng, label)
+        frames, rationale, cues = _marked(rng, label, spec)
         prompts = MARKED_PROMPTS_CLOSED if closed else MARKED_PROMPTS_OPEN
     options = _options(rng, label) if closed else None
     text = pick(rng, prompts).format(options=", ".join(options or ()))
-    cause = {"rule": "emotion_" + {"local": "face", "global": "crowd", "relation": "marked_face"}[scale]}
+    rule = {"local": "face", "global": "crowd", "relation": "marked_face"}[scale]
+    cause = {"rule": "emotion_" + rule}
     return text, label, options, rationale, frames, cause | {"scale": scale, "cues": cues}
 
 
@@ -220,12 +358,13 @@ def emotion(rng, label: str, *, closed: bool, video: bool, scale: str, key=None)
 # ---------------------------------------------------------------------------------------------
 
 
-def intent(rng, label: str, *, scale: str, key=None, **_):
+def intent(rng, label: str, *, scale: str, spec: Spec = V2, key=None, **_):
     img, d = scenes.canvas(_background(rng))
     expression = pick(rng, EMOTIONS)
     cues: dict = {"symbol": BADGE_WORDS[label]}
     if scale == "global":
-        scenes.tiled_symbol(d, label, tuple(float(v) for v in rng.uniform(4, 16, size=2)))
+        offset = tuple(float(v) for v in rng.uniform(4, 16, size=2))
+        scenes.tiled_symbol(d, label, offset, step=spec.wallpaper_step, r=spec.wallpaper_r)
     else:
         scenes.distractors(rng, d, n_max=1)
     if scale == "relation":
@@ -234,7 +373,7 @@ def intent(rng, label: str, *, scale: str, key=None, **_):
         other = pick(rng, [i for i in INTENTS if i != label])
         upper = bool(rng.random() < 0.5)
         spots = {True: (102.0, 30.0), False: (102.0, 100.0)}
-        r = float(rng.uniform(14, 16))
+        r = float(rng.uniform(*spec.marked_badge_r))
         draw_faces.paint_badge(d, label, *spots[upper], r=r)
         draw_faces.paint_badge(d, other, *spots[not upper], r=r)
         tx, ty = spots[upper]
@@ -250,8 +389,8 @@ def intent(rng, label: str, *, scale: str, key=None, **_):
                               float(rng.uniform(34, 40)))
         draw_faces.paint_face(d, face)
         if scale == "local":
-            x, y = (float(v) for v in rng.choice([17.0, 111.0], size=2))
-            draw_faces.paint_badge(d, label, x, y, r=float(rng.uniform(12, 15)))
+            x, y = (float(v) for v in rng.choice(list(spec.badge_spots), size=2))
+            draw_faces.paint_badge(d, label, x, y, r=float(rng.uniform(*spec.badge_r)))
             rationale = (
                 f"A small badge in the corner shows {BADGE_WORDS[label]}, which signals the "
                 f"intent to {label}."
@@ -262,7 +401,9 @@ def intent(rng, label: str, *, scale: str, key=None, **_):
                 f"to {label}."
             )
     text = pick(rng, INTENT_PROMPTS).format(options=", ".join(INTENTS))
-    rule = {"local": "intent_badge", "global": "intent_wallpaper", "relation": "intent_marked_badge"}
+    rule = {
+        "local": "intent_badge", "global": "intent_wallpaper", "relation": "intent_marked_badge"
+    }
     cause = {"rule": rule[scale], "scale": scale, "cues": cues}
     return text, label, None, rationale, [img], cause
 
@@ -272,32 +413,46 @@ def intent(rng, label: str, *, scale: str, key=None, **_):
 # ---------------------------------------------------------------------------------------------
 
 
-def humor(rng, label: str, *, scale: str, key=None, **_):
+def humor(rng, label: str, *, scale: str, spec: Spec = V2, key=None, **_):
     funny = label == "yes"
     expression = pick(rng, EMOTIONS)
+    ground_hat = scale == "relation" and spec.hat_on_ground
     if scale == "global":
-        land = scenes.landscape(rng)
+        land = scenes.landscape(rng, free_colours=spec.free_landscape_colours)
         img = land.rotate(180) if funny else land
         d = ImageDraw.Draw(img)
         face = scenes.face_at(rng, expression, 64.0 + float(rng.uniform(-6, 6)), 54.0,
-                              float(rng.uniform(24, 28)))
+                              float(rng.uniform(*spec.scene_face_rx)))
     else:
         img, d = scenes.canvas(_background(rng))
         rx = float(rng.uniform(28, 32)) if scale == "relation" else float(rng.uniform(34, 44))
         face = scenes.face_at(rng, expression, 64.0 + float(rng.uniform(-5, 5)),
-                              64.0 + float(rng.uniform(-4, 4)), rx)
+                              (50.0 if ground_hat else 64.0) + float(rng.uniform(-4, 4)), rx)
     scenes.distractors(rng, d, n_max=1)
     draw_faces.paint_face(d, face)
     if scale == "local":
         if funny:
-            scenes.clown_nose(d, face, float(rng.uniform(5, 7)))
+            scenes.clown_nose(d, face, float(rng.uniform(*spec.nose_r)))
         yes = "The person wears a small red clown nose, a visual gag, so it is funny."
         no = "No clown nose and nothing out of place, so it is not funny."
         cues = {"clown_nose": funny}
+    elif scale == "global" and spec.free_landscape_colours:
+        yes = "The tree and the house hang upside down, the scene is upside down: funny."
+        no = "The tree and the house stand upright, nothing out of place, so it is not funny."
+        cues = {"scene_upside_down": funny}
     elif scale == "global":
         yes = "The scene is upside down, ground above sky: an incongruity, so it is funny."
         no = "The scene stands upright and nothing is out of place, so it is not funny."
         cues = {"scene_upside_down": funny}
+    elif ground_hat:
+        scenes.hat(d, face, on_head=True)
+        if funny:
+            scenes.hat(d, face, on_head=False)
+        else:
+            scenes.hat_on_ground(d, face, float(rng.uniform(20, 108)))
+        yes = "A second hat hangs under the chin, not on the ground: out of place, so it is funny."
+        no = "One hat is on the head, the other lies on the ground: nothing out of place."
+        cues = {"hat_under_chin": funny}
     else:
         scenes.hat(d, face, on_head=not funny)
         yes = "The hat hangs under the chin, not on the head: an incongruity, so it is funny."
@@ -314,7 +469,7 @@ def humor(rng, label: str, *, scale: str, key=None, **_):
 # ---------------------------------------------------------------------------------------------
 
 
-def hate_picture(key, referent: str, image_id: int):
+def hate_picture(key, referent: str, image_id: int, spec: Spec = V2):
     """Picture ``image_id`` of the split's pool for ``referent`` ("people" or "things"): the
     same key and id give the same pixels, whatever caption goes with it."""
     rng = np.random.default_rng([*key, 1000 + ("people", "things").index(referent), image_id])
@@ -323,14 +478,17 @@ def hate_picture(key, referent: str, image_id: int):
     for k in range(3):
         x, y = 24.0 + 40.0 * k + float(rng.uniform(-3, 3)), 74.0 + float(rng.uniform(-6, 6))
         if referent == "people":
-            draw_faces.paint_face(d, scenes.face_at(rng, pick(rng, EMOTIONS), x, y, 17.0))
+            draw_faces.paint_face(d, scenes.face_at(rng, pick(rng, EMOTIONS), x, y, spec.hate_r))
         else:
-            colour = tuple(int(v) for v in rng.integers(90, 200, size=3))
-            scenes.trash_can(d, x, y, 17.0, colour)
+            if spec.things_in_skin_tones:  # told from people by shape, not by colour
+                colour = draw_faces.SKIN_TONES[rng.integers(len(draw_faces.SKIN_TONES))]
+            else:
+                colour = tuple(int(v) for v in rng.integers(90, 200, size=3))
+            scenes.trash_can(d, x, y, spec.hate_r, colour)
     return img
 
 
-def hate(rng, label: str, *, key, **_):
+def hate(rng, label: str, *, key, spec: Spec = V2, **_):
     if label == "yes":
         form, predicate, referent = "none", pick(rng, DEMEANING_V2), "people"
         rationale = (
@@ -349,7 +507,7 @@ def hate(rng, label: str, *, key, **_):
             f"The picture shows people, but the caption says they {predicate}, which does not "
             "demean them, so it is not hateful."
         )
-    image_id = int(rng.integers(HATE_IMAGE_POOL))
+    image_id = int(rng.integers(spec.hate_pool))
     caption = pick(rng, HATE_TEMPLATES).format(predicate=predicate)
     text = pick(rng, HATE_PROMPTS).format(caption=caption)
     cues = {
@@ -359,7 +517,7 @@ def hate(rng, label: str, *, key, **_):
         "image_id": image_id,
     }
     cause = {"rule": "hate_caption_and_referent", "scale": "relation", "cues": cues}
-    return text, label, None, rationale, [hate_picture(key, referent, image_id)], cause
+    return text, label, None, rationale, [hate_picture(key, referent, image_id, spec)], cause
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,13 +525,32 @@ def hate(rng, label: str, *, key, **_):
 # ---------------------------------------------------------------------------------------------
 
 
-def sarcasm(rng, label: str, *, scale: str, key=None, **_):
+def _sarcasm_form(rng, label: str, spec: Spec) -> tuple[str, str, bool]:
+    """(form, wording, whether the situation shown is positive)."""
     if label == "yes":
-        form, wording, positive_shown = "sarcastic", "positive", False
-    else:
+        return "sarcastic", "positive", False
+    if spec.sarcasm_no_weights is None:
         form = pick(rng, SARCASM_NO_FORMS)
-        wording = {"congruent": "positive", "negated": "negated", "negative": "negative"}[form]
-        positive_shown = {"congruent": True, "negated": False}.get(form, bool(rng.random() < 0.5))
+    else:
+        form = SARCASM_NO_FORMS[int(rng.choice(len(SARCASM_NO_FORMS), p=spec.sarcasm_no_weights))]
+    wording = {"congruent": "positive", "negated": "negated", "negative": "negative"}[form]
+    if spec.negative_caption_over_either:  # (the draw happens for every form, as v2 did)
+        shown = {"congruent": True, "negated": False}.get(form, bool(rng.random() < 0.5))
+    else:
+        shown = form == "congruent"
+    return form, wording, shown
+
+
+def _mood_crowd(rng, positive: bool, spec: Spec):
+    """A crowd whose majority shows joy (positive) or negative faces; the rest the other."""
+    size, majority = _crowd_size(spec), spec.crowd_majority
+    kinds = [positive] * majority + [not positive] * (size - majority)
+    emotions = ["joy" if k else pick(rng, NEGATIVE_FACES) for k in kinds]
+    return _paint_crowd(rng, [emotions[k] for k in rng.permutation(size)], spec)
+
+
+def sarcasm(rng, label: str, *, scale: str, spec: Spec = V2, key=None, **_):
+    form, wording, positive_shown = _sarcasm_form(rng, label, spec)
     captions = {"positive": POSITIVE_CAPTIONS, "negated": NEGATED_CAPTIONS,
                 "negative": NEGATIVE_CAPTIONS}
     caption = pick(rng, captions[wording])
@@ -388,6 +565,11 @@ def sarcasm(rng, label: str, *, scale: str, key=None, **_):
         draw_faces.paint_face(d, face)
         shown = f"The face shows {emotion}, which is {valence}."
         cues = {"wording": wording, "shown_by": "face", "shown": emotion, "valence": valence}
+    elif spec.sarcasm_crowd:
+        img = _mood_crowd(rng, positive_shown, spec)
+        mood = "joy" if positive_shown else "distress"
+        shown = f"Most faces in the crowd show {mood}, which is {valence}."
+        cues = {"wording": wording, "shown_by": "crowd", "shown": mood, "valence": valence}
     else:
         img = scenes.landscape(rng, stormy=not positive_shown)
         weather = "sunny" if positive_shown else "stormy"
