@@ -41,6 +41,11 @@ class TrainConfig:
         "", "initial weights: a Hugging Face folder or an Orbax run of this model ('' = random)"
     )
     init_vision_from: str = option("", "a CLIP vision tower's Hugging Face folder")
+    vision_seed: int = option(
+        -1,
+        "seed of a fresh vision tower (-1 = config.seed): a fixed one stands in for a pretrained "
+        "tower, the same in every run",
+    )
     init_llm_from: str = option("", "an LLM's Hugging Face folder")
     profile: ProfileConfig = option(ProfileConfig(), "a jax.profiler trace of some steps")
     resume_step: int = option(

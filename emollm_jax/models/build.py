@@ -45,3 +45,20 @@ def build_model(
     shardings = None if mesh is None else state_shardings(abstract_state, mesh, rules)
     state = jax.jit(lambda: nnx.state(construct(cfg, seed)), out_shardings=shardings)()
     return nnx.merge(graphdef, state)
+
+
+def build_part(
+    cfg: ModelConfig, part: str, seed: int = 0, *, mesh: Mesh | None = None, rules: Rules = ()
+) -> nnx.Module:
+    """One part (``vision_tower``, ``projector``, ...) of the model ``build_model(cfg, seed)``
+    would make, with the same values, without allocating the rest: XLA drops the other
+    initialisers."""
+    abstract = abstract_model(cfg)
+    graphdef, _ = nnx.split(getattr(abstract, part))
+    shardings = None
+    if mesh is not None:
+        shardings = state_shardings(nnx.state(abstract), mesh, rules)[part]
+    state = jax.jit(
+        lambda: nnx.state(getattr(construct(cfg, seed), part)), out_shardings=shardings
+    )()
+    return nnx.merge(graphdef, state)

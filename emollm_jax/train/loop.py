@@ -30,7 +30,7 @@ from emollm_jax.emoprompt import hook_from_config
 from emollm_jax.errors import ConfigError
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.inference.load import load_hf_or_run
-from emollm_jax.models.build import abstract_model, build_model
+from emollm_jax.models.build import abstract_model, build_model, build_part
 from emollm_jax.models.compose import compose
 from emollm_jax.paths import AnyPath, as_path
 from emollm_jax.sharding.mesh import mesh_and_rules
@@ -109,6 +109,10 @@ def _initial_model(config, model_cfg, mesh, rules):
         )
         if path
     }
+    if not parts and tc.vision_seed >= 0 and model_cfg.arch == "llava":
+        # A fresh tower of its own seed; everything else from config.seed, as build_model.
+        parts = {"vision": build_part(model_cfg, "vision_tower", tc.vision_seed, mesh=mesh,
+                                      rules=rules)}
     if not parts:
         return build_model(model_cfg, config.seed, mesh=mesh, rules=rules)
     if model_cfg.arch != "llava":
