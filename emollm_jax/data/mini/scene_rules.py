@@ -130,7 +130,6 @@ NEGATED_CAPTIONS = (
 SARCASM_NO_FORMS = ("congruent", "negated", "negative")
 
 
-
 @dataclass(frozen=True)
 class Spec:
     """What differs between the scene rule sets: sizes and layouts of the cues, and three
