@@ -136,7 +136,6 @@ class Spec:
     choices of v3 (see the module docstring). Ranges are (low, high) of a uniform draw, in
     pixels of the 128x128 canvas."""
 
-    version: int
     face_rx: tuple[float, float]  # the local emotion face's half-width
     face_jitter: float | None  # its centre's offset from the canvas's; None: anywhere
     crowd_grid: tuple[int, int]  # columns, rows
@@ -170,7 +169,6 @@ class Spec:
 
 
 V2 = Spec(
-    version=2,
     face_rx=(30, 50),
     face_jitter=None,
     crowd_grid=(3, 2),
@@ -192,7 +190,6 @@ V2 = Spec(
     things_in_skin_tones=False,
 )
 V3 = Spec(
-    version=3,
     face_rx=(40, 50),
     face_jitter=4.0,
     crowd_grid=(2, 2),
