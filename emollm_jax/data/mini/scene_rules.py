@@ -239,8 +239,8 @@ def _background(rng):
 
 def _one_face(rng, label: str, video: bool, spec: Spec):
     rx = float(rng.uniform(*spec.face_rx))
-    ry_max = rx * 1.18
     if spec.face_jitter is None:  # anywhere on the canvas
+        ry_max = rx * 1.18
         cx = float(rng.uniform(rx + 2, draw_faces.CANVAS - 2 - rx))
         cy = float(rng.uniform(ry_max + 2, draw_faces.CANVAS - 2 - ry_max))
     else:  # near the centre
