@@ -4,11 +4,11 @@
         --variants baseline,mp,emoprompt,full --seeds 0,1,2 --out runs/ablate \\
         [--seeds-for baseline=0,1,2,3,4 ...] \\
         [--train-fractions 0.25,0.5,1] [--fractions-for full=1,0.25 ...] \\
-        [--data data/mini_emobench_v2] [--mini-version 2] [--split test] \\
+        [--data data/mini_emobench_v3] [--mini-version 3] [--split test] \\
         [--config.recipe.grounding_steps=1000] [--config.train.steps=1500 ...]
 
-The data: ``--data`` (default ``data/mini_emobench_v2``) is built first as the mini EmoBench
-``--mini-version`` (default 2, the version the ablation reports on) when it holds no split
+The data: ``--data`` (default ``data/mini_emobench_v3``) is built first as the mini EmoBench
+``--mini-version`` (default 3, the version the ablation reports on) when it holds no split
 file; a mini EmoBench of another version there is refused.
 
 Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
@@ -144,13 +144,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="one variant's seeds in place of --seeds (repeatable), e.g. baseline=0,1,2,3,4",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--data", default="data/mini_emobench_v2")
+    parser.add_argument("--data", default="data/mini_emobench_v3")
     parser.add_argument(
         "--mini-version",
         type=int,
         choices=sorted(make_mini_emobench.FORMAT_VERSIONS),
-        default=2,
-        help="mini EmoBench version built into --data when it holds none (default 2)",
+        default=3,
+        help="mini EmoBench version built into --data when it holds none (default 3)",
     )
     parser.add_argument("--split", default="test")
     parser.add_argument(

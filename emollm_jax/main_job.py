@@ -1,11 +1,11 @@
-"""The main job (``emollm demo``): build the mini EmoBench v2, train the tiny full EmoLLM on CPU,
+"""The main job (``emollm demo``): build the mini EmoBench v3, train the tiny full EmoLLM on CPU,
 evaluate it on the test split and print the EmoBench table.
 
     emollm demo [--config configs/emollm_tiny.py] [--workdir runs/main]
-                [--data data/mini_emobench_v2] [--config.train.steps=N ...]
+                [--data data/mini_emobench_v3] [--config.train.steps=N ...]
 
-The data: the mini EmoBench version ``MINI_VERSION`` (2, the version the ablation reports on;
-``docs/ablation/mini_emobench_v2.md``) is built into ``--data`` when it holds no split file.
+The data: the mini EmoBench version ``MINI_VERSION`` (3, the version the ablation reports on;
+``docs/ablation/mini_emobench_v3.md``) is built into ``--data`` when it holds no split file.
 
 Training runs in two phases, the config's recipe (``config.recipe``; the tiny presets set it,
 ``emollm_jax/config/presets.py``) for a model whose towers start random:
@@ -42,9 +42,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
 )
 _WORKDIR = flags.DEFINE_string("workdir", "runs/main", "Run folder.")
-MINI_VERSION = 2
+MINI_VERSION = 3
 _DATA = flags.DEFINE_string(
-    "data", "data/mini_emobench_v2", "Where the mini EmoBench lives (built there if missing)."
+    "data", "data/mini_emobench_v3", "Where the mini EmoBench lives (built there if missing)."
 )
 _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
 

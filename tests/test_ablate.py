@@ -120,7 +120,7 @@ def test_a_variant_runs_on_its_own_shares_of_train():
 
 @pytest.mark.slow  # four main jobs, each compiling two training steps and the evaluation
 def test_two_variants_two_seeds_then_resume(tmp_path):
-    data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=2)
+    data = make_mini_emobench.build(tmp_path / "data", sizes=SIZES, version=3)
     out = tmp_path / "out"
     env = dict(
         os.environ,
@@ -146,7 +146,7 @@ def test_two_variants_two_seeds_then_resume(tmp_path):
         "[ablate] 4/4 emoprompt seed 1",
     ]
     doc = json.loads((out / "results.json").read_text())
-    assert doc["meta"]["data"]["mini_version"] == 2
+    assert doc["meta"]["data"]["mini_version"] == 3
     # emoprompt's options are scored after its own rationale; a one-step model writes none, so
     # its records are counted as unscored (10 closed-answer records per run), never scored.
     assert doc["meta"]["forms"]["likelihood"] == {
@@ -204,7 +204,7 @@ def test_data_built_as_the_version_asked_and_another_refused(tmp_path, monkeypat
     monkeypatch.setattr(make_mini_emobench, "SPLIT_SIZES", {"train": 6, "validation": 6, "test": 6})
     assert ablate.parse_args(["--config", "c", "--variants", "a", "--seeds", "0", "--out", "o"])[
         0
-    ].mini_version == 2
+    ].mini_version == 3
     ablate.prepare_data(_args(tmp_path, 2), log=lambda _: None)
     assert make_mini_emobench.built_version(tmp_path / "d") == 2
     ablate.prepare_data(_args(tmp_path, 2), log=lambda _: None)  # already there: kept

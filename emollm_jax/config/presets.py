@@ -172,6 +172,10 @@ def _llava(size: str, backbone: str, stage: int) -> config_dict.ConfigDict:
         # grounding, 1000 steps at 1e-3 with EmoPrompt off, then this config's 1500 at 1e-3.
         c.recipe.grounding_steps = 1000
         c.train.steps = 1500
+        # One random vision tower for every seed, standing in for the pretrained tower that
+        # real runs share: with a tower of its own per seed, what a run could read (intent's
+        # badges, the faces) followed the seed (docs/ablation/mini_emobench_v3.md).
+        c.train.vision_seed = 0
         c.log.every_steps = 50
         return c
     c.model = config_dict.ConfigDict(

@@ -101,6 +101,7 @@ def test_the_tiny_configs_hold_the_main_jobs_recipe():
         )
         assert (c.train.steps, c.train.learning_rate, c.train.warmup_steps) == (1500, 1e-3, 20)
         assert c.log.every_steps == 50
+        assert c.train.vision_seed == 0  # one vision tower for every seed
     assert load_config("emollm_7b").recipe.grounding_steps == 0  # no grounding phase
 
 
