@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from emollm_jax import ablate_probes
-from emollm_jax.data.mini import make_mini_emobench
+from emollm_jax.data.mini import REPORTED_DIR, REPORTED_VERSION, make_mini_emobench
 from emollm_jax.eval.ablation_files import summarise_probes, write_ablation
 from emollm_jax.eval.faithfulness import read_jsonl
 from emollm_jax.eval.likelihood import EVAL_MODES, SUBDIR
@@ -144,13 +144,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="one variant's seeds in place of --seeds (repeatable), e.g. baseline=0,1,2,3,4",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--data", default="data/mini_emobench_v3")
+    parser.add_argument("--data", default=REPORTED_DIR)
     parser.add_argument(
         "--mini-version",
         type=int,
         choices=sorted(make_mini_emobench.FORMAT_VERSIONS),
-        default=3,
-        help="mini EmoBench version built into --data when it holds none (default 3)",
+        default=REPORTED_VERSION,
+        help=f"mini EmoBench version built into --data when it holds none ({REPORTED_VERSION})",
     )
     parser.add_argument("--split", default="test")
     parser.add_argument(

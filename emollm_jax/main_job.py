@@ -4,7 +4,7 @@ evaluate it on the test split and print the EmoBench table.
     emollm demo [--config configs/emollm_tiny.py] [--workdir runs/main]
                 [--data data/mini_emobench_v3] [--config.train.steps=N ...]
 
-The data: the mini EmoBench version ``MINI_VERSION`` (3, the version the ablation reports on;
+The data: the mini EmoBench version ``REPORTED_VERSION`` (3, the version the ablation reports on;
 ``docs/ablation/mini_emobench_v3.md``) is built into ``--data`` when it holds no split file.
 
 Training runs in two phases, the config's recipe (``config.recipe``; the tiny presets set it,
@@ -36,15 +36,15 @@ from absl import flags
 from ml_collections import config_flags
 
 from emollm_jax.cli_errors import report_user_errors, run_absl
+from emollm_jax.data.mini import REPORTED_DIR, REPORTED_VERSION
 from emollm_jax.logs import setup as setup_logs
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/emollm_tiny.py", "Experiment config (default: the full tiny EmoLLM)."
 )
 _WORKDIR = flags.DEFINE_string("workdir", "runs/main", "Run folder.")
-MINI_VERSION = 3
 _DATA = flags.DEFINE_string(
-    "data", "data/mini_emobench_v3", "Where the mini EmoBench lives (built there if missing)."
+    "data", REPORTED_DIR, "Where the mini EmoBench lives (built there if missing)."
 )
 _SPLIT = flags.DEFINE_string("split", "test", "Split to evaluate.")
 
@@ -66,17 +66,17 @@ def main(argv):
     workdir = pathlib.Path(_WORKDIR.value)
     started = time.perf_counter()
 
-    t = _stage(f"1/3 data: the mini EmoBench v{MINI_VERSION} in {_DATA.value}")
+    t = _stage(f"1/3 data: the mini EmoBench v{REPORTED_VERSION} in {_DATA.value}")
     data = pathlib.Path(_DATA.value)
     from emollm_jax.data.mini import make_mini_emobench
 
     if not (data / f"{_SPLIT.value}.jsonl").exists():
         # overwrite: an interrupted build's leftovers
-        make_mini_emobench.build(data, version=MINI_VERSION, overwrite=True)
+        make_mini_emobench.build(data, version=REPORTED_VERSION, overwrite=True)
         print(f"built in {time.perf_counter() - t:.0f} s", flush=True)
-    elif make_mini_emobench.is_stale(data, version=MINI_VERSION):
+    elif make_mini_emobench.is_stale(data, version=REPORTED_VERSION):
         print(
-            f"already built, but not as the mini EmoBench v{MINI_VERSION} at the default sizes "
+            f"already built, but not as the mini EmoBench v{REPORTED_VERSION} at the default sizes "
             f"{make_mini_emobench.SPLIT_SIZES}: used as it is (delete {data} to rebuild it)",
             flush=True,
         )

@@ -9,3 +9,7 @@
 - ``make_tokenizer.py`` (``python -m emollm_jax.data.mini.make_tokenizer``): the small BPE
   tokenizer shipped in ``emollm_jax/assets/tokenizer``, trained on a mini EmoBench.
 """
+
+# The version the ablation and the main job report on, and where they build it unless told.
+REPORTED_VERSION = 3
+REPORTED_DIR = f"data/mini_emobench_v{REPORTED_VERSION}"

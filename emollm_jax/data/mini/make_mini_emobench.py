@@ -96,8 +96,8 @@ VIDEO_FRAME_RANGE = (8, 16)  # inclusive
 # dataset_info.json's "version" per rule set; FORMAT_VERSION is the first's.
 FORMAT_VERSIONS = {1: "1.0.0", 2: "2.0.0", 3: "3.0.0"}
 FORMAT_VERSION = FORMAT_VERSIONS[1]
-# What build() and `emollm data mini` make unless told: 1, what the main job's recipe and
-# tables were measured on. The ablation command builds and reports on 2.
+# What build() and `emollm data mini` make unless told: 1, the first rule set. The ablation
+# and the main job build and report on emollm_jax.data.mini.REPORTED_VERSION.
 DEFAULT_VERSION = 1
 
 # ---------------------------------------------------------------------------------------------
