@@ -47,6 +47,11 @@ class TrainConfig:
         "tower, the same in every run",
     )
     init_llm_from: str = option("", "an LLM's Hugging Face folder")
+    llm_seed: int = option(
+        -1,
+        "seed of a fresh language model in a LLaVA model (-1 = config.seed): a fixed one stands in "
+        "for a pretrained LLM, the same in every run",
+    )
     profile: ProfileConfig = option(ProfileConfig(), "a jax.profiler trace of some steps")
     resume_step: int = option(
         -1, "resume from this checkpoint step instead of the latest (-1); later ones moved aside"

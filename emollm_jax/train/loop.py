@@ -109,10 +109,13 @@ def _initial_model(config, model_cfg, mesh, rules):
         )
         if path
     }
-    if not parts and tc.vision_seed >= 0 and model_cfg.arch == "llava":
-        # A fresh tower of its own seed; everything else from config.seed, as build_model.
-        parts = {"vision": build_part(model_cfg, "vision_tower", tc.vision_seed, mesh=mesh,
-                                      rules=rules)}
+    if not parts and model_cfg.arch == "llava":
+        # Fresh parts of their own seeds (stand-ins for pretrained ones, the same in every run);
+        # the rest from config.seed, as build_model.
+        fixed = (("vision", "vision_tower", tc.vision_seed),
+                 ("language_model", "language_model", tc.llm_seed))
+        parts = {name: build_part(model_cfg, part, seed, mesh=mesh, rules=rules)
+                 for name, part, seed in fixed if seed >= 0}
     if not parts:
         return build_model(model_cfg, config.seed, mesh=mesh, rules=rules)
     if model_cfg.arch != "llava":
