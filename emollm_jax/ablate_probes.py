@@ -106,12 +106,17 @@ def collect(
         "faithfulness": {},
         "perspectives": {},
         "perspectives_intact": {},
+        "right": {},
     }
     for variant, seeds in eval_dirs.items():
         for seed, folder in seeds.items():
             rows = _rows(folder)
             if not rows:
                 continue
+            right = out["right"].setdefault(variant, {}).setdefault(seed, {})
+            for r in rows:
+                ok = r.get("parsed") is not None and r.get("parsed") == r.get("gold")
+                right.setdefault(r["task"], {})[str(r["id"])] = ok
             scale = analysis.per_scale(rows, records)
             if scale:
                 out["per_scale"].setdefault(variant, {})[seed] = scale

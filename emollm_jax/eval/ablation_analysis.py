@@ -14,6 +14,9 @@ seeds, the protocol's named comparisons, and the probes read from each run's fil
 - ``faithfulness`` per run (``eval.faithfulness``), for runs whose replies carry a rationale.
 - ``perspective_drops``: a perspective-zeroed evaluation's accuracy minus the intact one's,
   paired by seed (``config.model.zeroed_perspectives``).
+- ``record_churn``: how far seeds would spread if each differed only in which records it got
+  right (each record right with its own rate over the seeds, independently of the others): the
+  part of ``spread`` the test records' sampling alone explains.
 - ``training_curve``: the EmoBench mean of each variant run on several shares of the training
   split (run names ``<variant>_train<percent>``; the variant's own name is 100%), and per share
   each such variant's paired difference from the first one.
@@ -100,6 +103,27 @@ def compare(scores: Scores, pairs: Iterable[tuple[str, str]], confidence: float 
             if any(c in s for s in scores[b].values())
         }
     return out
+
+
+def record_churn(right: Mapping[int, Mapping[str, Mapping[str, bool]]]) -> dict[str, float]:
+    """``{column: standard deviation}`` from per-seed correctness ``{seed: {task: {record id:
+    right}}}``, over the records every seed answered: with p_i the share of seeds that got
+    record i right, Var = sum_i p_i (1 - p_i) / n^2 * k / (k - 1) for k seeds (unbiased); the
+    mean's from the sub-tasks' as independent. Needs two or more seeds."""
+    k = len(right)
+    if k < 2:
+        return {}
+    out = {}
+    for task in TASKS:
+        per_seed = [seed.get(task) or {} for seed in right.values()]
+        ids = set.intersection(*(set(s) for s in per_seed))
+        if not ids:
+            continue
+        rates = [sum(bool(s[i]) for s in per_seed) / k for i in ids]
+        out[task] = math.fsum(p * (1 - p) for p in rates) / len(ids) ** 2 * k / (k - 1)
+    if len(out) == len(TASKS):
+        out[MEAN] = math.fsum(out.values()) / len(TASKS) ** 2
+    return {c: math.sqrt(v) for c, v in out.items()}
 
 
 def per_scale(predictions: Iterable[Mapping], records: Mapping[str, Mapping]) -> dict[str, float]:

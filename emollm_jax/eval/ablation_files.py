@@ -271,6 +271,17 @@ def _probes_markdown(probes: Mapping) -> list[str]:
             n = max((iv.n for k, iv in row.items() if k.endswith("_cause")), default=0)
             parts.append(f"| `{variant}` | {n} | " + " | ".join(cells) + " |")
         parts.append("")
+    if probes.get("record_churn"):
+        parts += [
+            "## Spread over seeds that the test records alone explain (generate)",
+            "",
+            "The standard deviation over seeds if every run differed only in which records it "
+            "got right, each record right with its own rate over the seeds and independently of "
+            "the others (points; compare with the standard deviation over seeds above):",
+            "",
+            *_shares_table(probes["record_churn"], mean="Mean"),
+            "",
+        ]
     if probes.get("perspectives"):
         parts += [
             "## Perspective ablation (generate)",
@@ -464,6 +475,9 @@ def summarise_probes(found: Mapping) -> dict:
         faith[variant] = row
     if faith:
         out["faithfulness"] = faith
+    churn = {v: analysis.record_churn(seeds) for v, seeds in (found.get("right") or {}).items()}
+    if any(churn.values()):
+        out["record_churn"] = {v: c for v, c in churn.items() if c}
     drops = {
         variant: analysis.perspective_drops(found["perspectives_intact"][variant], by_name)
         for variant, by_name in (found.get("perspectives") or {}).items()

@@ -4,12 +4,14 @@ accuracy per cue scale, the perspective drops, and the report sections they make
 import json
 import statistics
 
+import numpy as np
 import pytest
 
 from emollm_jax import ablate_probes
 from emollm_jax.eval import ablation_analysis as analysis
 from emollm_jax.eval.ablation_files import summarise_probes, write_ablation
 from emollm_jax.eval.metrics import compute_metrics
+from emollm_jax.tasks import TASKS
 
 
 def test_chance_levels():
@@ -169,3 +171,58 @@ def test_report_draws_the_training_curve(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| Variant | 25% of train | 100% of train |" in md
     assert "| `full - baseline` | +25.0 [+25.0, +25.0]* (3) | +12.5 [+12.5, +12.5]* (3) |" in md
+
+
+def test_record_churn_is_the_spread_of_independent_per_record_coin_flips():
+    rng = np.random.default_rng(0)
+    seeds, n = 400, 300
+    rate = {t: rng.uniform(0.1, 0.9, n) for t in TASKS}  # each record's own chance of being right
+    right = {
+        s: {t: {f"{t}-{i}": bool(rng.random() < rate[t][i]) for i in range(n)} for t in TASKS}
+        for s in range(seeds)
+    }
+    churn = analysis.record_churn(right)
+    assert set(churn) == {*TASKS, analysis.MEAN}
+    for t in TASKS:
+        # The formula estimates what these runs do: their accuracies' spread over seeds.
+        observed = statistics.stdev(sum(r[t].values()) / n for r in right.values())
+        assert churn[t] == pytest.approx(observed, rel=0.1)
+        assert churn[t] == pytest.approx(np.sqrt(np.sum(rate[t] * (1 - rate[t]))) / n, rel=0.05)
+    mean = [statistics.mean(sum(r[t].values()) / n for t in TASKS) for r in right.values()]
+    assert churn[analysis.MEAN] == pytest.approx(statistics.stdev(mean), rel=0.1)
+
+
+def test_record_churn_counts_only_records_every_seed_answered():
+    same = {"hate": {"a": True, "b": False}}
+    assert analysis.record_churn({0: same, 1: same}) == {"hate": 0.0}
+    # Two seeds that disagree on both records: p = 1/2 each, Var = 2 * 1/4 / 2^2 * 2/1.
+    flipped = {
+        0: {"hate": {"a": True, "b": False}},
+        1: {"hate": {"a": False, "b": True, "c": True}},
+    }
+    assert analysis.record_churn(flipped) == {"hate": pytest.approx(0.5)}
+    assert analysis.record_churn({0: same}) == {}  # one seed: no spread
+
+
+def test_report_splits_the_spread_by_record_churn(tmp_path):
+    def rows(seed):  # 8 hate records; seed 1 gets the first two wrong
+        return [
+            {"id": f"h{i}", "task": "hate", "parsed": "yes" if (i > 1 or seed == 0) else "no",
+             "gold": "yes", "output": "yes"}
+            for i in range(8)
+        ]
+
+    dirs = {}
+    for seed in (0, 1):
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows(seed)))
+        dirs[seed] = folder
+    probes = summarise_probes(ablate_probes.collect({"baseline": dirs}, {}))
+    # Records h0 and h1: p = 1/2; Var = 2 * 1/4 / 8^2 * 2.
+    assert probes["record_churn"]["baseline"]["hate"] == pytest.approx(np.sqrt(1 / 64))
+    runs = {"baseline": {s: {"generate": compute_metrics(rows(s))} for s in (0, 1)}}
+    write_ablation(tmp_path, runs, ["generate"], {"seeds": [0, 1], "split": "t"}, probes)
+    md = (tmp_path / "results.md").read_text()
+    assert "## Spread over seeds that the test records alone explain" in md
+    assert "| Variant | Hate |" in md and "| `baseline` | 12.5 |" in md
