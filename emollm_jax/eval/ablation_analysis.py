@@ -179,10 +179,13 @@ _SHARE = re.compile(r"^(?P<variant>.+)_train(?P<percent>\d+(?:\.\d+)?)$")
 
 def training_curve(scores: Scores, column: str = MEAN) -> dict:
     """``{"curve": {variant: {percent: Interval}}, "differences": {"a - b": {percent:
-    Interval}}}`` of ``column`` over the variants run on two or more shares of train (run names
-    ``<variant>_train<percent>``; the variant's own run is 100%), ``{}`` when there are none.
-    Percents ascend, as strings (``"25"``, ``"100"``). Differences are paired by seed: each
-    variant minus the first curve variant (in the order first seen) at the same share."""
+    Interval}}, "against_all": {"a - b": {percent: Interval}}}`` of ``column`` over the
+    variants run on two or more shares of train (run names ``<variant>_train<percent>``; the
+    variant's own run is 100%), ``{}`` when there are none. Percents ascend, as strings
+    (``"25"``, ``"100"``). Differences are paired by seed: each variant minus the first curve
+    variant (in the order first seen) at the same share; ``against_all`` is a difference at a
+    share minus the same difference on all of train, over the seeds all four runs share (does
+    the mechanism pay more with less data?)."""
     runs: dict[str, dict[str, str]] = {}  # {variant: {percent: run name}}
     for name in scores:
         found = _SHARE.match(name)
@@ -201,19 +204,29 @@ def training_curve(scores: Scores, column: str = MEAN) -> dict:
             if values:
                 row[percent] = t_interval(values, bounds=(0.0, 1.0))
         curve[variant] = row
-    differences = {}
+    differences, against_all = {}, {}
     first = next(iter(curve), None)
     for variant in curve:
         if variant == first:
             continue
-        row = {}
+        per_seed = {}  # {percent: {seed: variant - first}}
         for percent in curve[variant]:
             a, b = scores[runs[variant][percent]], scores.get(runs[first].get(percent, ""), {})
             common = [k for k in a if k in b and column in a[k] and column in b[k]]
             if common:
-                row[percent] = paired_difference(
-                    {k: a[k][column] for k in common}, {k: b[k][column] for k in common}
-                )
+                per_seed[percent] = {k: a[k][column] - b[k][column] for k in common}
+        name = f"{variant} - {first}"
+        row = {p: t_interval(list(d.values()), bounds=(-1.0, 1.0)) for p, d in per_seed.items()}
         if row:
-            differences[f"{variant} - {first}"] = row
-    return {"curve": curve, "differences": differences} if curve else {}
+            differences[name] = row
+        whole = per_seed.get("100", {})
+        shifts = {
+            p: t_interval([d[k] - whole[k] for k in d if k in whole], bounds=(-2.0, 2.0))
+            for p, d in per_seed.items()
+            if p != "100" and len(set(d) & set(whole)) >= 2
+        }
+        if shifts:
+            against_all[name] = shifts
+    if not curve:
+        return {}
+    return {"curve": curve, "differences": differences, "against_all": against_all}

@@ -222,14 +222,19 @@ def _curve_markdown(found: Mapping) -> list[str]:
     percents = sorted({p for row in found["curve"].values() for p in row}, key=float)
     header = ["Variant", *(f"{p}% of train" for p in percents)]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(percents)]
-    for variant, row in {**found["curve"], **found["differences"]}.items():
-        signed = variant in found["differences"]
+    rows = [(f"`{v}`", row, False) for v, row in found["curve"].items()]
+    rows += [(f"`{v}`", row, True) for v, row in found["differences"].items()]
+    rows += [
+        (f"`{v}`, minus on all of train", row, True)
+        for v, row in found.get("against_all", {}).items()
+    ]
+    for label, row, signed in rows:
         cells = [f"{_cell(row[p], signed)} ({row[p].n})" if p in row else "–" for p in percents]
-        lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return [
         "Training-set size: the EmoBench mean per share of the training split (mean [95% "
-        "interval] (seeds)), then the paired difference at each share (points; * = it "
-        "excludes zero):",
+        "interval] (seeds)), then the paired difference at each share, then that difference "
+        "minus the same on all of train, paired by seed (points; * = it excludes zero):",
         "",
         *lines,
         "",

@@ -154,6 +154,11 @@ def test_training_curve_per_share_and_paired_differences():
     assert set(diff) == {"25", "100"}  # baseline has no 50% run to pair with
     assert diff["25"].mean == pytest.approx(0.09) and diff["25"].n == 3
     assert diff["100"].mean == pytest.approx(-0.04) and diff["100"].n == 5
+    # The difference at 25% minus the one on all of train, per seed s in 0-2:
+    # (0.50 + 0.01 s - 0.40 - 0.02 s) - (0.58 - 0.60 - 0.01 s) = 0.12; no 50% baseline run.
+    shift = found["against_all"]["full - baseline"]
+    assert set(shift) == {"25"} and shift["25"].n == 3
+    assert shift["25"].mean == pytest.approx(0.12) and shift["25"].significant
     assert analysis.training_curve({k: scores[k] for k in ("baseline", "mp")}) == {}
 
 
@@ -171,6 +176,7 @@ def test_report_draws_the_training_curve(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| Variant | 25% of train | 100% of train |" in md
     assert "| `full - baseline` | +25.0 [+25.0, +25.0]* (3) | +12.5 [+12.5, +12.5]* (3) |" in md
+    assert "| `full - baseline`, minus on all of train | +12.5 [+12.5, +12.5]* (3) | – |" in md
 
 
 def test_record_churn_is_the_spread_of_independent_per_record_coin_flips():
