@@ -115,8 +115,7 @@ def collect(
                 continue
             right = out["right"].setdefault(variant, {}).setdefault(seed, {})
             for r in rows:
-                ok = r.get("parsed") is not None and r.get("parsed") == r.get("gold")
-                right.setdefault(r["task"], {})[str(r["id"])] = ok
+                right.setdefault(r["task"], {})[str(r["id"])] = analysis.is_right(r)
             scale = analysis.per_scale(rows, records)
             if scale:
                 out["per_scale"].setdefault(variant, {})[seed] = scale

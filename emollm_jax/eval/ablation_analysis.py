@@ -16,7 +16,7 @@ seeds, the protocol's named comparisons, and the probes read from each run's fil
   paired by seed (``config.model.zeroed_perspectives``).
 - ``record_churn``: how far seeds would spread if each differed only in which records it got
   right (each record right with its own rate over the seeds, independently of the others): the
-  part of ``spread`` the test records' sampling alone explains.
+  part of ``spread`` the split's records alone explain.
 - ``training_curve``: the EmoBench mean of each variant run on several shares of the training
   split (run names ``<variant>_train<percent>``; the variant's own name is 100%), and per share
   each such variant's paired difference from the first one.
@@ -105,6 +105,11 @@ def compare(scores: Scores, pairs: Iterable[tuple[str, str]], confidence: float 
     return out
 
 
+def is_right(row: Mapping) -> bool:
+    """A prediction row's answer is the gold one (an unparsed reply is wrong)."""
+    return row.get("parsed") is not None and row.get("parsed") == row.get("gold")
+
+
 def record_churn(right: Mapping[int, Mapping[str, Mapping[str, bool]]]) -> dict[str, float]:
     """``{column: standard deviation}`` from per-seed correctness ``{seed: {task: {record id:
     right}}}``, over the records every seed answered: with p_i the share of seeds that got
@@ -136,8 +141,7 @@ def per_scale(predictions: Iterable[Mapping], records: Mapping[str, Mapping]) ->
         if scale is None:
             continue
         total[scale] = total.get(scale, 0) + 1
-        ok = row.get("parsed") is not None and row.get("parsed") == row.get("gold")
-        right[scale] = right.get(scale, 0) + ok
+        right[scale] = right.get(scale, 0) + is_right(row)
     return {s: right.get(s, 0) / total[s] for s in SCALES if total.get(s)}
 
 

@@ -278,7 +278,7 @@ def _probes_markdown(probes: Mapping) -> list[str]:
         parts.append("")
     if probes.get("record_churn"):
         parts += [
-            "## Spread over seeds that the test records alone explain (generate)",
+            "## Spread over seeds that the split's records alone explain (generate)",
             "",
             "The standard deviation over seeds if every run differed only in which records it "
             "got right, each record right with its own rate over the seeds and independently of "

@@ -230,5 +230,5 @@ def test_report_splits_the_spread_by_record_churn(tmp_path):
     runs = {"baseline": {s: {"generate": compute_metrics(rows(s))} for s in (0, 1)}}
     write_ablation(tmp_path, runs, ["generate"], {"seeds": [0, 1], "split": "t"}, probes)
     md = (tmp_path / "results.md").read_text()
-    assert "## Spread over seeds that the test records alone explain" in md
+    assert "## Spread over seeds that the split's records alone explain" in md
     assert "| Variant | Hate |" in md and "| `baseline` | 12.5 |" in md
