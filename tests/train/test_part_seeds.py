@@ -3,7 +3,6 @@ from its own seed, the same in every run (as a pretrained part would be), while 
 model follows ``config.seed``."""
 
 import numpy as np
-import pytest
 from flax import nnx
 
 from emollm_jax.config.model import from_config_dict
@@ -26,44 +25,32 @@ def _initial(seed: int, **part_seeds):
     return _flat(_initial_model(config, from_config_dict(config.model), None, ()))
 
 
-@pytest.fixture(scope="module")
-def default():
-    return _flat(build_model(from_config_dict(load_config("llava_tiny").model), 1))
-
-
-@pytest.mark.parametrize(
-    "field, prefix", [("vision_seed", "vision_tower/"), ("llm_seed", "language_model/")]
-)
-def test_the_part_follows_its_seed_and_the_rest_config_seed(default, field, prefix):
-    # -1 (the default) and a part seed equal to config.seed give build_model's weights, bit
-    # for bit.
-    for part_seed in (-1, 1):
-        got = _initial(1, **{field: part_seed})
+def test_each_part_follows_its_own_seed_and_the_rest_config_seed():
+    default = _flat(build_model(from_config_dict(load_config("llava_tiny").model), 1))
+    tower = [k for k in default if k.startswith("vision_tower/")]
+    llm = [k for k in default if k.startswith("language_model/")]
+    projector = [k for k in default if k.startswith("projector/")]
+    assert tower and llm and projector and len(tower) + len(llm) + len(projector) == len(default)
+    # -1 (the default) and part seeds equal to config.seed give build_model's weights, bit for
+    # bit.
+    for got in (_initial(1), _initial(1, vision_seed=1, llm_seed=1)):
         assert got.keys() == default.keys()
         for k in default:
             np.testing.assert_array_equal(got[k], default[k], err_msg=k)
-    a, b = _initial(1, **{field: 7}), _initial(2, **{field: 7})
-    part = [k for k in default if k.startswith(prefix)]
-    rest = [k for k in default if not k.startswith(prefix)]
-    assert part and rest
-    # Two seeds, one part seed: the same part ...
-    for k in part:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    # ... and it is part seed 7's, not seed 1's; the rest is each run's own.
-    assert any(not np.array_equal(a[k], default[k]) for k in part)
-    for k in rest:
-        np.testing.assert_array_equal(a[k], default[k], err_msg=k)
-    assert any(not np.array_equal(a[k], b[k]) for k in rest)
-
-
-def test_both_seeds_fix_both_parts_and_leave_the_projector_to_config_seed(default):
     a = _initial(1, vision_seed=7, llm_seed=8)
     b = _initial(2, vision_seed=7, llm_seed=8)
-    fixed = [k for k in default if k.startswith(("vision_tower/", "language_model/"))]
-    projector = [k for k in default if k.startswith("projector/")]
-    assert fixed and projector
-    for k in fixed:
+    # Two seeds, fixed part seeds: the same tower and LLM, not seed 1's; the projector is each
+    # run's own, seed 1's in run a.
+    for k in tower + llm:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert any(not np.array_equal(a[k], default[k]) for k in tower)
+    assert any(not np.array_equal(a[k], default[k]) for k in llm)
     for k in projector:
         np.testing.assert_array_equal(a[k], default[k], err_msg=k)
     assert any(not np.array_equal(a[k], b[k]) for k in projector)
+    # Only the LLM fixed: the tower follows config.seed, and the LLM is llm seed 8's, as in a.
+    c = _initial(1, llm_seed=8)
+    for k in tower + projector:
+        np.testing.assert_array_equal(c[k], default[k], err_msg=k)
+    for k in llm:
+        np.testing.assert_array_equal(c[k], a[k], err_msg=k)
