@@ -46,6 +46,30 @@ def mini_dir(tmp_path_factory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def uninterrupted_pair(tmp_path_factory, small_emobench) -> dict:
+    """Two JAX processes (4 CPU devices each) that trained ``STEPS`` steps of
+    ``tests/checkpoint/test_checkpoint_tiers.py`` without interruption, saving every
+    ``PERSISTENT_EVERY``: the run folder (copy it before changing it), its losses, and the
+    compilation cache later pairs load the step from. Its tests share one xdist worker
+    (``xdist_group("pair")``), so it runs once."""
+    from tests.checkpoint.test_checkpoint_tiers import (
+        PERSISTENT_EVERY,
+        STEPS,
+        _finish,
+        _losses,
+        _pair,
+    )
+
+    root = tmp_path_factory.mktemp("uninterrupted_pair")
+    cache, workdir = root / "jax_cache", root / "run"
+    every = f"--config.checkpoint.every_steps={PERSISTENT_EVERY}"
+    _finish(_pair(workdir, small_emobench, every, cache=cache))
+    losses = _losses(workdir)
+    assert sorted(losses) == list(range(1, STEPS + 1))
+    return {"workdir": workdir, "losses": losses, "cache": cache}
+
+
+@pytest.fixture(scope="session")
 def tokenizer():
     """The shipped tokenizer, loaded once per session."""
     from emollm_jax.data.pipeline import load_tokenizer

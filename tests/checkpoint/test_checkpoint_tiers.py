@@ -18,7 +18,8 @@ from emollm_jax.checkpoint import tiers
 from tests.configs import REPO
 from tests.train.helpers import shared_compile_cache, train_command, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
+# One worker runs the tests that share the uninterrupted pair (``--dist loadgroup``).
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess, pytest.mark.xdist_group("pair")]
 
 STEPS = 8
 PERSISTENT_EVERY = 4
@@ -85,13 +86,9 @@ def _tier_flags(local_dir) -> list[str]:
 
 
 def test_local_tier_restores_bit_exact_and_falls_back_when_a_host_lost_it(
-    tmp_path, small_emobench
+    tmp_path, small_emobench, uninterrupted_pair
 ):
-    cache = tmp_path / "jax_cache"
-    reference = tmp_path / "reference"
-    _finish(_pair(reference, small_emobench, "--config.checkpoint.every_steps=100", cache=cache))
-    expected = _losses(reference)
-    assert sorted(expected) == list(range(1, STEPS + 1))
+    cache, expected = uninterrupted_pair["cache"], uninterrupted_pair["losses"]
 
     workdir, local = tmp_path / "run", tmp_path / "local"
     flags = _tier_flags(local)

@@ -4,17 +4,19 @@ batch and data position, and gives the uninterrupted pair's losses; a resume tha
 the global batch is refused naming the field."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
 
-from tests.checkpoint.test_checkpoint_tiers import STEPS, _finish, _losses, _pair
+from tests.checkpoint.test_checkpoint_tiers import PERSISTENT_EVERY, STEPS, _losses
 from tests.configs import REPO
 from tests.train.helpers import shared_compile_cache, start_training
 
-pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
+# One worker runs the tests that share the uninterrupted pair (``--dist loadgroup``).
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess, pytest.mark.xdist_group("pair")]
 
-SAVED = 4  # the step the single process resumes from
+SAVED = PERSISTENT_EVERY  # the step the single process resumes from
 BATCH = 8  # train_command's global batch
 # Not bit for bit: the pair's global batch holds the same records in another row order (process p
 # reads records p, p + 2, ...; the rows of process 0 come first), so every sum over the batch
@@ -34,12 +36,13 @@ def _one_process(workdir, data_dir, *extra, cache):
     return proc.returncode, out
 
 
-def test_two_processes_resume_on_one_with_the_uninterrupted_losses(tmp_path, small_emobench):
+def test_two_processes_resume_on_one_with_the_uninterrupted_losses(
+    tmp_path, small_emobench, uninterrupted_pair
+):
     cache, workdir = tmp_path / "jax_cache", tmp_path / "run"
+    shutil.copytree(uninterrupted_pair["workdir"], workdir)
+    uninterrupted = uninterrupted_pair["losses"]
     every = f"--config.checkpoint.every_steps={SAVED}"
-    _finish(_pair(workdir, small_emobench, every, cache=cache))
-    uninterrupted = _losses(workdir)
-    assert sorted(uninterrupted) == list(range(1, STEPS + 1))
     resume = f"--config.train.resume_step={SAVED}"
 
     code, out = _one_process(
