@@ -40,6 +40,7 @@ from typing import Any
 import grain
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from emollm_jax.checkpoint import s3_arrays
 from emollm_jax.paths import (
@@ -55,7 +56,8 @@ from emollm_jax.paths import (
 
 log = logging.getLogger(__name__)
 
-ITEMS = ("params", "opt_state", "train", "data", "meta")
+EMA = "ema"  # the item of a run that keeps a moving average of its parameters (train.ema_decay)
+ITEMS = ("params", "opt_state", "train", "data", "meta", EMA)
 TMP_MARK = ".orbax-checkpoint-tmp"  # in the names of Orbax's unfinished checkpoint folders
 
 
@@ -261,16 +263,20 @@ class RunCheckpoints:
         meta: dict,
         data_iterator=None,
         data_state: dict | None = None,
+        ema: dict | None = None,
         force: bool = True,
     ) -> bool:
         """Save one step (``data_state``, when given, is the iterator state to store instead
-        of ``data_iterator``'s current one)."""
+        of ``data_iterator``'s current one; ``ema``, the learning parameters' moving average,
+        when the run keeps one)."""
         items = dict(
             params=self._tree_save(params),
             opt_state=self._tree_save(opt_state),
             train=self._tree_save(train),
             meta=ocp.args.JsonSave(meta),
         )
+        if ema is not None:
+            items[EMA] = self._tree_save(ema)
         if data_iterator is not None:
             state = data_iterator.get_state() if data_state is None else data_state
             items["data"] = grain.checkpoint.CheckpointSave(_IteratorSnapshot(state))
@@ -328,6 +334,7 @@ class RunCheckpoints:
         train: Any = None,
         data_iterator=None,
         meta: bool = False,
+        ema: Any = None,
     ) -> dict:
         """Restore the items whose abstract targets are given (``ShapeDtypeStruct`` trees
         carrying the target shardings: restoring onto another mesh or strategy is a matter of
@@ -336,7 +343,8 @@ class RunCheckpoints:
         if step is None:
             raise FileNotFoundError(f"{self.root}: no complete checkpoint")
         items = {}
-        for name, target in (("params", params), ("opt_state", opt_state), ("train", train)):
+        targets = (("params", params), ("opt_state", opt_state), ("train", train), (EMA, ema))
+        for name, target in targets:
             if target is not None:
                 items[name] = self._tree_restore(target)
         if data_iterator is not None:
@@ -358,6 +366,15 @@ class RunCheckpoints:
 
     def read_meta(self, step: int | None = None) -> dict:
         return self.restore(step, meta=True)["meta"]
+
+    def ema_tree(self, step: int) -> dict | None:
+        """The stored tree of step ``step``'s moving average (its leaves Orbax's array metadata,
+        its keys strings), or None when the step keeps none."""
+        folder = self.root / str(step) / EMA
+        if not folder.is_dir():
+            return None
+        # The item's own handler: a manager opened to read knows no handler until it restores.
+        return ocp.PyTreeCheckpointHandler().metadata(epath.Path(os.fspath(absolute(folder)))).tree
 
     def close(self) -> None:
         try:

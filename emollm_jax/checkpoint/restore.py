@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 import jax
@@ -12,9 +13,14 @@ from jax.sharding import Mesh, NamedSharding
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
 from emollm_jax.config.model import ModelConfig, from_config_dict
+from emollm_jax.errors import ConfigError
 from emollm_jax.models.build import abstract_model
 from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = ("auto", "params", "ema")
 
 
 def params_target(abstract_state: nnx.State, mesh: Mesh | None, rules: Rules = ()) -> dict:
@@ -47,13 +53,19 @@ def restore_model(
     step: int | None = None,
     mesh: Mesh | None = None,
     rules: Rules = (),
+    weights: str = "auto",
     **overrides,
 ) -> nnx.Module:
     """A model with the parameters of ``path`` (a run folder, its ``checkpoints`` folder).
 
     The model is built from ``config.model`` when a config is given, else from the config the
-    checkpoint recorded; ``overrides`` replace ModelConfig fields (e.g. ``dtype``).
+    checkpoint recorded; ``overrides`` replace ModelConfig fields (e.g. ``dtype``). ``weights``:
+    ``params`` (the parameters training goes on from), ``ema`` (the moving average a run with
+    ``train.ema_decay`` keeps of its learning parameters; the frozen ones are the parameters)
+    or ``auto`` (the moving average when the checkpoint keeps one).
     """
+    if weights not in WEIGHTS:
+        raise ConfigError("eval.weights", value=weights, expected=" or ".join(WEIGHTS))
     ckpts = RunCheckpoints(checkpoint_root(path), read_only=True)
     if config is not None:
         cfg = from_config_dict(config.model)
@@ -62,10 +74,34 @@ def restore_model(
     if overrides:
         cfg = dataclasses.replace(cfg, **overrides)
     graphdef, abstract_state = nnx.split(abstract_model(cfg))
-    restored = ckpts.restore(step, params=params_target(abstract_state, mesh, rules))
+    target = params_target(abstract_state, mesh, rules)
+    step = ckpts.latest_step() if step is None else step
+    stored = None if weights == "params" or step is None else ckpts.ema_tree(step)
+    if weights == "ema" and stored is None and step is not None:
+        raise ConfigError(
+            "eval.weights",
+            f"checkpoint {step} of {path} keeps no moving average (its run had "
+            "train.ema_decay=0): pass eval.weights=params or auto",
+            value=weights,
+        )
+    ema = None if stored is None else _like(target, stored)
+    restored = ckpts.restore(step, params=target, ema=ema)
     state = abstract_state
     nnx.replace_by_pure_dict(state, restored["params"])
+    if ema is not None:
+        nnx.replace_by_pure_dict(state, restored["ema"])
+        log.info("checkpoint %d: the moving average of its learning parameters", restored["step"])
     return nnx.merge(graphdef, state)
+
+
+def _like(target: dict, stored: dict) -> dict:
+    """The part of ``target`` (a pure dict of every parameter) whose paths ``stored`` holds
+    (a stored tree, whose keys Orbax keeps as strings)."""
+    keys = {str(k): k for k in target}
+    return {
+        keys[k]: _like(target[keys[k]], v) if isinstance(v, dict) else target[keys[k]]
+        for k, v in stored.items()
+    }
 
 
 __all__ = ["restore_model", "model_config_from", "params_target"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from emollm_jax.config.section import option
+from emollm_jax.config.section import one_of, option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +30,12 @@ class EvalConfig:
     modes: tuple = option(
         ("generate", "likelihood"),
         "how answers are read: generate (free generation, parsed) and/or likelihood",
+    )
+    weights: str = option(
+        "auto",
+        "a training run's weights: auto (the moving average when the checkpoint keeps one, "
+        "train.ema_decay; else the parameters), params, or ema",
+        one_of("auto", "params", "ema"),
     )
     likelihood_norm: str = option(
         "none", "options compared by summed log-probability (none) or per token (tokens)"

@@ -7,6 +7,12 @@ from __future__ import annotations
 import dataclasses
 
 from emollm_jax.config.section import at_least_zero, option, positive
+from emollm_jax.errors import ConfigError
+
+
+def _decay(field: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(field, value=value, expected="at least 0 and below 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +39,13 @@ class TrainConfig:
     grad_accum_steps: int = option(1, "microbatches per step, accumulated inside the step")
     loss_chunk: int = option(
         0, "loss over this many positions at a time from the hidden states (0 = full logits)"
+    )
+    ema_decay: float = option(
+        0.0,
+        "an exponential moving average of the learning parameters, kept beside them with this "
+        "decay, warmed up as min(decay, (1 + step) / (10 + step)); 0 = off. Evaluation and "
+        "export read it (eval.weights); train.init_from continues from the parameters",
+        _decay,
     )
     max_consecutive_nonfinite: int = option(
         5, "skipped non-finite updates in a row that stop the run", positive

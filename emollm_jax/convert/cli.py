@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     to_hf.add_argument("--step", type=int, default=None, help="default: latest complete step")
     to_hf.add_argument("--max-shard-size", default="5GB", help="e.g. 5GB, 500MB (default 5GB)")
     to_hf.add_argument(
+        "--weights",
+        choices=("auto", "params", "ema"),
+        default="auto",
+        help="a run's parameters, or the moving average it keeps of them (train.ema_decay); "
+        "auto (default): the average where the checkpoint has one",
+    )
+    to_hf.add_argument(
         "--no-merge-lora",
         dest="merge_lora",
         action="store_false",
@@ -100,7 +107,9 @@ def _verify_orbax_to_hf(args) -> float:
 
     with local_folder(args.dst) as dst:  # transformers reads local folders only
         out_dtype = declared_dtype(dst / "config.json") or "float32"
-        ours = restore_model(args.src, step=args.step, dtype="float32", param_dtype=out_dtype)
+        ours = restore_model(
+            args.src, step=args.step, weights=args.weights, dtype="float32", param_dtype=out_dtype
+        )
         adapter = dst / lora_export.ADAPTER_DIR
         theirs = verify.load_torch(dst, ours.config, adapter=adapter if adapter.is_dir() else None)
     return verify.max_difference(ours, theirs, ours.config, args.seed)
@@ -124,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.src,
                 args.dst,
                 step=args.step,
+                weights=args.weights,
                 dtype=args.dtype,
                 max_shard_size=args.max_shard_size,
                 merge_lora=args.merge_lora,

@@ -60,7 +60,7 @@ import tensorstore as ts
 from orbax.checkpoint import future as ocp_future
 from orbax.checkpoint import type_handlers
 
-from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.checkpoint.manager import EMA, RunCheckpoints, checkpoint_root
 from emollm_jax.convert.bounded import Alloc, run_bounded, scratch
 from emollm_jax.convert.zarr_chunks import PlainChunks
 from emollm_jax.paths import absolute, as_path
@@ -223,6 +223,7 @@ class Leaf:
     dtype: np.dtype
     name: str  # Orbax's name for the leaf's array inside the item
     chunk_rows: int  # storage chunk extent along the leading axis
+    item: Any  # the folder of the item holding it (params, or the moving average)
 
 
 class ParamsReader:
@@ -230,9 +231,12 @@ class ParamsReader:
     a converted checkpoint), read one leading-axis chunk row at a time.
 
     ``step=None`` takes the latest complete step. ``meta`` is the step's ``meta`` item.
+    ``weights``: ``params``; ``ema``, the moving average a run with ``train.ema_decay`` keeps of
+    its learning parameters (read in their place; the frozen ones from ``params``); ``auto``,
+    the average where the step has one.
     """
 
-    def __init__(self, path: str | os.PathLike, step: int | None = None):
+    def __init__(self, path: str | os.PathLike, step: int | None = None, weights: str = "auto"):
         # Orbax reads only absolute paths (a relative one is resolved against the cwd here).
         self.root = checkpoint_root(absolute(path))
         ckpts = RunCheckpoints(self.root, read_only=True)
@@ -251,10 +255,20 @@ class ParamsReader:
         self._ocdbt = type_handlers.is_ocdbt_checkpoint(self.directory)
         self._context = type_handlers.get_ts_context(use_ocdbt=self._ocdbt)
         self.leaves: dict[str, Leaf] = {}
-        for path_, m in _flat(metadata.tree).items():
-            chunk = getattr(m.storage, "chunk_shape", None) or m.shape
-            rows = chunk[0] if m.shape else 1
-            self.leaves[path_] = Leaf(tuple(m.shape), np.dtype(m.dtype), m.name, rows)
+        trees = {self.directory: metadata.tree}
+        ema = as_path(step_dir) / EMA
+        if weights != "params" and ema.is_dir():
+            trees[ema] = ocp.PyTreeCheckpointHandler().metadata(ema).tree
+        elif weights == "ema":
+            raise FileNotFoundError(
+                f"{self.root}: checkpoint {self.step} keeps no moving average (its run had "
+                "train.ema_decay=0): pass --weights params or auto"
+            )
+        for item, tree in trees.items():  # the average's leaves replace the parameters'
+            for path_, m in _flat(tree).items():
+                chunk = getattr(m.storage, "chunk_shape", None) or m.shape
+                rows = chunk[0] if m.shape else 1
+                self.leaves[path_] = Leaf(tuple(m.shape), np.dtype(m.dtype), m.name, rows, item)
         self._open: dict[str, Any] = {}
         self._chunks: dict[str, PlainChunks | None] = {}
         self._rows: dict[tuple[str, int], np.ndarray] = {}
@@ -265,7 +279,7 @@ class ParamsReader:
             if path not in self._open:
                 info = type_handlers.ParamInfo(
                     name=self.leaves[path].name,
-                    parent_dir=self.directory,
+                    parent_dir=self.leaves[path].item,
                     is_ocdbt_checkpoint=self._ocdbt,
                     use_zarr3=self._use_zarr3,
                     ts_context=self._context,

@@ -130,6 +130,7 @@ def orbax_to_hf(
     dst: str | os.PathLike,
     *,
     step: int | None = None,
+    weights: str = "auto",
     dtype: str = "keep",
     max_shard_size: int | str = "5GB",
     merge_lora: bool = True,
@@ -138,11 +139,12 @@ def orbax_to_hf(
 ) -> AnyPath:
     """Export checkpoint ``src`` (latest complete step unless ``step``) as HF folder ``dst``.
 
+    ``weights``: the run's parameters or the moving average it keeps of them (``ParamsReader``).
     ``dtype``: ``keep`` (the stored dtype), ``float32``, ``bfloat16`` or ``float16``.
     ``hf_files``: a folder to take config/tokenizer files from (see ``side_files``).
     """
     check_destination(dst, src)
-    reader = ParamsReader(src, step)
+    reader = ParamsReader(src, step, weights=weights)
     cfg = from_config_dict(reader.meta["model"])
     params = flat_params(nnx.split(abstract_model(cfg))[1])
     _check_leaves(reader, params)

@@ -63,13 +63,16 @@ def load_hf_or_run(
     pick: Callable[[int], str] | None = None,
     mesh=None,
     rules=(),
+    weights: str = "auto",
     **overrides,
 ) -> tuple[nnx.Module, int | None]:
     """The model of ``path`` and the checkpoint step it was restored from (None for a Hugging
     Face folder); see the module docstring. ``step``: a training run's checkpoint to restore
     (default: the latest complete one). ``what`` names ``path`` in errors (the flag or config
     field it came from); ``pick(step)`` says how to choose another step when the one asked for
-    cannot be read (None: the intact step is named only)."""
+    cannot be read (None: the intact step is named only). ``weights``: a run's parameters or
+    the moving average it keeps of them (``restore_model``); a Hugging Face folder holds one
+    set, which ``ema`` refuses."""
     if config is not None:
         wanted = from_config_dict(config.model)
         if mesh is not None:
@@ -80,6 +83,13 @@ def load_hf_or_run(
             raise CheckpointChoiceError(
                 f"checkpoint step {step}: {what} {path} is a Hugging Face folder, which holds "
                 "one model and no steps"
+            )
+        if weights == "ema":
+            raise ConfigError(
+                "eval.weights",
+                f"{what} {path} is a Hugging Face folder, which keeps no moving average: pass "
+                "eval.weights=params or auto",
+                value=weights,
             )
         return load_hf(path, mesh=mesh, rules=rules, **overrides), None
     if not as_path(path).is_dir():
@@ -100,7 +110,9 @@ def load_hf_or_run(
         )
 
     def restore(s: int) -> nnx.Module:
-        return restore_model(path, config, step=s, mesh=mesh, rules=rules, **overrides)
+        return restore_model(
+            path, config, step=s, mesh=mesh, rules=rules, weights=weights, **overrides
+        )
 
     try:
         if config is not None:

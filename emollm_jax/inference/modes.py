@@ -30,17 +30,16 @@ from emollm_jax.eval.metrics import Metrics
 from emollm_jax.eval.result_files import markdown_table
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.inference.likelihood_run import LikelihoodResult, evaluate_likelihood
-from emollm_jax.inference.load import check_model_matches, load_hf_or_run
+from emollm_jax.inference.load import check_model_matches
 from emollm_jax.inference.run import (
     EvalResult,
-    pick_step,
     default_out_dir,
     eval_prompt_hook,
     evaluate_generation,
+    load_evaluated,
     mesh_and_rules_if_any,
 )
 from emollm_jax.paths import AnyPath, as_path, resolved
-
 
 
 @dataclasses.dataclass
@@ -106,9 +105,7 @@ def evaluate_modes(
     out_dir = as_path(workdir) if workdir else default_out_dir(checkpoint, split)
     mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_hf_or_run(
-            checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules
-        )
+        model, step = load_evaluated(checkpoint, config, step, mesh, rules)
     check_model_matches(model.config, from_config_dict(config.model))
     name = config.eval.model_name or resolved(checkpoint).name
     name += "" if step is None or config.eval.model_name else f"@{step}"

@@ -68,6 +68,15 @@ class OutputFolderError(ValueError):
     """The output folder holds predictions of another checkpoint step or other settings."""
 
 
+def load_evaluated(checkpoint, config, step: int | None, mesh, rules):
+    """The model an evaluation of ``checkpoint`` reads, and its step: ``step`` (default: the
+    latest), the weights ``config.eval.weights`` names."""
+    weights = config.eval.get("weights", "auto")
+    return load_hf_or_run(
+        checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules, weights=weights
+    )
+
+
 def pick_step(step: int) -> str:
     """How a user of ``emollm evaluate`` picks a training run's checkpoint ``step``."""
     return f"rerun with --step {step} to evaluate it"
@@ -281,9 +290,7 @@ def evaluate_generation(
 
     mesh, rules = mesh_and_rules_if_any(config)
     if model is None:
-        model, step = load_hf_or_run(
-            checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules
-        )
+        model, step = load_evaluated(checkpoint, config, step, mesh, rules)
     check_model_matches(model.config, from_config_dict(config.model))
     # Only now (a mistyped --checkpoint fails above, leaving nothing behind).
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,11 @@ def _initial_model(config, model_cfg, mesh, rules):
     source, step = None, None
     if tc.init_from:
         where = "config.train.init_from"
-        source, step = load_hf_or_run(tc.init_from, what=where, mesh=mesh, rules=rules, **forward)
+        # The parameters themselves: a run goes on from where the other stopped, not from the
+        # moving average that run may keep of them.
+        source, step = load_hf_or_run(
+            tc.init_from, what=where, mesh=mesh, rules=rules, weights="params", **forward
+        )
     if step is not None:  # an Orbax run (a Hugging Face folder has no step)
         model = source
         # LoRA may be switched on for this run only: adapters then start fresh.
@@ -280,6 +284,8 @@ class Trainer:
             # None: saved by as many processes as now, each restores its own iterator state
             data_state = resume.data_state(source, latest, config)
             restore_started = time.perf_counter()
+            ema = program.abstract_state.ema
+            kept = ema is not None and source.ema_tree(latest) is not None
             restored = resume.restore(
                 source,
                 latest,
@@ -292,6 +298,7 @@ class Trainer:
                         "rng": jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=replicated),
                     },
                     data_iterator=self.iterator if data_state is None else None,
+                    ema=nnx.to_pure_dict(ema) if kept else None,
                 ),
             )
             if data_state is not None:
@@ -299,12 +306,20 @@ class Trainer:
             nnx.replace_by_pure_dict(abstract_full, restored["params"])
             model = nnx.merge(nnx.graphdef(abstract_model(model_cfg)), abstract_full)
             graphdef, trainable, frozen = partition.split(model, self.trainable_filter)
+            if kept:
+                ema = jax.tree.map(lambda x: x, trainable)  # the structure, then the values
+                nnx.replace_by_pure_dict(ema, restored["ema"])
+            elif ema is not None:
+                log.info("checkpoint %d keeps no moving average: it starts from its parameters",
+                         latest)  # fmt: skip
+                ema = self._copy_trainable(trainable)
             self.state = TrainState(
                 step=restored["train"]["step"],
                 trainable=trainable,
                 frozen=frozen,
                 opt_state=restored["opt_state"],
                 rng=jax.random.wrap_key_data(restored["train"]["rng"]),
+                ema=ema,
             )
             seconds = time.perf_counter() - restore_started
             self.events.write("restore", tier=choice.tier, step=latest, seconds=seconds)
@@ -323,6 +338,7 @@ class Trainer:
                 frozen=frozen,
                 opt_state=jax.jit(tx.init, out_shardings=self.state_shardings.opt_state)(trainable),
                 rng=rng,
+                ema=None if program.abstract_state.ema is None else self._copy_trainable(trainable),
             )
         if jax.process_index() == 0:  # only now: a refused resume leaves the stored one as is
             (workdir / "train_config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
@@ -335,6 +351,12 @@ class Trainer:
             "model": to_dict(model_cfg),
             "config": json.loads(config.to_json_best_effort()),
         }
+
+    def _copy_trainable(self, trainable: nnx.State) -> nnx.State:
+        """A copy of ``trainable`` in buffers of its own (the step donates both), sharded as
+        it: where a moving average of the parameters starts."""
+        copy = jax.jit(lambda t: jax.tree.map(jnp.copy, t), out_shardings=self.state_shardings.ema)
+        return copy(trainable)
 
     @property
     def step(self) -> int:
@@ -367,6 +389,7 @@ class Trainer:
                 meta=self.meta | {"step": step},
                 data_iterator=self.iterator,
                 data_state=self._data_state_before_next,
+                ema=None if state.ema is None else nnx.to_pure_dict(state.ema),
                 force=force,
             )
         if wait:

@@ -99,8 +99,14 @@ def build_train_program(config, mesh: Mesh, rules: Rules, *, warn: bool = True) 
     trainable_sds = with_shardings(abstract_trainable, trainable_sh)
     opt_shapes = jax.eval_shape(tx.init, trainable_sds)
     opt_sh = tree_shardings(opt_shapes, mesh, rules)
+    ema = tc.get("ema_decay", 0.0) > 0  # a moving average sharded as the parameters
     shardings = TrainState(
-        step=replicated, trainable=trainable_sh, frozen=frozen_sh, opt_state=opt_sh, rng=replicated
+        step=replicated,
+        trainable=trainable_sh,
+        frozen=frozen_sh,
+        opt_state=opt_sh,
+        rng=replicated,
+        ema=trainable_sh if ema else None,
     )
     key = jax.eval_shape(lambda: jax.random.key(0))
     abstract_state = TrainState(
@@ -109,6 +115,7 @@ def build_train_program(config, mesh: Mesh, rules: Rules, *, warn: bool = True) 
         frozen=with_shardings(abstract_frozen, frozen_sh),
         opt_state=with_shardings(opt_shapes, opt_sh),
         rng=jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=replicated),
+        ema=trainable_sds if ema else None,
     )
     data_sharding = batch_sharding(mesh, rules)
     step_fn = make_train_step(
@@ -117,6 +124,7 @@ def build_train_program(config, mesh: Mesh, rules: Rules, *, warn: bool = True) 
         schedule(tc),
         grad_accum_steps=tc.grad_accum_steps,
         loss_chunk=tc.get("loss_chunk", 0),
+        ema_decay=tc.get("ema_decay", 0.0),
         mesh=mesh,
         rules=rules,
     )

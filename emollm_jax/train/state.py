@@ -16,3 +16,4 @@ class TrainState:
     frozen: nnx.State  # parameters that do not (no gradient, no optimizer state)
     opt_state: Any  # optax state over `trainable` only
     rng: jax.Array  # base PRNG key; step s uses fold_in(rng, s)
+    ema: Any = None  # moving average of `trainable` (train.ema_decay > 0), else None

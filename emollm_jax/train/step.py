@@ -32,6 +32,15 @@ def batch_loss_sums(
     return chunked_loss_sums(hidden, model.logits, batch["labels"], loss_chunk, weights)
 
 
+def ema_update(ema, params, step: jax.Array, decay: float):
+    """The moving average after the update of step ``step`` (counted from 0): ``d * ema + (1 -
+    d) * params``, with ``d = min(decay, (1 + step) / (10 + step))`` so that the first steps,
+    far from where training ends, soon weigh little. Kept in ``ema``'s dtype."""
+    d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+    averaged = optax.incremental_update(params, ema, 1.0 - d)
+    return jax.tree.map(lambda a, e: a.astype(e.dtype), averaged, ema)
+
+
 def _split_microbatches(batch: dict, accum: int) -> dict:
     """``[B, ...]`` -> ``[accum, B / accum, ...]``, microbatch ``i`` taking rows ``i, i + accum,
     ...``: every device keeps rows of every microbatch, so none idles."""
@@ -63,10 +72,12 @@ def make_train_step(
     *,
     grad_accum_steps: int = 1,
     loss_chunk: int = 0,
+    ema_decay: float = 0.0,
     mesh=None,
     rules=(),
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
-    """The (unjitted) step function ``(state, batch) -> (state, metrics)``."""
+    """The (unjitted) step function ``(state, batch) -> (state, metrics)``; with ``ema_decay``
+    it also moves ``state.ema`` towards the updated parameters (``ema_update``)."""
 
     def loss_fn(trainable, frozen, batch):
         model = nnx.merge(graphdef, trainable, frozen)
@@ -115,6 +126,10 @@ def make_train_step(
                 nonfinite_total=total,
             )
             new_state = state.replace(step=state.step + 1, trainable=trainable, opt_state=opt_state)
+            if ema_decay:
+                with jax.named_scope("ema"):
+                    ema = like_params(ema_update(state.ema, trainable, state.step, ema_decay))
+                new_state = new_state.replace(ema=ema)
             return new_state, metrics
 
     return step
