@@ -1,5 +1,6 @@
 """Test-wide set-up: 8 fake CPU devices (set before jax is imported) and tiny HF fixtures."""
 
+import json
 import os
 
 # Tiny test models spend far longer compiling than running: -O0 compiles 2-4x faster.
@@ -50,8 +51,11 @@ def uninterrupted_pair(tmp_path_factory, small_emobench) -> dict:
     """Two JAX processes (4 CPU devices each) that trained ``STEPS`` steps of
     ``tests/checkpoint/test_checkpoint_tiers.py`` without interruption, saving every
     ``PERSISTENT_EVERY``: the run folder (copy it before changing it), its losses, and the
-    compilation cache later pairs load the step from. Its tests share one xdist worker
-    (``xdist_group("pair")``), so it runs once."""
+    compilation cache later pairs load the step from. Trained once per test run: the xdist
+    workers share it through a folder beside their own, the first to ask training it under a
+    file lock while the others wait."""
+    from filelock import FileLock
+
     from tests.checkpoint.test_checkpoint_tiers import (
         PERSISTENT_EVERY,
         STEPS,
@@ -60,11 +64,16 @@ def uninterrupted_pair(tmp_path_factory, small_emobench) -> dict:
         _pair,
     )
 
-    root = tmp_path_factory.mktemp("uninterrupted_pair")
-    cache, workdir = root / "jax_cache", root / "run"
-    every = f"--config.checkpoint.every_steps={PERSISTENT_EVERY}"
-    _finish(_pair(workdir, small_emobench, every, cache=cache))
-    losses = _losses(workdir)
+    # The parent of every worker's base folder (the base folder itself without xdist).
+    root = tmp_path_factory.getbasetemp()
+    root = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "uninterrupted_pair"
+    cache, workdir, done = root / "jax_cache", root / "run", root / "losses.json"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            every = f"--config.checkpoint.every_steps={PERSISTENT_EVERY}"
+            _finish(_pair(workdir, small_emobench, every, cache=cache))
+            done.write_text(json.dumps(_losses(workdir)))
+    losses = {int(step): loss for step, loss in json.loads(done.read_text()).items()}
     assert sorted(losses) == list(range(1, STEPS + 1))
     return {"workdir": workdir, "losses": losses, "cache": cache}
 

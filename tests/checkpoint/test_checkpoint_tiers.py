@@ -18,8 +18,7 @@ from emollm_jax.checkpoint import tiers
 from tests.configs import REPO
 from tests.train.helpers import shared_compile_cache, train_command, wait_for
 
-# One worker runs the tests that share the uninterrupted pair (``--dist loadgroup``).
-pytestmark = [pytest.mark.slow, pytest.mark.multiprocess, pytest.mark.xdist_group("pair")]
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 STEPS = 8
 PERSISTENT_EVERY = 4

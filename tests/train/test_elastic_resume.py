@@ -13,8 +13,7 @@ from tests.checkpoint.test_checkpoint_tiers import PERSISTENT_EVERY, STEPS, _los
 from tests.configs import REPO
 from tests.train.helpers import shared_compile_cache, start_training
 
-# One worker runs the tests that share the uninterrupted pair (``--dist loadgroup``).
-pytestmark = [pytest.mark.slow, pytest.mark.multiprocess, pytest.mark.xdist_group("pair")]
+pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
 SAVED = PERSISTENT_EVERY  # the step the single process resumes from
 BATCH = 8  # train_command's global batch
