@@ -12,6 +12,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
 from emollm_jax.checkpoint.manager import RunCheckpoints, checkpoint_root
+from emollm_jax.config.eval import WEIGHTS
 from emollm_jax.config.model import ModelConfig, from_config_dict
 from emollm_jax.errors import ConfigError
 from emollm_jax.models.build import abstract_model
@@ -19,8 +20,6 @@ from emollm_jax.sharding.rules import state_shardings
 from emollm_jax.sharding.strategies import Rules
 
 log = logging.getLogger(__name__)
-
-WEIGHTS = ("auto", "params", "ema")
 
 
 def params_target(abstract_state: nnx.State, mesh: Mesh | None, rules: Rules = ()) -> dict:

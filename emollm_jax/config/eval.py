@@ -8,6 +8,10 @@ import dataclasses
 
 from emollm_jax.config.section import one_of, option
 
+# A training run's weights to read: auto (the moving average where a checkpoint keeps one),
+# params, ema (restore_model, the evaluation loader and the export).
+WEIGHTS = ("auto", "params", "ema")
+
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
@@ -35,7 +39,7 @@ class EvalConfig:
         "auto",
         "a training run's weights: auto (the moving average when the checkpoint keeps one, "
         "train.ema_decay; else the parameters), params, or ema",
-        one_of("auto", "params", "ema"),
+        one_of(*WEIGHTS),
     )
     likelihood_norm: str = option(
         "none", "options compared by summed log-probability (none) or per token (tokens)"

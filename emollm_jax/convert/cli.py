@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from emollm_jax.config.eval import WEIGHTS
 from emollm_jax.convert.dtypes import CHOICES
 
 BAD_INPUT, VERIFY_FAILED = 2, 3
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     to_hf.add_argument("--max-shard-size", default="5GB", help="e.g. 5GB, 500MB (default 5GB)")
     to_hf.add_argument(
         "--weights",
-        choices=("auto", "params", "ema"),
+        choices=WEIGHTS,
         default="auto",
         help="a run's parameters, or the moving average it keeps of them (train.ema_decay); "
         "auto (default): the average where the checkpoint has one",

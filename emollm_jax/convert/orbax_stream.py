@@ -256,9 +256,9 @@ class ParamsReader:
         self._context = type_handlers.get_ts_context(use_ocdbt=self._ocdbt)
         self.leaves: dict[str, Leaf] = {}
         trees = {self.directory: metadata.tree}
-        ema = as_path(step_dir) / EMA
-        if weights != "params" and ema.is_dir():
-            trees[ema] = ocp.PyTreeCheckpointHandler().metadata(ema).tree
+        average = None if weights == "params" else ckpts.ema_tree(self.step)
+        if average is not None:
+            trees[as_path(step_dir) / EMA] = average
         elif weights == "ema":
             raise FileNotFoundError(
                 f"{self.root}: checkpoint {self.step} keeps no moving average (its run had "
