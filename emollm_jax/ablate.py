@@ -14,32 +14,36 @@ file; a mini EmoBench of another version there is refused.
 Each run is ``python -m emollm_jax.main_job --config CONFIG:VARIANT`` in its own process, with
 ``config.seed`` (model init, training rng) and ``config.data.seed`` (data order) set to the seed
 (``--seeds``, or a variant's own ``--seeds-for`` list; comparisons pair the seeds two variants
-share), into ``OUT/runs/<variant>/seed<seed>`` (its output in ``job.log`` there); ``--config.*``
-arguments go to every run (the recipe's too: ``--config.recipe.grounding_steps=0``). Besides the
-config's variants, ``LEVERS`` names variants made of one with settings changed
-(``emoprompt_no_rationale``: guiding prompts, bare-label targets; ``emoprompt_rationale_w0.3``:
-rationale tokens weighted 0.3 in the loss; ``emoprompt_mix_bare``: half of phase 2's records
-with bare-label targets). ``--train-fractions`` (default 1) runs every variant and seed on each
-share of the training split (``config.data.train_fraction``: its first records in file order); a
-share below 1 names its runs ``<variant>_train<percent>``. ``--fractions-for VARIANT=SHARES``
-(repeatable) gives one variant its own shares, and ``--seeds-for`` also takes such a run name
-(``full_train25=0,1,2``; a run without an entry of its own takes its variant's). A run whose
-evaluation results exist is skipped, and an interrupted one resumes from its checkpoints and
-stored predictions, so rerunning the command resumes the ablation. One progress line per run. Then
-``OUT/results.json``, ``results.md`` and ``ablation_<mode>.png``
-(``emollm_jax.eval.ablation_files``): per evaluation mode, the mean and 95% t interval over
-seeds per sub-task and for the EmoBench mean, and each variant's paired difference from the
-first one, with what the likelihood mode scored per variant and how many records it left
-unscored; the spread over seeds, a chance row and the comparisons that
+share), into ``RUNS/<variant>/seed<seed>`` (``--runs``, default ``OUT/runs``; its output in
+``job.log`` there); ``--config.*`` arguments go to every run (the recipe's too:
+``--config.recipe.grounding_steps=0``). Besides the config's variants, ``LEVERS`` names variants
+made of one with settings changed (``emoprompt_no_rationale``: guiding prompts, bare-label targets;
+``emoprompt_rationale_w0.3``: rationale tokens weighted 0.3 in the loss; ``emoprompt_mix_bare``:
+half of phase 2's records with bare-label targets). ``--train-fractions`` (default 1) runs every
+variant and seed on each share of the training split (``config.data.train_fraction``: its first
+records in file order); a share below 1 names its runs ``<variant>_train<percent>``.
+``--fractions-for VARIANT=SHARES`` (repeatable) gives one variant its own shares, and
+``--seeds-for`` also takes such a run name (``full_train25=0,1,2``; a run without an entry of its
+own takes its variant's). A run whose evaluation results exist is skipped, and an interrupted one
+resumes from its checkpoints and stored predictions, so rerunning the command resumes the ablation.
+Each run's predictions get a byte-reproducible gzip copy (``predictions.jsonl.gz``), which the
+probes read where the plain file is missing: a runs folder kept in git with only its runs' results,
+gzip copies and train configs (``docs/ablation/runs/.gitignore``) is a sweep that another machine
+resumes, or aggregates without training. One progress line per run. Then ``OUT/results.json``,
+``results.md`` and ``ablation_<mode>.png`` (``emollm_jax.eval.ablation_files``): per evaluation
+mode, the mean and 95% t interval over seeds per sub-task and for the EmoBench mean, and each
+variant's paired difference from the first one, with what the likelihood mode scored per variant and
+how many records it left unscored; the spread over seeds, a chance row and the comparisons that
 ``docs/ablation/protocol.md`` names (``eval.ablation_analysis``); accuracy per cue scale and
-rationale faithfulness from each run's predictions; with ``--probe-perspectives``, the accuracy
-drop when each perspective's tokens are zeroed in a trained multi-perspective model
-(``ablate_probes``). A failing run stops the command, naming its log.
+rationale faithfulness from each run's predictions; with ``--probe-perspectives``, the accuracy drop
+when each perspective's tokens are zeroed in a trained multi-perspective model (``ablate_probes``).
+A failing run stops the command, naming its log.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import subprocess
 import sys
 import time
@@ -144,6 +148,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="one variant's seeds in place of --seeds (repeatable), e.g. baseline=0,1,2,3,4",
     )
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--runs",
+        help="the runs' folder (default OUT/runs); one kept in git carries a sweep across machines",
+    )
     parser.add_argument("--data", default=REPORTED_DIR)
     parser.add_argument(
         "--mini-version",
@@ -180,6 +188,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="the perspective probe's records: the split's first N (default 0: all)",
     )
     args, extra = parser.parse_known_args(argv)
+    args.runs = args.runs or str(Path(args.out) / "runs")
     bad = [a for a in extra if not a.startswith("--config.")]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (only --config.* pass through)")
@@ -216,12 +225,30 @@ def prepare_data(args, log=print) -> None:
         )
 
 
-def run_dir(out: Path, variant: str, seed: int) -> Path:
-    return out / "runs" / variant / f"seed{seed}"
+def run_dir(runs: Path, variant: str, seed: int) -> Path:
+    return runs / variant / f"seed{seed}"
 
 
 def eval_dir(args, variant: str, seed: int) -> Path:
-    return run_dir(Path(args.out), variant, seed) / "eval" / args.split
+    return run_dir(Path(args.runs), variant, seed) / "eval" / args.split
+
+
+def keep_predictions(run: Path) -> list[Path]:
+    """Write a gzip copy (``predictions.jsonl.gz``, byte-reproducible) beside each
+    ``predictions.jsonl`` of a run's evaluations that lacks an up-to-date one; the copies are
+    what a kept runs folder holds in place of the predictions themselves."""
+    written = []
+    for path in sorted((run / "eval").rglob(ablate_probes.PREDICTIONS)):
+        packed = path.with_name(ablate_probes.PACKED)
+        if packed.exists() and packed.stat().st_mtime >= path.stat().st_mtime:
+            continue
+        with (
+            open(packed, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out,
+        ):
+            out.write(path.read_bytes())
+        written.append(packed)
+    return written
 
 
 def job_command(
@@ -235,7 +262,7 @@ def job_command(
         "-m",
         "emollm_jax.main_job",
         f"--config={args.config}:{base}",
-        f"--workdir={run_dir(Path(args.out), run_name(variant, fraction), seed)}",
+        f"--workdir={run_dir(Path(args.runs), run_name(variant, fraction), seed)}",
         f"--data={args.data}",
         f"--split={args.split}",
         f"--config.seed={seed}",
@@ -280,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[name][seed] = read_run(folder)
             print(f"{head} finished earlier, {_means(runs[name][seed])}", flush=True)
             continue
-        log_path = run_dir(out, name, seed) / "job.log"
+        log_path = run_dir(Path(args.runs), name, seed) / "job.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         variant, fraction = names[name]
@@ -306,11 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, seed in plan:
             variant, fraction = names[name]
             command = job_command(args, extra, variant, seed, fraction)
-            folder = run_dir(out, name, seed)
+            folder = run_dir(Path(args.runs), name, seed)
             if not ablate_probes.run_perspective_probe(
                 folder, eval_dir(args, name, seed), command, args.probe_limit
             ):
                 return 1
+    for name, seed in plan:
+        keep_predictions(run_dir(Path(args.runs), name, seed))
     ran = {name: [s for n, s in plan if n == name] for name in names}  # each run name's seeds
     probes = summarise_probes(
         ablate_probes.collect(

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ from emollm_jax.eval.faithfulness import faithfulness, read_jsonl
 from emollm_jax.eval.metrics import compute_metrics
 
 ZEROED = "zeroed"
+PREDICTIONS = "predictions.jsonl"
+PACKED = PREDICTIONS + ".gz"  # what a kept runs folder holds (``ablate.keep_predictions``)
 
 
 def _stored_projector(run: Path) -> dict:
@@ -86,8 +89,13 @@ def run_perspective_probe(
 
 
 def _rows(folder: Path) -> list[dict]:
-    path = folder / "predictions.jsonl"
-    return read_jsonl(path) if path.exists() else []
+    """An evaluation's prediction rows, from ``predictions.jsonl`` or its gzip copy."""
+    if (folder / PREDICTIONS).exists():
+        return read_jsonl(folder / PREDICTIONS)
+    if (folder / PACKED).exists():
+        text = gzip.decompress((folder / PACKED).read_bytes()).decode("utf-8")
+        return [json.loads(x) for x in text.splitlines() if x]
+    return []
 
 
 def _has_rationale(rows: list[dict]) -> bool:

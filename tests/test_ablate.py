@@ -191,6 +191,37 @@ def test_two_variants_two_seeds_then_resume(tmp_path):
     assert json.loads((out / "results.json").read_text())["modes"] == doc["modes"]
     assert json.loads((out / "results.json").read_text())["meta"] == doc["meta"]
 
+    # What git keeps of a runs folder (docs/ablation/runs/.gitignore) is a finished sweep: on
+    # another machine the command trains nothing and writes the same report from it.
+    kept = _kept_by_git(out / "runs", tmp_path / "clone")
+    assert not list(kept.rglob("checkpoints")) and not list(kept.rglob("predictions.jsonl"))
+    assert len(list(kept.rglob("predictions.jsonl.gz"))) == 8  # 4 runs x 2 modes
+    again = subprocess.run(
+        [*cmd[: cmd.index("--out")], "--out", str(tmp_path / "again"), "--runs", str(kept),
+         *cmd[cmd.index("--data"):]],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert again.stdout.count("finished earlier") == 4 and not list(kept.rglob("job.log"))
+    assert json.loads((tmp_path / "again/results.json").read_text()) == json.loads(
+        (out / "results.json").read_text()
+    )
+
+
+def _kept_by_git(runs, clone):
+    """A copy of the files of ``runs`` that git would commit under the kept folder's rules."""
+    import shutil
+
+    shutil.copy(REPO / "docs/ablation/runs/.gitignore", runs / ".gitignore")
+    git = ["git", "-c", "core.excludesFile=/dev/null", "-C", str(runs)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    listed = subprocess.run([*git, "ls-files"], check=True, capture_output=True, text=True)
+    for name in listed.stdout.splitlines():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(runs / name, clone / name)
+    return clone
+
 
 def _args(tmp_path, version):
     argv = ["--config", "c.py", "--variants", "a", "--seeds", "0", "--out", str(tmp_path / "o")]
