@@ -176,6 +176,10 @@ def test_two_variants_two_seeds_then_resume(tmp_path):
         for seed in (0, 1)
     ]  # fmt: skip
     assert logprobs[0] != logprobs[1]
+    # each evaluation says which weights it read (these runs keep no moving average)
+    run = out / "runs/baseline/seed0/eval/test"
+    for folder in (run, run / "likelihood"):
+        assert json.loads((folder / "results.json").read_text())["meta"]["weights"] == "params"
     md = (out / "results.md").read_text()
     assert "Student's t over seeds" in md and "Difference from `baseline`" in md
     assert "`emoprompt`: `Answer: <label>` after the model's own greedy rationale" in md

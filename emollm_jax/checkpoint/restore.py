@@ -93,6 +93,15 @@ def restore_model(
     return nnx.merge(graphdef, state)
 
 
+def weights_read(path: str | os.PathLike, step: int, weights: str = "auto") -> str:
+    """Which weights ``restore_model(path, step=step, weights=weights)`` reads: ``ema`` (the
+    moving average) or ``params``; ``auto`` resolved by whether the step keeps an average."""
+    if weights == "params":
+        return "params"
+    ckpts = RunCheckpoints(checkpoint_root(path), read_only=True)
+    return "ema" if ckpts.ema_tree(step) is not None else "params"
+
+
 def _like(target: dict, stored: dict) -> dict:
     """The part of ``target`` (a pure dict of every parameter) whose paths ``stored`` holds
     (a stored tree, whose keys Orbax keeps as strings)."""
@@ -103,4 +112,4 @@ def _like(target: dict, stored: dict) -> dict:
     }
 
 
-__all__ = ["restore_model", "model_config_from", "params_target"]
+__all__ = ["restore_model", "model_config_from", "params_target", "weights_read"]

@@ -22,7 +22,7 @@ CARD_FILES = ("README.md", "emollm_train_config.json")
 # Below this many parameters a model is called tiny (a test or demo size, not a usable model).
 TINY = 100_000_000
 
-USAGE = '''```python
+USAGE = """```python
 import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -42,7 +42,7 @@ inputs = processor(text=prompt, images=[image], return_tensors="pt")
 with torch.no_grad():
     out = model.generate(**inputs, max_new_tokens={new_tokens}, do_sample=False)
 print(processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-```'''
+```"""
 EMOLLM_VIDEO = """A video is a list of frames (PIL images or a uint8 array [T, H, W, 3]): put
 `{{"type": "video"}}` in the message and pass `videos=[frames]`; the processor samples {frames}
 frames uniformly. Text written by hand marks an image `<image>` and a video `<video>`; a bare
@@ -137,10 +137,25 @@ def _origin(parameters: int, train: dict, data: dict) -> str:
     return line
 
 
+def _exported(weights: str, train: dict) -> str:
+    if weights == "ema":
+        return (
+            "the moving average of the learning parameters (decay "
+            f"{train.get('ema_decay')}); the frozen ones as trained"
+        )
+    return "the parameters at that step"
+
+
 def card(
-    cfg: ModelConfig, meta: dict, run_dir: pathlib.Path, folder: str, parameters: int
+    cfg: ModelConfig,
+    meta: dict,
+    run_dir: pathlib.Path,
+    folder: str,
+    parameters: int,
+    weights: str = "params",
 ) -> str:
-    """The card's text; ``folder`` is the path its Python loads from."""
+    """The card's text; ``folder`` is the path its Python loads from; ``weights`` what was
+    exported: ``params`` or ``ema`` (``ParamsReader.weights``)."""
     config = meta.get("config") or {}
     train, data = config.get("train") or {}, config.get("data") or {}
     emollm = is_emollm(cfg)
@@ -160,6 +175,7 @@ def card(
         f"{data.get('video_frames')} frames per video",
         f"- stage {train.get('stage')}, learning rate {train.get('learning_rate')}, "
         f"initial weights `{train.get('init_from') or 'random'}`",
+        f"- exported weights: {_exported(weights, train)}",
         "",
         "The run's whole config is in `emollm_train_config.json`.",
         "",
@@ -214,10 +230,11 @@ def write_card(
     *,
     destination: str,
     parameters: int,
+    weights: str = "params",
 ) -> None:
     """``README.md`` and ``emollm_train_config.json`` into ``folder`` (the temporary folder that
     becomes ``destination``)."""
     readme, config_file = CARD_FILES
-    (folder / readme).write_text(card(cfg, meta, run_dir, destination, parameters))
+    (folder / readme).write_text(card(cfg, meta, run_dir, destination, parameters, weights))
     config = meta.get("config") or {}
     (folder / config_file).write_text(json.dumps(config, indent=2) + "\n")

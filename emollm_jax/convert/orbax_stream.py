@@ -257,6 +257,7 @@ class ParamsReader:
         self.leaves: dict[str, Leaf] = {}
         trees = {self.directory: metadata.tree}
         average = None if weights == "params" else ckpts.ema_tree(self.step)
+        self.weights = "params" if average is None else "ema"  # what ``read`` gives
         if average is not None:
             trees[as_path(step_dir) / EMA] = average
         elif weights == "ema":

@@ -93,7 +93,7 @@ def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReade
     if is_emollm(cfg):
         if side_files.has_tokenizer(tmp):
             write_processor(tmp, cfg, data)
-        write_card(tmp, cfg, reader.meta, run, **card)
+        write_card(tmp, cfg, reader.meta, run, weights=reader.weights, **card)
         return
     # A LLaVA whose side files (e.g. the Hugging Face folder it came from) bring a processor
     # or a model card keeps those.
@@ -102,7 +102,7 @@ def _write_pytorch_side(tmp: pathlib.Path, cfg: ModelConfig, reader: ParamsReade
     if side_files.has_tokenizer(tmp) and not shipped & processor:
         write_llava_processor(tmp, cfg, data)
     if "README.md" not in shipped:
-        write_card(tmp, cfg, reader.meta, run, **card)
+        write_card(tmp, cfg, reader.meta, run, weights=reader.weights, **card)
 
 
 def _row_groups(reader: ParamsReader, expected: dict) -> list[list]:

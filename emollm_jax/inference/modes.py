@@ -36,6 +36,7 @@ from emollm_jax.inference.run import (
     default_out_dir,
     eval_prompt_hook,
     evaluate_generation,
+    evaluated_weights,
     load_evaluated,
     mesh_and_rules_if_any,
 )
@@ -75,7 +76,9 @@ FORM_TITLES = {
 }
 
 
-def modes_table(metrics: dict[str, Metrics], model: str, forms: dict[str, str] | None = None) -> str:
+def modes_table(
+    metrics: dict[str, Metrics], model: str, forms: dict[str, str] | None = None
+) -> str:
     """The EmoBench table with one row per mode (and each row's note on missing sub-tasks);
     ``forms`` names a mode's scoring form (``FORM_TITLES``) in its row."""
     lines, notes = [], []
@@ -131,7 +134,12 @@ def evaluate_modes(
                 tokenizer=load_tokenizer(config.data.tokenizer),
                 mesh=mesh,
                 rules=rules,
-                meta={"checkpoint": str(checkpoint), "checkpoint_step": step, "split": split},
+                meta={
+                    "checkpoint": str(checkpoint),
+                    "checkpoint_step": step,
+                    "weights": evaluated_weights(checkpoint, config, step),
+                    "split": split,
+                },
                 log=log,
             )
     metrics = {"generate": generated, "likelihood": scored}

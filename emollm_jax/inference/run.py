@@ -43,6 +43,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from emollm_jax.checkpoint.manager import checkpoint_root
+from emollm_jax.checkpoint.restore import weights_read
 from emollm_jax.config.model import from_config_dict
 from emollm_jax.data.data_config import check_data_config
 from emollm_jax.data.pipeline import eval_batches, load_tokenizer, open_source
@@ -56,7 +57,7 @@ from emollm_jax.eval.result_files import markdown_table, write_results
 from emollm_jax.folder_lock import FolderLock
 from emollm_jax.generate import GenerateConfig, Generator, SamplingConfig
 from emollm_jax.generate.text import decode_answers, stop_settings
-from emollm_jax.inference.load import check_model_matches, load_hf_or_run
+from emollm_jax.inference.load import check_model_matches, is_hf_folder, load_hf_or_run
 from emollm_jax.paths import AnyPath, as_path, resolved
 from emollm_jax.sharding.mesh import mesh_and_rules
 from emollm_jax.tasks import TASKS
@@ -75,6 +76,14 @@ def load_evaluated(checkpoint, config, step: int | None, mesh, rules):
     return load_hf_or_run(
         checkpoint, config, step=step, pick=pick_step, mesh=mesh, rules=rules, weights=weights
     )
+
+
+def evaluated_weights(checkpoint, config, step: int | None) -> str:
+    """What an evaluation of ``checkpoint`` reads, for its results: ``ema`` or ``params`` (what
+    ``config.eval.weights`` resolved to at ``step``), or ``hf`` (a Hugging Face folder)."""
+    if step is None or is_hf_folder(checkpoint):
+        return "hf"
+    return weights_read(checkpoint, step, config.eval.get("weights", "auto"))
 
 
 def pick_step(step: int) -> str:
@@ -188,8 +197,7 @@ def generation_settings(config) -> dict:
     that a rerun with other settings cannot reuse rows generated under these."""
     e, d = config.eval, config.data
     settings = {
-        f"eval.{k}": e[k]
-        for k in ("max_new_tokens", "temperature", "top_k", "top_p", "seed")
+        f"eval.{k}": e[k] for k in ("max_new_tokens", "temperature", "top_k", "top_p", "seed")
     }
     settings |= {f"eval.{k}": list(e[k]) for k in ("stop_tokens", "stop_strings")}
     settings |= {"data.chat_template": d.chat_template, "data.video_frames": d.video_frames}
@@ -383,6 +391,7 @@ def _evaluate_into(
         meta = {
             "checkpoint": str(checkpoint),
             "checkpoint_step": step,
+            "weights": evaluated_weights(checkpoint, config, step),
             "split": split,
             "rows": metrics.n,
             "eval": config.eval.to_dict(),

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from emollm_jax.checkpoint.restore import restore_model
+from emollm_jax.checkpoint.restore import restore_model, weights_read
+from emollm_jax.config.model import from_config_dict
+from emollm_jax.convert.model_card import card
 from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.errors import ConfigError
 from emollm_jax.train.loop import Trainer
@@ -101,3 +103,19 @@ def test_moving_average_follows_its_formula_is_saved_resumed_and_restored(tmp_pa
     assert set(ParamsReader(run).leaves) == set(restored)  # frozen leaves from the parameters
     with pytest.raises(FileNotFoundError, match="keeps no moving average"):
         ParamsReader(tmp_path / "plain", weights="ema")
+
+    # What was read is said: in evaluation results (weights_read) and on the export's card.
+    step = ParamsReader(run).step
+    assert [weights_read(run, step, w) for w in ("auto", "ema", "params")] == [
+        "ema", "ema", "params"
+    ]  # fmt: skip
+    assert weights_read(tmp_path / "plain", step) == "params"
+    assert [ParamsReader(p).weights for p in (run, tmp_path / "plain")] == ["ema", "params"]
+    for reader, said in (
+        (ParamsReader(run), "moving average"),
+        (ParamsReader(run, weights="params"), "parameters at that step"),
+    ):
+        text = card(
+            from_config_dict(reader.meta["model"]), reader.meta, run, "out", 1, reader.weights
+        )
+        assert f"- exported weights: the {said}" in text
