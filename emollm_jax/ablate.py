@@ -5,6 +5,7 @@
         [--seeds-for baseline=0,1,2,3,4 ...] \\
         [--train-fractions 0.25,0.5,1] [--fractions-for full=1,0.25 ...] \\
         [--data data/mini_emobench_v3] [--mini-version 3] [--split test] \\
+        [--runs OUT/runs] [--jobs 1] [--probe-perspectives [--probe-limit N]] \\
         [--config.recipe.grounding_steps=1000] [--config.train.steps=1500 ...]
 
 The data: ``--data`` (default ``data/mini_emobench_v3``) is built first as the mini EmoBench
@@ -29,23 +30,26 @@ resumes from its checkpoints and stored predictions, so rerunning the command re
 Each run's predictions get a byte-reproducible gzip copy (``predictions.jsonl.gz``), which the
 probes read where the plain file is missing: a runs folder kept in git with only its runs' results,
 gzip copies and train configs (``docs/ablation/runs/.gitignore``) is a sweep that another machine
-resumes, or aggregates without training. One progress line per run. Then ``OUT/results.json``,
-``results.md`` and ``ablation_<mode>.png`` (``emollm_jax.eval.ablation_files``): per evaluation
-mode, the mean and 95% t interval over seeds per sub-task and for the EmoBench mean, and each
-variant's paired difference from the first one, with what the likelihood mode scored per variant and
-how many records it left unscored; the spread over seeds, a chance row and the comparisons that
+resumes, or aggregates without training. ``--jobs N`` trains N runs side by side, each with its
+perspective probe; one progress line per run as it ends. Then ``OUT/results.json``, ``results.md``
+and ``ablation_<mode>.png`` (``emollm_jax.eval.ablation_files``): per evaluation mode, the mean and
+95% t interval over seeds per sub-task and for the EmoBench mean, and each variant's paired
+difference from the first one, with what the likelihood mode scored per variant and how many records
+it left unscored; the spread over seeds, a chance row and the comparisons that
 ``docs/ablation/protocol.md`` names (``eval.ablation_analysis``); accuracy per cue scale and
 rationale faithfulness from each run's predictions; with ``--probe-perspectives``, the accuracy drop
 when each perspective's tokens are zeroed in a trained multi-perspective model (``ablate_probes``).
-A failing run stops the command, naming its log.
+A failing run stops the command (the runs under way end first), naming its log.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import gzip
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -187,6 +191,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         default=0,
         help="the perspective probe's records: the split's first N (default 0: all)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained side by side, each in its own process (default 1)",
+    )
     args, extra = parser.parse_known_args(argv)
     args.runs = args.runs or str(Path(args.out) / "runs")
     bad = [a for a in extra if not a.startswith("--config.")]
@@ -194,6 +204,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (only --config.* pass through)")
     if ":" in Path(args.config).name:
         parser.error(f"--config {args.config}: give the file; --variants picks its argument")
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: at least 1")
     if not args.variants or not args.seeds:
         parser.error("--variants and --seeds need at least one value each")
     for name, _ in args.fractions_for:
@@ -299,44 +311,19 @@ def main(argv: list[str] | None = None) -> int:
     prepare_data(args)
     names, plan = plan_runs(args)
     runs: dict = {name: {} for name in names}
-    ran_seconds: list[float] = []
+    todo = []
     for k, (name, seed) in enumerate(plan, start=1):
-        head = f"[ablate] {k}/{len(plan)} {name} seed {seed}:"
         folder = eval_dir(args, name, seed)
         if (folder / "results.json").exists():
             runs[name][seed] = read_run(folder)
-            print(f"{head} finished earlier, {_means(runs[name][seed])}", flush=True)
-            continue
-        log_path = run_dir(Path(args.runs), name, seed) / "job.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        variant, fraction = names[name]
-        with open(log_path, "a", encoding="utf-8") as log:
-            done = subprocess.run(
-                job_command(args, extra, variant, seed, fraction),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        if done.returncode != 0 or not (folder / "results.json").exists():
-            print(f"{head} FAILED (exit {done.returncode}); see {log_path}", flush=True)
-            return 1
-        ran_seconds.append(time.perf_counter() - start)
-        runs[name][seed] = read_run(folder)
-        left = len(plan) - k
-        eta = left * sum(ran_seconds) / len(ran_seconds)
-        print(
-            f"{head} {ran_seconds[-1]:.0f} s, {_means(runs[name][seed])}; "
-            f"{left} left, ~{eta:.0f} s",
-            flush=True,
-        )
-    if args.probe_perspectives:
+            print(f"{_head(k, plan)} finished earlier, {_means(runs[name][seed])}", flush=True)
+        else:
+            todo.append(k)
+    if todo and not _train(args, extra, names, plan, todo, runs):
+        return 1
+    if args.probe_perspectives:  # runs finished earlier may miss theirs
         for name, seed in plan:
-            variant, fraction = names[name]
-            command = job_command(args, extra, variant, seed, fraction)
-            folder = run_dir(Path(args.runs), name, seed)
-            if not ablate_probes.run_perspective_probe(
-                folder, eval_dir(args, name, seed), command, args.probe_limit
-            ):
+            if not _probe(args, extra, names, name, seed):
                 return 1
     for name, seed in plan:
         keep_predictions(run_dir(Path(args.runs), name, seed))
@@ -365,6 +352,75 @@ def main(argv: list[str] | None = None) -> int:
     print((out / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {', '.join(sorted(p.name for p in paths.values()))} to {out}")
     return 0
+
+
+def _head(k: int, plan: list) -> str:
+    name, seed = plan[k - 1]
+    return f"[ablate] {k}/{len(plan)} {name} seed {seed}:"
+
+
+def _probe(args, extra, names: dict, name: str, seed: int) -> bool:
+    """The missing perspective-probe evaluations of one run (none for another projector)."""
+    variant, fraction = names[name]
+    return ablate_probes.run_perspective_probe(
+        run_dir(Path(args.runs), name, seed),
+        eval_dir(args, name, seed),
+        job_command(args, extra, variant, seed, fraction),
+        args.probe_limit,
+    )
+
+
+def _train(args, extra, names: dict, plan: list, todo: list[int], runs: dict) -> bool:
+    """Train and evaluate the plan's runs numbered ``todo`` (1-based), ``--jobs`` side by side,
+    each with its perspective probe when asked; a failure starts no further run and waits for
+    the ones under way. One progress line per run as it ends."""
+    seconds: list[float] = []
+    failed = threading.Event()  # set by a failing run before it returns: no run starts after
+
+    def one(k: int) -> tuple[int, bool | None, str]:
+        if failed.is_set():
+            return k, None, ""
+        name, seed = plan[k - 1]
+        variant, fraction = names[name]
+        log_path = run_dir(Path(args.runs), name, seed) / "job.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with open(log_path, "a", encoding="utf-8") as log:
+            done = subprocess.run(
+                job_command(args, extra, variant, seed, fraction),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        problem = ""
+        if done.returncode != 0 or not (eval_dir(args, name, seed) / "results.json").exists():
+            problem = f"FAILED (exit {done.returncode}); see {log_path}"
+        elif args.probe_perspectives and not _probe(args, extra, names, name, seed):
+            problem = "its perspective probe FAILED"
+        if problem:
+            failed.set()
+            return k, False, problem
+        seconds.append(time.perf_counter() - start)
+        return k, True, ""
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        pending = [pool.submit(one, k) for k in todo]
+        for future in concurrent.futures.as_completed(pending):
+            k, fine, problem = future.result()
+            name, seed = plan[k - 1]
+            if fine is None:  # not started: a run failed
+                continue
+            if not fine:
+                print(f"{_head(k, plan)} {problem}", flush=True)
+                continue
+            runs[name][seed] = read_run(eval_dir(args, name, seed))
+            left = 0 if failed.is_set() else sum(not f.done() for f in pending)
+            eta = left * sum(seconds) / len(seconds) / min(args.jobs, max(left, 1))
+            print(
+                f"{_head(k, plan)} {seconds[-1]:.0f} s, {_means(runs[name][seed])}; "
+                f"{left} left, ~{eta:.0f} s",
+                flush=True,
+            )
+    return not failed.is_set()
 
 
 def _means(by_mode: dict) -> str:

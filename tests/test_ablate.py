@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +78,58 @@ def test_each_planned_run_gets_its_seed_and_share(tmp_path, monkeypatch):
     assert "--config.seed=3" in command and "--config.data.seed=3" in command
     assert "--config.data.train_fraction=0.5" in command
     assert (tmp_path / "o/runs/full_train50/seed3/job.log").exists()
+
+
+def _fake_runs(monkeypatch, behave):
+    """Replace each run's process by ``behave(workdir)`` (its return code), which may write the
+    run's results."""
+
+    def run(command, **_):
+        workdir = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--workdir=")))
+        return subprocess.CompletedProcess(command, behave(workdir))
+
+    monkeypatch.setattr(ablate.subprocess, "run", run)
+
+
+def _finish(workdir, correct=2):
+    from emollm_jax.eval.result_files import write_results
+    from tests.eval.test_intervals import _metrics
+
+    write_results(workdir / "eval/test", _metrics(correct, correct), plots=False)
+    return 0
+
+
+def test_jobs_train_runs_side_by_side_and_a_failure_starts_no_more(tmp_path, monkeypatch, capsys):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "test.jsonl").write_text("")
+    argv = ["--config", "c.py", "--variants", "a,b", "--seeds", "0,1", "--out", str(tmp_path / "o"),
+            "--data", str(tmp_path / "d"), "--jobs", "2"]  # fmt: skip
+    both = threading.Barrier(2, timeout=30)  # breaks unless two runs are under way at once
+
+    def side_by_side(workdir):
+        both.wait()
+        return _finish(workdir)
+
+    _fake_runs(monkeypatch, side_by_side)
+    assert ablate.main(argv) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("[ablate]")]
+    assert len(lines) == 4 and all(" s, mean " in x for x in lines)
+    assert json.loads((tmp_path / "o/results.json").read_text())["modes"]["generate"]["summary"]
+
+    # A run fails: no other starts after it, and the command says which.
+    started = []
+
+    def fail_first(workdir):
+        started.append(workdir)
+        return 1 if workdir.name == "seed0" and workdir.parent.name == "a" else _finish(workdir)
+
+    _fake_runs(monkeypatch, fail_first)
+    again = [*argv[:-1], "1", "--out", str(tmp_path / "o2")]
+    assert ablate.main(again) == 1
+    assert len(started) == 1
+    assert "[ablate] 1/4 a seed 0: FAILED (exit 1)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        ablate.parse_args([*argv[:-1], "0"])
 
 
 def test_a_variant_runs_on_its_own_seeds(tmp_path, monkeypatch):
