@@ -80,9 +80,12 @@ def load_evaluated(checkpoint, config, step: int | None, mesh, rules):
 
 def evaluated_weights(checkpoint, config, step: int | None) -> str:
     """What an evaluation of ``checkpoint`` reads, for its results: ``ema`` or ``params`` (what
-    ``config.eval.weights`` resolved to at ``step``), or ``hf`` (a Hugging Face folder)."""
-    if step is None or is_hf_folder(checkpoint):
+    ``config.eval.weights`` resolved to at ``step``), ``hf`` (a Hugging Face folder), or
+    ``unknown`` (a model handed in without its step)."""
+    if is_hf_folder(checkpoint):
         return "hf"
+    if step is None:
+        return "unknown"
     return weights_read(checkpoint, step, config.eval.get("weights", "auto"))
 
 

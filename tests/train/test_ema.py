@@ -4,6 +4,7 @@ resumed bit for bit, and is what evaluation (``restore_model``) and export (``Pa
 read by default."""
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
@@ -13,6 +14,7 @@ from emollm_jax.config.model import from_config_dict
 from emollm_jax.convert.model_card import card
 from emollm_jax.convert.orbax_stream import ParamsReader
 from emollm_jax.errors import ConfigError
+from emollm_jax.inference.run import evaluated_weights
 from emollm_jax.train.loop import Trainer
 from tests.train.helpers import train_config
 
@@ -110,6 +112,11 @@ def test_moving_average_follows_its_formula_is_saved_resumed_and_restored(tmp_pa
         "ema", "ema", "params"
     ]  # fmt: skip
     assert weights_read(tmp_path / "plain", step) == "params"
+    config = ml_collections.ConfigDict({"eval": {"weights": "auto"}})
+    said = [evaluated_weights(run, config, s) for s in (step, None)]
+    assert said + [evaluated_weights(tmp_path / "plain", config, step)] == [
+        "ema", "unknown", "params"
+    ]  # fmt: skip
     assert [ParamsReader(p).weights for p in (run, tmp_path / "plain")] == ["ema", "params"]
     for reader, said in (
         (ParamsReader(run), "moving average"),
