@@ -107,10 +107,13 @@ def collect(
     eval_dirs: Mapping[str, Mapping[int, Path]], records: Mapping[str, Mapping]
 ) -> dict[str, dict]:
     """Every probe's per-seed values, by variant: ``{"per_scale": {variant: {seed: {scale:
-    acc}}}, "faithfulness": {variant: {seed: result}}, "perspectives": {variant: {name: {seed:
-    {column: acc}}}}, "perspectives_intact": {variant: {seed: {column: acc}}}}``."""
+    acc}}}, "per_confounder": {variant: {seed: {confounder: acc}}}, "faithfulness": {variant:
+    {seed: result}}, "perspectives": {variant: {name: {seed: {column: acc}}}},
+    "perspectives_intact": {variant: {seed: {column: acc}}}, "right": {variant: {seed: {task:
+    {record id: right}}}}}``."""
     out: dict[str, dict] = {
         "per_scale": {},
+        "per_confounder": {},
         "faithfulness": {},
         "perspectives": {},
         "perspectives_intact": {},
@@ -127,6 +130,9 @@ def collect(
             scale = analysis.per_scale(rows, records)
             if scale:
                 out["per_scale"].setdefault(variant, {})[seed] = scale
+            confounder = analysis.per_confounder(rows, records)
+            if confounder:
+                out["per_confounder"].setdefault(variant, {})[seed] = confounder
             if _has_rationale(rows):
                 out["faithfulness"].setdefault(variant, {})[seed] = faithfulness(rows, records)
             intact_by_ids: dict[frozenset, dict] = {}  # every probe of a run sees the same records

@@ -10,7 +10,9 @@ seeds, the protocol's named comparisons, and the probes read from each run's fil
   level for four comparisons) and its secondary ones; a comparison is reported where both of
   its variants ran.
 - ``per_scale``: accuracy per cue scale (``local`` / ``global`` / ``relation``, from each v2
-  record's ``cause``) of a ``generate`` evaluation.
+  record's ``cause``) of a ``generate`` evaluation; ``per_confounder``: hate's accuracy per
+  benign confounder (none, a benign caption, a benign picture), which tells a model that reads
+  both modalities from one that follows the caption alone.
 - ``faithfulness`` per run (``eval.faithfulness``), for runs whose replies carry a rationale.
 - ``perspective_drops``: a perspective-zeroed evaluation's accuracy minus the intact one's,
   paired by seed (``config.model.zeroed_perspectives``).
@@ -63,6 +65,7 @@ SECONDARY = (
     ("full_train50", "baseline_train50"),
 )
 SCALES = ("local", "global", "relation")
+CONFOUNDERS = ("none", "text", "image")  # hate's benign confounders (mini EmoBench v2, v3)
 
 # {variant: {seed: {column: accuracy}}}
 Scores = Mapping[str, Mapping[int, Mapping[str, float]]]
@@ -131,18 +134,45 @@ def record_churn(right: Mapping[int, Mapping[str, Mapping[str, bool]]]) -> dict[
     return {c: math.sqrt(v) for c, v in out.items()}
 
 
-def per_scale(predictions: Iterable[Mapping], records: Mapping[str, Mapping]) -> dict[str, float]:
-    """``{scale: accuracy}`` over the predictions whose record names a cue scale (an unparsed
-    reply counts as wrong)."""
+def _accuracy_by(predictions: Iterable[Mapping], group, order: Iterable[str]) -> dict[str, float]:
+    """``{group: accuracy}`` over the rows ``group(row)`` names (None: not counted), in
+    ``order``; an unparsed reply counts as wrong."""
     right: dict[str, int] = {}
     total: dict[str, int] = {}
     for row in predictions:
-        scale = (records.get(str(row["id"])) or {}).get("cause", {}).get("scale")
-        if scale is None:
+        key = group(row)
+        if key is None:
             continue
-        total[scale] = total.get(scale, 0) + 1
-        right[scale] = right.get(scale, 0) + is_right(row)
-    return {s: right.get(s, 0) / total[s] for s in SCALES if total.get(s)}
+        total[key] = total.get(key, 0) + 1
+        right[key] = right.get(key, 0) + is_right(row)
+    return {k: right.get(k, 0) / total[k] for k in order if total.get(k)}
+
+
+def _cause(records: Mapping[str, Mapping], row: Mapping) -> Mapping:
+    return (records.get(str(row["id"])) or {}).get("cause") or {}
+
+
+def per_scale(predictions: Iterable[Mapping], records: Mapping[str, Mapping]) -> dict[str, float]:
+    """``{scale: accuracy}`` over the predictions whose record names a cue scale (an unparsed
+    reply counts as wrong)."""
+    return _accuracy_by(predictions, lambda row: _cause(records, row).get("scale"), SCALES)
+
+
+def per_confounder(
+    predictions: Iterable[Mapping], records: Mapping[str, Mapping]
+) -> dict[str, float]:
+    """``{confounder: accuracy}`` over the hate records whose cause names one: ``none`` (a
+    demeaning caption over people: hateful), ``text`` (a benign caption over people) and
+    ``image`` (a demeaning caption over a benign picture). A model that follows the caption
+    alone gets every ``text`` record right and every ``image`` one wrong; one that follows the
+    picture alone, the reverse."""
+
+    def confounder(row):
+        if row.get("task") != "hate":
+            return None
+        return (_cause(records, row).get("cues") or {}).get("confounder")
+
+    return _accuracy_by(predictions, confounder, CONFOUNDERS)
 
 
 def over_seeds(per_seed: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict:

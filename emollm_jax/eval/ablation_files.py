@@ -241,22 +241,37 @@ def _curve_markdown(found: Mapping) -> list[str]:
     ]
 
 
+def _groups_table(title: str, intro: str, rows: Mapping, columns: Mapping[str, str]) -> list[str]:
+    """A section of accuracy per group of records: one row per variant, a column per group."""
+    parts = [f"## {title}", "", intro, ""]
+    parts += ["| Variant | Seeds | " + " | ".join(columns.values()) + " |"]
+    parts += ["| --- | ---: |" + " ---: |" * len(columns)]
+    for variant, row in rows.items():
+        n = max(iv.n for iv in row.values())
+        cells = [_cell(row.get(k)) for k in columns]
+        parts.append(f"| `{variant}` | {n} | " + " | ".join(cells) + " |")
+    return [*parts, ""]
+
+
 def _probes_markdown(probes: Mapping) -> list[str]:
     parts = []
     if probes.get("per_scale"):
-        parts += [
-            "## Accuracy per cue scale (generate)",
-            "",
+        parts += _groups_table(
+            "Accuracy per cue scale (generate)",
             "All sub-tasks' records of each scale of the record's `cause` (mean [95% interval]):",
-            "",
-            "| Variant | Seeds | " + " | ".join(analysis.SCALES) + " |",
-            "| --- | ---: |" + " ---: |" * len(analysis.SCALES),
-        ]
-        for variant, row in probes["per_scale"].items():
-            n = max(iv.n for iv in row.values())
-            cells = [_cell(row.get(s)) for s in analysis.SCALES]
-            parts.append(f"| `{variant}` | {n} | " + " | ".join(cells) + " |")
-        parts.append("")
+            probes["per_scale"],
+            {s: s for s in analysis.SCALES},
+        )
+    if probes.get("per_confounder"):
+        parts += _groups_table(
+            "Hate per benign confounder (generate)",
+            "Hate's records by what makes them hateful or not (mean [95% interval]): a demeaning "
+            "caption over people (hateful), a benign caption over people, a demeaning caption "
+            "over a benign picture. Following the caption alone scores 100, 100 and 0; the "
+            "picture alone 100, 0 and 100:",
+            probes["per_confounder"],
+            {"none": "both hateful", "text": "benign caption", "image": "benign picture"},
+        )
     if probes.get("faithfulness"):
         parts += [
             "## Rationale faithfulness (generate)",
@@ -466,8 +481,9 @@ def write_ablation(
 def summarise_probes(found: Mapping) -> dict:
     """Intervals over seeds of the probes' per-seed values (``ablate_probes.collect``)."""
     out: dict = {}
-    if found.get("per_scale"):
-        out["per_scale"] = analysis.over_seeds(found["per_scale"])
+    for key in ("per_scale", "per_confounder"):
+        if found.get(key):
+            out[key] = analysis.over_seeds(found[key])
     faith = {}
     for variant, seeds in (found.get("faithfulness") or {}).items():
         row: dict = {}

@@ -57,6 +57,39 @@ def test_per_scale_counts_unparsed_as_wrong():
     assert analysis.per_scale(rows, records) == {"local": 0.5, "relation": 0.0}
 
 
+def _hate(confounder):
+    caption = "neutral" if confounder == "text" else "demeaning"
+    referent = "things" if confounder == "image" else "people"
+    cues = {"caption": caption, "referent": referent, "confounder": confounder}
+    return {"task": "hate", "cause": {"scale": "relation", "cues": cues}}
+
+
+def test_per_confounder_tells_a_caption_reader_from_a_picture_reader():
+    records = {f"{c}{k}": _hate(c) for c in analysis.CONFOUNDERS for k in range(2)}
+    records["e0"] = {"task": "emotion_closed", "cause": {"cues": {"confounder": "none"}}}
+    gold = {"none": "yes", "text": "no", "image": "no"}
+
+    def answers(follow):  # what a model reading one cue alone answers
+        rows = []
+        for rid, r in records.items():
+            cues = r["cause"]["cues"]
+            said = (cues.get("caption") == "demeaning", cues.get("referent") == "people")
+            parsed = "yes" if said[follow == "picture"] else "no"
+            g = gold.get(cues["confounder"]) if r["task"] == "hate" else "joy"
+            rows.append({"id": rid, "task": r["task"], "parsed": parsed, "gold": g})
+        return rows
+
+    assert analysis.per_confounder(answers("caption"), records) == {
+        "none": 1.0, "text": 1.0, "image": 0.0
+    }  # fmt: skip
+    assert analysis.per_confounder(answers("picture"), records) == {
+        "none": 1.0, "text": 0.0, "image": 1.0
+    }  # fmt: skip
+    unparsed = [{**r, "parsed": None} for r in answers("caption")]
+    assert set(analysis.per_confounder(unparsed, records).values()) == {0.0}
+    assert analysis.per_confounder(answers("caption"), {}) == {}  # records without a cause
+
+
 def _rows(n_right, n=4, task="hate"):
     return [
         {"id": f"{task}-{k}", "task": task, "output": "yes", "parsed": "yes",
@@ -88,6 +121,7 @@ def test_perspective_drops_are_paired_on_the_probed_records(tmp_path):
     drop = summary["perspectives"]["full"]["relation"]["hate"]
     assert drop.mean == pytest.approx(-0.5) and drop.n == 2
     assert summary["per_scale"]["full"]["relation"].mean == 1.0
+    assert "per_confounder" not in summary  # these records name no confounder
     assert "faithfulness" not in summary  # bare-label replies carry no rationale
 
 
@@ -232,3 +266,28 @@ def test_report_splits_the_spread_by_record_churn(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "## Spread over seeds that the split's records alone explain" in md
     assert "| Variant | Hate |" in md and "| `baseline` | 12.5 |" in md
+
+
+def test_report_shows_hate_per_confounder(tmp_path):
+    records = {f"{c}{k}": _hate(c) for c in analysis.CONFOUNDERS for k in range(2)}
+    gold = {"none": "yes", "text": "no", "image": "no"}
+    rows = [  # the caption alone: "yes" wherever the caption demeans
+        {"id": rid, "task": "hate", "output": "x", "gold": gold[rid[:-1]],
+         "parsed": "yes" if r["cause"]["cues"]["caption"] == "demeaning" else "no"}
+        for rid, r in records.items()
+    ]  # fmt: skip
+    dirs = {}
+    for seed in (0, 1):
+        _write(tmp_path / f"seed{seed}", rows)
+        dirs[seed] = tmp_path / f"seed{seed}"
+    probes = summarise_probes(ablate_probes.collect({"emoprompt": dirs}, records))
+    row = probes["per_confounder"]["emoprompt"]
+    assert (row["none"].mean, row["text"].mean, row["image"].mean) == (1.0, 1.0, 0.0)
+    runs = {"emoprompt": {s: {"generate": compute_metrics(rows)} for s in (0, 1)}}
+    write_ablation(tmp_path, runs, ["generate"], {"seeds": [0, 1], "split": "t"}, probes)
+    md = (tmp_path / "results.md").read_text()
+    assert "## Hate per benign confounder (generate)" in md
+    cells = "100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] | 0.0 [0.0, 0.0]"
+    assert f"| `emoprompt` | 2 | {cells} |" in md
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert document["probes"]["per_confounder"]["emoprompt"]["image"]["mean"] == 0.0
