@@ -94,12 +94,12 @@ def test_bad_config_argument_is_named(name, arg, message):
 
 
 def test_the_tiny_configs_hold_the_main_jobs_recipe():
-    # python -m emollm_jax.main_job: grounding 1000 steps at 1e-3 (warmup 20), then 1500 at 1e-3
+    # python -m emollm_jax.main_job: grounding 1000 steps at 5e-4 (warmup 20), then 1500 at 5e-4
     for c in (load_config("emollm_tiny"), load_config("emollm_tiny", "mp"), load_config()):
         assert c.recipe.to_dict() == dict(
-            grounding_steps=1000, grounding_learning_rate=1e-3, grounding_warmup_steps=20
+            grounding_steps=1000, grounding_learning_rate=5e-4, grounding_warmup_steps=20
         )
-        assert (c.train.steps, c.train.learning_rate, c.train.warmup_steps) == (1500, 1e-3, 20)
+        assert (c.train.steps, c.train.learning_rate, c.train.warmup_steps) == (1500, 5e-4, 20)
         assert c.log.every_steps == 50
         assert c.train.vision_seed == 0  # one vision tower for every seed
     assert load_config("emollm_7b").recipe.grounding_steps == 0  # no grounding phase
