@@ -44,8 +44,11 @@ def shared_compile_cache(cache_dir) -> dict[str, str]:
 
 def train_command(workdir, data_dir, *extra, steps: int = 8) -> list[str]:
     """``python -m emollm_jax.train`` on the tiny LLaVA with ``train_config``'s data settings;
-    a ``--config.x=v`` in ``extra`` replaces the default one (absl keeps the first)."""
+    a ``--config.x=v`` in ``extra`` replaces the default one (absl keeps the first). The
+    learning rate is the tests' own, not the preset's: the elastic-resume test needs every
+    step to move the loss by far more than its tolerance, a property of this trajectory."""
     defaults = {
+        "--config.train.learning_rate": 1e-3,
         "--config.data.dir": data_dir,
         "--config.data.batch_size": 8,
         "--config.data.seq_buckets": "(256,)",
