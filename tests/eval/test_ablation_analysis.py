@@ -57,6 +57,9 @@ def test_per_scale_counts_unparsed_as_wrong():
     assert analysis.per_scale(rows, records) == {"local": 0.5, "relation": 0.0}
 
 
+HATE_GOLD = {"none": "yes", "text": "no", "image": "no"}  # by benign confounder
+
+
 def _hate(confounder):
     caption = "neutral" if confounder == "text" else "demeaning"
     referent = "things" if confounder == "image" else "people"
@@ -67,7 +70,6 @@ def _hate(confounder):
 def test_per_confounder_tells_a_caption_reader_from_a_picture_reader():
     records = {f"{c}{k}": _hate(c) for c in analysis.CONFOUNDERS for k in range(2)}
     records["e0"] = {"task": "emotion_closed", "cause": {"cues": {"confounder": "none"}}}
-    gold = {"none": "yes", "text": "no", "image": "no"}
 
     def answers(follow):  # what a model reading one cue alone answers
         rows = []
@@ -75,7 +77,7 @@ def test_per_confounder_tells_a_caption_reader_from_a_picture_reader():
             cues = r["cause"]["cues"]
             said = (cues.get("caption") == "demeaning", cues.get("referent") == "people")
             parsed = "yes" if said[follow == "picture"] else "no"
-            g = gold.get(cues["confounder"]) if r["task"] == "hate" else "joy"
+            g = HATE_GOLD.get(cues["confounder"]) if r["task"] == "hate" else "joy"
             rows.append({"id": rid, "task": r["task"], "parsed": parsed, "gold": g})
         return rows
 
@@ -270,9 +272,8 @@ def test_report_splits_the_spread_by_record_churn(tmp_path):
 
 def test_report_shows_hate_per_confounder(tmp_path):
     records = {f"{c}{k}": _hate(c) for c in analysis.CONFOUNDERS for k in range(2)}
-    gold = {"none": "yes", "text": "no", "image": "no"}
     rows = [  # the caption alone: "yes" wherever the caption demeans
-        {"id": rid, "task": "hate", "output": "x", "gold": gold[rid[:-1]],
+        {"id": rid, "task": "hate", "output": "x", "gold": HATE_GOLD[rid[:-1]],
          "parsed": "yes" if r["cause"]["cues"]["caption"] == "demeaning" else "no"}
         for rid, r in records.items()
     ]  # fmt: skip
